@@ -1,0 +1,5 @@
+import sys
+
+from ampcore.cli import main
+
+sys.exit(main())

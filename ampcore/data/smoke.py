@@ -1,0 +1,73 @@
+"""Embedded data for the smoke profile: no network, no data directory.
+
+- Digits: the real 8x8 handwritten digit set that scikit-learn ships (1,797 images).
+- Sentiment: a generated, learnable review corpus with a WordPiece tokenizer trained on it.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ampcore.data.imdb import TextSplits
+from ampcore.data.mnist import ImageSplits
+
+POSITIVE = ("great", "wonderful", "superb", "moving", "brilliant", "delightful", "charming",
+            "gripping", "beautiful", "excellent", "funny", "touching")
+NEGATIVE = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak", "bland",
+            "painful", "messy", "forgettable", "lifeless")
+FILLER = ("the", "film", "movie", "plot", "acting", "story", "cast", "director", "scene",
+          "music", "ending", "was", "is", "and", "with", "a", "of", "really", "quite", "this",
+          "camera", "script", "dialogue", "pacing", "characters", "in", "at", "it")
+
+
+def sentiment_corpus(train_samples: int, test_samples: int, seed: int) -> TextSplits:
+    """Reviews whose label is the majority sentiment of their opinion words, amid filler."""
+    rng = random.Random(seed)
+
+    def review(label: int) -> str:
+        own, other = (POSITIVE, NEGATIVE) if label == 1 else (NEGATIVE, POSITIVE)
+        words = [rng.choice(FILLER) for _ in range(rng.randint(8, 20))]
+        opinions = [rng.choice(own) for _ in range(rng.randint(2, 4))]
+        opinions += [rng.choice(other) for _ in range(rng.randint(0, 1))]
+        for word in opinions:
+            words.insert(rng.randrange(len(words) + 1), word)
+        return " ".join(words)
+
+    labels = [i % 2 for i in range(train_samples + test_samples)]
+    rng.shuffle(labels)
+    texts = [review(label) for label in labels]
+    return TextSplits(texts[:train_samples], labels[:train_samples], texts[train_samples:],
+                      labels[train_samples:], source="generated sentiment corpus (embedded, smoke)")
+
+
+def train_wordpiece_tokenizer(texts: list[str], vocab_size: int = 256):
+    """A BERT-style WordPiece tokenizer trained on ``texts`` with the ``tokenizers`` library."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    raw = BertWordPieceTokenizer(lowercase=True)
+    raw.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, show_progress=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw._tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+    )
+
+
+def digits(train_samples: int, test_samples: int, seed: int) -> ImageSplits:
+    """scikit-learn's 8x8 digits, shuffled with ``seed``, normalised like MNIST."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32) / 16.0
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    total = train_samples + test_samples
+    if total > len(labels):
+        raise ValueError(f"the digit set has {len(labels)} images; asked for {total}")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:total]
+    images = ((images[order] - images.mean()) / images.std()).unsqueeze(1)
+    labels = labels[order]
+    return ImageSplits(images[:train_samples], labels[:train_samples], images[train_samples:],
+                       labels[train_samples:], num_classes=10,
+                       source="scikit-learn 8x8 digits (embedded, smoke)")

@@ -1,0 +1,3 @@
+"""Saved benchmark histories: reading pytest-benchmark storage, comparing runs, reporting.
+
+Never writes to the storage it reads."""

@@ -1,0 +1,192 @@
+"""The one training code path, run as timed rounds of whole optimizer steps.
+
+The whole trajectory (epochs x shuffled batches) is planned up front from the seed, then cut
+into rounds that end on epoch boundaries, so evaluation can happen between rounds, outside
+any timed region, without changing what is trained. Nothing in a step reads a value back to
+the host: losses go into a device buffer that is checked at round boundaries.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ampcore.errors import NonFiniteLossError
+from ampcore.precision import ActivePrecision
+from ampcore.workloads.base import PreparedWorkload
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Which samples each optimizer step sees, and how steps group into rounds and epochs."""
+
+    batches: list[torch.Tensor]  # device index tensors, one per step
+    rounds: list[range]  # step indices of each round
+    epoch_of_round: list[int]
+    epoch_ends: frozenset[int]  # rounds after which an epoch is complete
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.batches)
+
+
+def plan_steps(n_samples: int, batch_size: int, epochs: int, seed: int, min_rounds: int,
+               device: torch.device) -> StepPlan:
+    """Shuffle each epoch with ``seed`` (keeping the last partial batch, as a DataLoader does)
+    and split every epoch into ``ceil(min_rounds / epochs)`` rounds of near-equal length."""
+    generator = torch.Generator().manual_seed(seed)
+    rounds_per_epoch = -(-min_rounds // epochs)
+    batches: list[torch.Tensor] = []
+    rounds: list[range] = []
+    epoch_of_round: list[int] = []
+    epoch_ends = set()
+    for epoch in range(epochs):
+        order = torch.randperm(n_samples, generator=generator)
+        epoch_batches = [b.to(device) for b in order.split(batch_size)]
+        first = len(batches)
+        batches.extend(epoch_batches)
+        n = len(epoch_batches)
+        per_epoch = min(rounds_per_epoch, n)
+        bounds = [first + (n * i) // per_epoch for i in range(per_epoch + 1)]
+        for start, stop in zip(bounds, bounds[1:]):
+            rounds.append(range(start, stop))
+            epoch_of_round.append(epoch)
+        epoch_ends.add(len(rounds) - 1)
+    return StepPlan(batches, rounds, epoch_of_round, frozenset(epoch_ends))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    predictions: list[int]
+
+
+class Trainer:
+    """Runs the planned steps of one workload under one active precision mode."""
+
+    def __init__(self, workload: PreparedWorkload, amp: ActivePrecision, plan: StepPlan,
+                 max_grad_norm: float | None = None, compile_model: bool = False,
+                 eval_batch_size: int = 256) -> None:
+        self.workload = workload
+        self.amp = amp
+        self.plan = plan
+        self.max_grad_norm = max_grad_norm
+        self.eval_batch_size = eval_batch_size
+        self.model = torch.compile(workload.model) if compile_model else workload.model
+        self.device = amp.device
+        # One slot per step: the loss stays on the device until a round boundary reads it.
+        self.losses = torch.full((plan.total_steps,), float("nan"), device=self.device)
+        self.steps_done = 0
+        self.checked_steps = 0
+
+    def _step(self, index: int, batch: torch.Tensor) -> None:
+        workload, amp = self.workload, self.amp
+        inputs = {name: t[batch] for name, t in workload.train_inputs.items()}
+        labels = workload.train_labels[batch]
+        workload.optimizer.zero_grad(set_to_none=True)
+        with amp.forward_context():
+            logits = workload.forward(self.model, inputs)
+        loss = F.cross_entropy(logits.float(), labels)
+        amp.backward(loss)
+        amp.optimizer_step(workload.optimizer, self.max_grad_norm)
+        if workload.scheduler is not None:
+            workload.scheduler.step()
+        self.losses[index] = loss.detach()
+
+    def run_round(self, round_index: int) -> None:
+        """Train the steps of one round. Asynchronous: the caller synchronises to time it."""
+        self.model.train()
+        for index in self.plan.rounds[round_index]:
+            self._step(index, self.plan.batches[index])
+            self.steps_done = index + 1
+
+    def warm_up(self, steps: int) -> None:
+        """Run ``steps`` steps plus one of every other batch shape in the plan (cuDNN autotuning,
+        allocator, compilation), then restore model, optimizer, scheduler, scaler and RNG state
+        so the timed run trains exactly the planned trajectory."""
+        saved = self._snapshot()
+        warmup_batches = list(self.plan.batches[:steps])
+        sizes = {len(b) for b in warmup_batches}
+        for batch in self.plan.batches:
+            if len(batch) not in sizes:
+                sizes.add(len(batch))
+                warmup_batches.append(batch)
+        self.model.train()
+        for batch in warmup_batches:
+            self._step(0, batch)
+        self.evaluate()  # the eval path compiles and autotunes too
+        self._restore(saved)
+        self.losses.fill_(float("nan"))
+
+    def check_losses(self) -> dict:
+        """Read the losses of the steps run since the last check (synchronises).
+
+        Without a GradScaler a non-finite loss stops the run and names the step; with one, a
+        non-finite loss is an overflow the scaler skips, counted in the health record.
+        """
+        window = self.losses[self.checked_steps:self.steps_done].cpu()
+        bad = (~torch.isfinite(window)).nonzero().flatten().tolist()
+        if bad and not self.amp.scaler.is_enabled():
+            step = self.checked_steps + bad[0]
+            raise NonFiniteLossError(self.workload.name, self.amp.precision.id, step,
+                                     float(window[bad[0]]))
+        self.checked_steps = self.steps_done
+        return {"nonfinite_losses": len(bad)}
+
+    def skipped_steps(self) -> int:
+        """Optimizer steps the GradScaler skipped for inf/NaN gradients (read after training).
+
+        Optimizers count the steps they really took in their state (the fused ones subtract
+        the skipped ones on the device), so this needs no host sync inside the loop.
+        """
+        state = self.workload.optimizer.state
+        params = [p for g in self.workload.optimizer.param_groups for p in g["params"]]
+        taken = state[params[0]].get("step") if params and params[0] in state else None
+        taken = 0 if taken is None else int(taken)
+        return self.steps_done - taken
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        workload = self.workload
+        self.model.eval()
+        n = len(workload.test_labels)
+        total_loss = torch.zeros((), device=self.device)
+        predictions = []
+        for start in range(0, n, self.eval_batch_size):
+            inputs = {k: t[start:start + self.eval_batch_size] for k, t in workload.test_inputs.items()}
+            labels = workload.test_labels[start:start + self.eval_batch_size]
+            with self.amp.forward_context():
+                logits = workload.forward(self.model, inputs)
+            total_loss += F.cross_entropy(logits.float(), labels, reduction="sum")
+            predictions.append(logits.argmax(dim=-1))
+        predicted = torch.cat(predictions)
+        accuracy = (predicted == workload.test_labels).float().mean().item()
+        return Evaluation(accuracy, total_loss.item() / n, predicted.cpu().tolist())
+
+    def _snapshot(self) -> dict:
+        workload = self.workload
+        cuda = self.device.type == "cuda"
+        return {
+            "model": copy.deepcopy(workload.model.state_dict()),
+            "optimizer": copy.deepcopy(workload.optimizer.state_dict()),
+            "scheduler": workload.scheduler.state_dict() if workload.scheduler else None,
+            "scaler": self.amp.scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+        }
+
+    def _restore(self, saved: dict) -> None:
+        workload = self.workload
+        workload.model.load_state_dict(saved["model"])
+        workload.optimizer.load_state_dict(saved["optimizer"])
+        if workload.scheduler is not None:
+            workload.scheduler.load_state_dict(saved["scheduler"])
+        if saved["scaler"]:
+            self.amp.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+        if saved["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)

@@ -1,0 +1,89 @@
+"""Profiles: which experiment a run reproduces.
+
+``seed`` is the published experiment exactly and needs the real data sets. ``smoke`` is a
+tiny, self-contained version for CPUs and CI that needs no network and no data directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ampcore.errors import UsageError
+
+
+TINY_MODEL = "builtin:tiny"
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """Everything that defines one workload's experiment in a profile."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    train_samples: int | None = None  # None: the whole split
+    test_samples: int | None = None
+    max_length: int = 256  # bert only
+    # bert: a Hugging Face id or a local directory; resnet18: "resnet18". TINY_MODEL: the smoke
+    # profile's small model of the same family, which trains in seconds on a CPU.
+    model: str = "resnet18"
+    weight_decay: float = 0.01
+    seed: int = 42
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    real_data: bool  # True: refuse to run without the real data sets
+    workloads: dict[str, WorkloadConfig] = field(default_factory=dict)
+    min_rounds: int = 10  # timed rounds per run; each a block of whole optimizer steps
+    warmup_steps: int = 10  # untimed steps, undone before the timed run starts
+
+
+PROFILES: dict[str, Profile] = {
+    "seed": Profile(
+        name="seed",
+        description="the published experiment: BERT on 1,000 IMDB reviews (800/200), "
+        "10 epochs, batch 64; ResNet18 on MNIST, 2 epochs, batch 64",
+        real_data=True,
+        workloads={
+            # 1,000 reviews sampled with the seed, split 800 train / 200 test.
+            "bert": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5, train_samples=800,
+                                   test_samples=200, max_length=256, model="bert-base-cased"),
+            "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3),
+        },
+    ),
+    "smoke": Profile(
+        name="smoke",
+        description="tiny models on embedded data (generated sentiment corpus, "
+        "scikit-learn 8x8 digits) for CPUs and CI",
+        real_data=False,
+        workloads={
+            "bert": WorkloadConfig(epochs=5, batch_size=32, lr=3e-3, train_samples=320,
+                                   test_samples=128, max_length=32, model=TINY_MODEL),
+            "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, train_samples=640,
+                                       test_samples=256, model=TINY_MODEL),
+        },
+        warmup_steps=2,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UsageError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}") from None
+
+
+def default_profile_name() -> tuple[str, str]:
+    """The profile to use when none is given, and why."""
+    if torch.cuda.is_available():
+        return "seed", "CUDA is available"
+    return "smoke", "no CUDA device is available (the seed profile is meant for a GPU)"

@@ -1,0 +1,83 @@
+"""ResNet18 on MNIST (seed), or a tiny ResNet on scikit-learn's 8x8 digits (smoke).
+
+The stem is adapted to small grey images, the usual choice for 28x28 inputs: a 3x3 stride-1
+first convolution on 1 channel and no max-pool, so the 28x28 image is not shrunk to 7x7
+before the first residual stage. The rest is torchvision's ResNet18 with a 10-class head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ampcore.data import mnist, smoke
+from ampcore.errors import UsageError
+from ampcore.profiles import TINY_MODEL, WorkloadConfig
+from ampcore.workloads.base import PreparedWorkload, make_adamw
+
+
+def build_model(num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet18 with the small-image stem."""
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def build_tiny_model(num_classes: int = 10, width: int = 16) -> nn.Module:
+    """Three of torchvision's residual blocks at 1/4 of ResNet18's width: the smoke model.
+
+    Reduced-precision convolutions on CPUs without bf16/fp16 units are emulated and about 30x
+    slower than float32, which makes full ResNet18 take minutes a step there.
+    """
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    def downsample(cin: int, cout: int) -> nn.Module:
+        return nn.Sequential(conv1x1(cin, cout, stride=2), nn.BatchNorm2d(cout))
+
+    return nn.Sequential(
+        nn.Conv2d(1, width, kernel_size=3, stride=1, padding=1, bias=False),
+        nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+        BasicBlock(width, width),
+        BasicBlock(width, 2 * width, stride=2, downsample=downsample(width, 2 * width)),
+        BasicBlock(2 * width, 4 * width, stride=2, downsample=downsample(2 * width, 4 * width)),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes),
+    )
+
+
+ARCHITECTURES = {"resnet18": build_model, TINY_MODEL: build_tiny_model}
+
+
+def _forward(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(inputs["pixels"])
+
+
+def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
+          data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
+    if config.model not in ARCHITECTURES:
+        raise UsageError(f"unknown resnet18 architecture {config.model!r}; valid: {', '.join(ARCHITECTURES)}")
+    if real_data:
+        splits = mnist.load_mnist(data_dir, allow_download)
+    else:
+        splits = smoke.digits(config.train_samples, config.test_samples, config.seed)
+    train_x, train_y = splits.train_images[: config.train_samples], splits.train_labels[: config.train_samples]
+    test_x, test_y = splits.test_images[: config.test_samples], splits.test_labels[: config.test_samples]
+    torch.manual_seed(config.seed)  # the same initial weights for every precision
+    model = ARCHITECTURES[config.model](splits.num_classes).to(device)
+    return PreparedWorkload(
+        name="resnet18", model=model,
+        optimizer=make_adamw(model, config.lr, config.weight_decay, device), scheduler=None,
+        forward=_forward,
+        train_inputs={"pixels": train_x.to(device)}, train_labels=train_y.to(device),
+        test_inputs={"pixels": test_x.to(device)}, test_labels=test_y.to(device),
+        data_source=splits.source,
+        weights_source=f"random init ({config.model}, trained from scratch)",
+        accuracy_meaningful=True,  # training from scratch is this workload's experiment
+        details={"architecture": config.model, "image_size": list(train_x.shape[-2:]),
+                 "stem": "3x3 stride 1, no max-pool",
+                 "parameters": sum(p.numel() for p in model.parameters())},
+    )
