@@ -31,6 +31,9 @@ class WorkloadConfig:
     model: str = "resnet18"
     weight_decay: float = 0.01
     seed: int = 42
+    # The fp32 run must reach this test accuracy before an AMP-vs-fp32 parity check means
+    # anything: two models that learned nothing always agree.
+    accuracy_floor: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,8 +58,9 @@ PROFILES: dict[str, Profile] = {
         workloads={
             # 1,000 reviews sampled with the seed, split 800 train / 200 test.
             "bert": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5, train_samples=800,
-                                   test_samples=200, max_length=256, model="bert-base-cased"),
-            "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3),
+                                   test_samples=200, max_length=256, model="bert-base-cased",
+                                   accuracy_floor=0.75),
+            "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, accuracy_floor=0.97),
         },
     ),
     "smoke": Profile(
@@ -66,9 +70,10 @@ PROFILES: dict[str, Profile] = {
         real_data=False,
         workloads={
             "bert": WorkloadConfig(epochs=5, batch_size=32, lr=3e-3, train_samples=320,
-                                   test_samples=128, max_length=32, model=TINY_MODEL),
+                                   test_samples=128, max_length=32, model=TINY_MODEL,
+                                   accuracy_floor=0.80),
             "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, train_samples=640,
-                                       test_samples=256, model=TINY_MODEL),
+                                       test_samples=256, model=TINY_MODEL, accuracy_floor=0.75),
         },
         warmup_steps=2,
     ),

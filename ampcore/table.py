@@ -25,23 +25,26 @@ def markdown_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
                       *(line(r) for r in rows)])
 
 
-def results_table(results: Sequence[RunResult], speedup_intervals: dict | None = None) -> str:
+def results_table(results: Sequence[RunResult], speedups: dict | None = None) -> str:
     """One table per workload: the seed's three columns, then speedup vs fp32 and more.
 
-    ``speedup_intervals`` maps a run name to a (low, high) confidence interval, when known.
+    ``speedups`` maps a run name to (ratio of median round times, CI low, CI high) where
+    known; otherwise the speedup is the ratio of total training times.
     """
-    intervals = speedup_intervals or {}
+    speedups = speedups or {}
     blocks = []
     for workload in dict.fromkeys(r.workload for r in results):
         runs = [r for r in results if r.workload == workload]
         baseline = next((r for r in runs if r.precision == "fp32"), None)
         rows = []
         for r in runs:
-            speedup = baseline.train_time_s / r.train_time_s if baseline else None
-            text = _fmt(speedup, ".2f") + "x" if speedup else "n/a"
-            if r.name in intervals:
-                low, high = intervals[r.name]
-                text += f" [{low:.2f}, {high:.2f}]"
+            if r.name in speedups:
+                ratio, low, high = speedups[r.name]
+                text = f"{ratio:.2f}x [{low:.2f}, {high:.2f}]"
+            elif baseline is not None:
+                text = f"{baseline.train_time_s / r.train_time_s:.2f}x"
+            else:
+                text = "n/a"
             accuracy = _fmt(r.final_accuracy, ".3f") + ("" if r.accuracy_meaningful else " (random init)")
             memory = None if r.peak_memory_bytes is None else r.peak_memory_bytes / 2**20
             rows.append([METHOD_NAMES.get(r.precision, r.precision), _fmt(r.train_time_s, ".1f"),

@@ -1,0 +1,371 @@
+"""pytest plugin: the AMP benchmark matrix, a session cache of runs, and the summary.
+
+Loaded through the ``pytest11`` entry point, so any repository with ampcore installed can
+write benchmarks against these fixtures:
+
+- ``amp_case``: one (workload, precision) of the matrix chosen by ``--amp-workloads`` and
+  ``--amp-precisions``; skipped with the reason when the device cannot run it.
+- ``amp_mixed_case``: the same, restricted to the mixed-precision modes.
+- ``amp_runs``: the session's ``AmpRuns``: trains each case once, under pytest-benchmark
+  when a benchmark test asks, on demand otherwise.
+
+Options fall back to environment variables (``AMPCORE_PROFILE``...), then to defaults. torch is
+imported lazily so that loading the plugin costs nothing in unrelated test runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ALL = "all"
+WORKLOAD_IDS = ("bert", "resnet18")
+PRECISION_IDS = ("fp32", "tf32", "amp-fp16", "amp-bf16")
+MIXED_IDS = ("amp-fp16", "amp-bf16")
+DEFAULT_MIN_SPEEDUP = 1.3
+DEFAULT_ACC_TOL = 0.03
+
+# option name -> (environment variable, help)
+OPTIONS = {
+    "--amp-profile": ("AMPCORE_PROFILE", "seed or smoke (default: seed with CUDA, else smoke)"),
+    "--amp-workloads": ("AMPCORE_WORKLOADS", f"comma-separated of {', '.join(WORKLOAD_IDS)}, or {ALL}"),
+    "--amp-precisions": ("AMPCORE_PRECISIONS", f"comma-separated of {', '.join(PRECISION_IDS)}, or {ALL}"),
+    "--amp-data-dir": ("AMPCORE_DATA_DIR", "directory with imdb/ and mnist/"),
+    "--amp-bert-model": ("AMPCORE_BERT_MODEL", "Hugging Face id or local directory for bert"),
+    "--amp-max-length": ("AMPCORE_MAX_LENGTH", "bert sequence length (default: the profile's)"),
+    "--amp-device": ("AMPCORE_DEVICE", "torch device (default: cuda when available, else cpu)"),
+    "--amp-min-speedup": ("AMPCORE_MIN_SPEEDUP",
+                          f"lower CI bound AMP must reach over fp32 on bert (default {DEFAULT_MIN_SPEEDUP})"),
+    "--amp-acc-tol": ("AMPCORE_ACC_TOL",
+                      f"allowed fp32 - AMP test accuracy gap (default {DEFAULT_ACC_TOL})"),
+    "--amp-summary": ("AMPCORE_SUMMARY", "append the session's Markdown summary to this file "
+                      "(e.g. $GITHUB_STEP_SUMMARY)"),
+}
+FLAGS = {
+    "--amp-allow-random-init": ("AMPCORE_ALLOW_RANDOM_INIT",
+                                "train bert from random weights when the source has none"),
+    "--amp-download": ("AMPCORE_DOWNLOAD", "allow fetching data sets and models"),
+    "--amp-compile": ("AMPCORE_COMPILE", "torch.compile the models"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ampcore", "AMP training benchmarks (ampcore)")
+    for name, (env, text) in OPTIONS.items():
+        group.addoption(name, default=None, help=f"{text} [env: {env}]")
+    for name, (env, text) in FLAGS.items():
+        group.addoption(name, action="store_true", default=False, help=f"{text} [env: {env}=1]")
+
+
+# --- options --------------------------------------------------------------------------------
+
+class OptionError(pytest.UsageError):
+    """A bad ``--amp-*`` value: pytest reports it and exits with status 4."""
+
+
+def option(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(name)
+    return value if value not in (None, "") else os.environ.get(OPTIONS[name][0]) or None
+
+
+def flag(config: pytest.Config, name: str) -> bool:
+    env = os.environ.get(FLAGS[name][0], "")
+    return bool(config.getoption(name)) or env.lower() in ("1", "true", "yes")
+
+
+def parse_ids(text: str | None, valid: tuple[str, ...], name: str) -> list[str]:
+    """Expand a comma- or space-separated list with ``all``; unknown ids are a usage error."""
+    if not text:
+        return list(valid)
+    chosen: list[str] = []
+    for item in text.replace(",", " ").split():
+        for value in (valid if item == ALL else (item,)):
+            if value not in valid:
+                raise OptionError(f"{name}: unknown id {value!r}; valid: {', '.join(valid)}, or {ALL}")
+            if value not in chosen:
+                chosen.append(value)
+    return chosen
+
+
+def parse_float(text: str | None, default: float, name: str) -> float:
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise OptionError(f"{name}: expected a number, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    profile: str | None
+    workloads: list[str]
+    precisions: list[str]
+    data_dir: Path | None
+    bert_model: str | None
+    max_length: int | None
+    device: str | None
+    min_speedup: float
+    acc_tol: float
+    summary_path: Path | None
+    allow_random_init: bool
+    download: bool
+    compile: bool
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> SuiteOptions:
+        from ampcore.profiles import PROFILES
+
+        profile = option(config, "--amp-profile")
+        if profile is not None and profile not in PROFILES:
+            raise OptionError(f"--amp-profile: unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+        max_length = option(config, "--amp-max-length")
+        data_dir, summary = option(config, "--amp-data-dir"), option(config, "--amp-summary")
+        return cls(
+            profile=profile,
+            workloads=parse_ids(option(config, "--amp-workloads"), WORKLOAD_IDS, "--amp-workloads"),
+            # fp32 first: every speedup needs it, and it then trains before the modes it anchors
+            precisions=sorted(parse_ids(option(config, "--amp-precisions"), PRECISION_IDS,
+                                        "--amp-precisions"), key=PRECISION_IDS.index),
+            data_dir=Path(data_dir).expanduser() if data_dir else None,
+            bert_model=option(config, "--amp-bert-model"),
+            max_length=int(parse_float(max_length, 0, "--amp-max-length")) or None,
+            device=option(config, "--amp-device"),
+            min_speedup=parse_float(option(config, "--amp-min-speedup"), DEFAULT_MIN_SPEEDUP,
+                                    "--amp-min-speedup"),
+            acc_tol=parse_float(option(config, "--amp-acc-tol"), DEFAULT_ACC_TOL, "--amp-acc-tol"),
+            summary_path=Path(summary) if summary else None,
+            allow_random_init=flag(config, "--amp-allow-random-init"),
+            download=flag(config, "--amp-download"),
+            compile=flag(config, "--amp-compile"),
+        )
+
+
+# --- the session's runs -----------------------------------------------------------------------
+
+@dataclass
+class AmpRuns:
+    """Trains each (workload, precision) at most once per session and keeps the results."""
+
+    options: SuiteOptions
+    timing_enabled: bool
+    timing_disabled_reason: str
+    results: dict[tuple[str, str], object] = field(default_factory=dict)
+    failures: dict[tuple[str, str], BaseException] = field(default_factory=dict)
+    speedups: dict[str, object] = field(default_factory=dict)
+
+    # Derived lazily: they import torch.
+    @property
+    def device(self) -> str:
+        import torch
+
+        return self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    @property
+    def profile(self) -> str:
+        from ampcore.profiles import default_profile_name
+
+        return self.options.profile or default_profile_name()[0]
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def spec(self, workload: str, precision: str):
+        from ampcore.run import RunSpec
+
+        o = self.options
+        return RunSpec(workload=workload, precision=precision, profile=self.profile,
+                       device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
+                       max_length=o.max_length, allow_download=o.download,
+                       allow_random_init=o.allow_random_init, compile=o.compile)
+
+    def workload_config(self, workload: str):
+        return self.spec(workload, "fp32").workload_config()
+
+    def unsupported_reason(self, workload: str, precision: str) -> str | None:
+        from ampcore.errors import AmpcoreError
+        from ampcore.precision import get_precision
+        from ampcore.run import resolve_device
+
+        try:
+            get_precision(precision).check_supported(resolve_device(self.device))
+        except AmpcoreError as exc:
+            return str(exc)
+        return None
+
+    def benchmark(self, workload: str, precision: str, benchmark) -> object:
+        """Train under pytest-benchmark: one benchmark round per training round."""
+        from ampcore.run import Experiment
+
+        key = (workload, precision)
+        if key in self.results:  # trained on demand earlier in this session
+            return self.results[key]
+        with self._remember_failure(key), Experiment(self.spec(workload, precision)) as exp:
+            exp.start()
+            if benchmark.disabled:
+                # pytest-benchmark times nothing (--benchmark-disable, xdist): still train and
+                # evaluate the whole run as a functional check.
+                exp.run_rounds()
+                result = exp.result()
+            else:
+                rounds = iter(range(exp.n_rounds))
+                done: list[int] = []
+
+                def setup():  # untimed: the previous round's checks and evaluation
+                    if done:
+                        exp.after_round(done[-1])
+                    done.append(next(rounds))
+                    return (done[-1],), {}
+
+                benchmark.pedantic(exp.train_round, setup=setup, rounds=exp.n_rounds,
+                                   iterations=1, warmup_rounds=0)
+                exp.after_round(done[-1])
+                result = exp.result(round_times=list(benchmark.stats.stats.data))
+        self.results[key] = result
+        return result
+
+    def get(self, workload: str, precision: str) -> object:
+        """A run's result, training it now (own timer) if no test has yet."""
+        from ampcore.run import run_experiment
+
+        key = (workload, precision)
+        if key in self.failures:
+            pytest.fail(f"prerequisite run {workload}-{precision} failed earlier in this session: "
+                        f"{self.failures[key]}", pytrace=False)
+        if key not in self.results:
+            reason = self.unsupported_reason(workload, precision)
+            if reason:
+                pytest.skip(f"prerequisite {workload}-{precision} cannot run: {reason}")
+            with self._remember_failure(key):
+                self.results[key] = run_experiment(self.spec(workload, precision))
+        return self.results[key]
+
+    @contextlib.contextmanager
+    def _remember_failure(self, key: tuple[str, str]) -> Iterator[None]:
+        """Keep a failed run's error so tests that need it fail at once instead of retraining."""
+        try:
+            yield
+        except pytest.skip.Exception:
+            raise
+        except BaseException as exc:
+            self.failures[key] = exc
+            raise
+
+
+_RUNS_KEY = pytest.StashKey[AmpRuns]()
+
+
+def _timing_state(config: pytest.Config) -> tuple[bool, str]:
+    session = getattr(config, "_benchmarksession", None)
+    if session is None:
+        return False, "pytest-benchmark is not active"
+    if getattr(session, "disabled", False):
+        if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
+            return False, "timing is disabled under pytest-xdist (pytest-benchmark cannot time in parallel)"
+        return False, "timing is disabled (--benchmark-disable)"
+    return True, ""
+
+
+def runs_for(config: pytest.Config) -> AmpRuns:
+    if _RUNS_KEY not in config.stash:
+        enabled, reason = _timing_state(config)
+        config.stash[_RUNS_KEY] = AmpRuns(SuiteOptions.from_config(config), enabled, reason)
+    return config.stash[_RUNS_KEY]
+
+
+# --- matrix and fixtures ------------------------------------------------------------------
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    options = runs_for(metafunc.config).options
+    for fixture, precisions in (("amp_case", options.precisions),
+                                ("amp_mixed_case", [p for p in options.precisions if p in MIXED_IDS])):
+        if fixture in metafunc.fixturenames:
+            cases = [(w, p) for w in options.workloads for p in precisions]
+            metafunc.parametrize("amp_workload,amp_precision", cases, ids=[f"{w}-{p}" for w, p in cases])
+
+
+@pytest.fixture(scope="session")
+def amp_runs(request: pytest.FixtureRequest) -> AmpRuns:
+    return runs_for(request.config)
+
+
+def _case(amp_runs: AmpRuns, workload: str, precision: str) -> tuple[str, str]:
+    reason = amp_runs.unsupported_reason(workload, precision)
+    if reason:
+        pytest.skip(reason)
+    return workload, precision
+
+
+@pytest.fixture
+def amp_case(amp_runs: AmpRuns, amp_workload: str, amp_precision: str) -> tuple[str, str]:
+    return _case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_mixed_case(amp_runs: AmpRuns, amp_workload: str, amp_precision: str) -> tuple[str, str]:
+    return _case(amp_runs, amp_workload, amp_precision)
+
+
+def enforce(verdict) -> None:
+    """Turn an ``ampcore.gates.Verdict`` into a skip, a failure with its numbers, or a pass."""
+    if verdict.skip_reason:
+        pytest.skip(verdict.skip_reason)
+    if not verdict.passed:
+        pytest.fail(verdict.message, pytrace=False)
+
+
+def record_extra_info(benchmark, result, amp_runs: AmpRuns) -> None:
+    """Store what the run measured in the benchmark's ``extra_info`` (saved in histories)."""
+    benchmark.group = result.workload
+    benchmark.extra_info.update(result.summary())
+    benchmark.extra_info.update(workload=result.workload, precision=result.precision,
+                                device=result.device, samples_per_round=result.samples_per_round,
+                                environment=result.environment)
+    fp32 = amp_runs.results.get((result.workload, "fp32"))
+    if fp32 is not None and result.precision != "fp32" and amp_runs.timing_enabled:
+        from ampcore.gates import speedup
+
+        s = speedup(fp32, result)
+        amp_runs.speedups[result.name] = s
+        benchmark.extra_info.update(speedup_vs_fp32=s.ratio, speedup_ci=[s.low, s.high])
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add the GPU, driver and library versions pytest-benchmark's machine id ignores."""
+    from ampcore import environment
+
+    machine_info["ampcore"] = environment.capture(runs_for(config).device)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    runs = config.stash.get(_RUNS_KEY, None)
+    if runs is None or not runs.results:
+        return
+    text = summary_markdown(runs)
+    terminalreporter.write_sep("=", "ampcore: AMP training summary")
+    terminalreporter.write_line(text)
+    if runs.options.summary_path is not None:
+        with runs.options.summary_path.open("a", encoding="utf-8") as handle:  # append, never clobber
+            handle.write(text + "\n")
+
+
+def summary_markdown(runs: AmpRuns) -> str:
+    from ampcore.table import results_table
+
+    order = {p: i for i, p in enumerate(PRECISION_IDS)}
+    results = sorted(runs.results.values(),
+                     key=lambda r: (WORKLOAD_IDS.index(r.workload), order[r.precision]))
+    speedups = {name: (s.ratio, s.low, s.high) for name, s in runs.speedups.items()}
+    notes = ["Speedups with an interval are ratios of median round times with bootstrap 95% "
+             "CIs; the others are ratios of total training times. Round CV: " + ", ".join(f"{r.name} {r.round_cv:.1%}" for r in results)]
+    if not runs.timing_enabled:
+        notes.append(f"Speedup intervals not computed: {runs.timing_disabled_reason}.")
+    return results_table(results, speedups) + "\n\n" + "\n".join(notes)
