@@ -76,7 +76,8 @@ class Trainer:
         self.plan = plan
         self.max_grad_norm = max_grad_norm
         self.eval_batch_size = eval_batch_size
-        self.model = torch.compile(workload.model) if compile_model else workload.model
+        # Static shapes: one graph per batch size (warm-up visits each) beats a dynamic graph.
+        self.model = torch.compile(workload.model, dynamic=False) if compile_model else workload.model
         self.device = amp.device
         # One slot per step: the loss stays on the device until a round boundary reads it.
         self.losses = torch.full((plan.total_steps,), float("nan"), device=self.device)
