@@ -1,0 +1,250 @@
+"""``ampcore calibrate``: how noisy is each benchmark from run to run, and which thresholds
+would keep the gate quiet on unchanged code (A/A) while still catching real slowdowns.
+
+Two measurements:
+
+- A/A pairs of saved runs (same environment; same commit with ``same_commit``): the change
+  of every gated metric between consecutive runs. A threshold is suggested at 1.5x the 99th
+  percentile of those changes.
+- Resampling trials on the newest run's raw rounds: two runs drawn with replacement from the
+  same rounds are an A/A pair with no runner drift; the same with every round multiplied by
+  ``1 + slowdown`` is a known regression. The share of alarms is the gate's false-alarm rate
+  and detection rate for that benchmark's round noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ampcore import stats
+from ampcore.history import environment
+from ampcore.history.compare import REGRESSION, compare_runs, run_speedup, stats_number
+from ampcore.history.config import GateConfig, Thresholds
+from ampcore.history.storage import Run
+
+MARGIN = 1.5
+QUANTILE = 0.99
+# Suggestions are rounded up to these steps; relative metrics in fractions.
+STEPS = {"time": 0.005, "speedup": 0.005, "memory": 0.005, "accuracy": 0.005, "skipped_steps": 1}
+
+
+@dataclass
+class BenchmarkNoise:
+    key: str
+    name: str
+    changes: dict[str, list[float]] = field(default_factory=dict)  # metric -> A/A changes
+    p_values: list[float] = field(default_factory=list)  # Mann-Whitney U per A/A pair
+    round_cv: list[float] = field(default_factory=list)  # within-run noise, per run
+    suggested: dict[str, float] = field(default_factory=dict)
+    false_alarms: int | None = None  # resampling trials flagged with nothing changed
+    detections: int | None = None  # resampling trials flagged with the injected slowdown
+
+
+@dataclass
+class Calibration:
+    runs: int
+    pairs: int
+    pairing: str
+    thresholds: Thresholds  # the defaults in force, for contrast
+    benchmarks: list[BenchmarkNoise]
+    trials: int = 0
+    slowdown: float = 0.0
+    trial_run: str | None = None
+    gate_false_alarms: int | None = None  # trials where any benchmark was flagged (A/A)
+    gate_detections: int | None = None  # trials where any benchmark was flagged (slowdown)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- A/A pairs of saved runs -------------------------------------------------------------------
+
+def aa_pairs(runs: Sequence[Run], same_commit: bool = False) -> list[tuple[Run, Run]]:
+    """Consecutive runs on the same environment (and commit, if asked): presumed A/A."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        key = (repr(environment.fingerprint(run)), run.commit if same_commit else None)
+        groups.setdefault(key, []).append(run)
+    return [(a, b) for group in groups.values() for a, b in zip(group, group[1:])]
+
+
+def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | None]:
+    first, second = a.benchmarks[key], b.benchmarks[key]
+    changes: dict[str, float] = {}
+    if first.rounds and second.rounds:
+        changes["time"] = stats.relative_change(stats.median(first.rounds), stats.median(second.rounds))
+        p_value = stats.mann_whitney(first.rounds, second.rounds)
+    else:
+        changes["time"] = stats.relative_change(first.median, second.median)
+        p_value = None
+    s1, s2 = run_speedup(a, first), run_speedup(b, second)
+    if s1 is not None and s2 is not None:
+        changes["speedup"] = stats.relative_change(s1.value, s2.value)
+    for metric, extra, relative in (("accuracy", "final_accuracy", False),
+                                    ("memory", "peak_memory_bytes", True),
+                                    ("skipped_steps", "skipped_steps", False)):
+        x, y = stats_number(first.extra(extra)), stats_number(second.extra(extra))
+        if x is not None and y is not None:
+            changes[metric] = stats.relative_change(x, y) if relative else y - x
+    return changes, p_value
+
+
+def suggest(changes: Sequence[float], metric: str) -> float:
+    """1.5x the 99th percentile of the absolute A/A changes, rounded up to a step."""
+    worst = float(np.quantile(np.abs(changes), QUANTILE))
+    step = STEPS[metric]
+    return max(step, math.ceil(MARGIN * worst / step - 1e-9) * step)
+
+
+# --- resampling trials -------------------------------------------------------------------------
+
+def resample_run(run: Run, rng: np.random.Generator, factor: float = 1.0) -> Run:
+    """The run with every benchmark's rounds redrawn with replacement (times ``factor``)."""
+    benchmarks = {}
+    for key, bench in run.benchmarks.items():
+        if bench.rounds is None:
+            continue
+        rounds = rng.choice(np.asarray(bench.rounds), size=len(bench.rounds), replace=True) * factor
+        benchmarks[key] = replace(bench, rounds=tuple(float(r) for r in rounds),
+                                  median=float(np.median(rounds)))
+    return replace(run, benchmarks=benchmarks)
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    trials: int
+    false_alarms: int  # A/A trials in which the gate flagged anything
+    detections: int  # slowdown trials in which the gate flagged anything
+    per_benchmark: dict[str, tuple[int, int]]  # key -> (false alarms, detections)
+
+
+def resampling_trials(run: Run, config: GateConfig, trials: int = 100, slowdown: float = 0.10,
+                      seed: int = 0) -> TrialCounts:
+    """Run the gate on ``trials`` resampled A/A pairs and ``trials`` pairs whose candidate is
+    ``slowdown`` slower in every round; counts of alarms, overall and per benchmark."""
+    rng = np.random.default_rng(seed)
+    per: dict[str, list[int]] = {k: [0, 0] for k, b in run.benchmarks.items() if b.rounds}
+    alarms = detections = 0
+    for _ in range(trials):
+        baseline = resample_run(run, rng)
+        for slot, candidate in ((0, resample_run(run, rng)),
+                                (1, resample_run(run, rng, 1 + slowdown))):
+            flagged = [v.key for v in compare_runs([baseline], candidate, config, time_ci=False)
+                       if v.status == REGRESSION]
+            for key in flagged:
+                per[key][slot] += 1
+            if flagged and slot == 0:
+                alarms += 1
+            elif flagged:
+                detections += 1
+    return TrialCounts(trials, alarms, detections, {k: (v[0], v[1]) for k, v in per.items()})
+
+
+# --- the whole calibration ---------------------------------------------------------------------
+
+def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False,
+              trials: int = 100, slowdown: float = 0.10, seed: int = 0) -> Calibration:
+    pairs = aa_pairs(runs, same_commit)
+    noise: dict[str, BenchmarkNoise] = {}
+    for run in runs:
+        for key, bench in run.benchmarks.items():
+            entry = noise.setdefault(key, BenchmarkNoise(key, bench.name))
+            if bench.rounds and len(bench.rounds) > 1:
+                entry.round_cv.append(float(np.std(bench.rounds, ddof=1) / np.mean(bench.rounds)))
+    for a, b in pairs:
+        for key in a.benchmarks.keys() & b.benchmarks.keys():
+            changes, p_value = _pair_changes(a, b, key)
+            for metric, value in changes.items():
+                noise[key].changes.setdefault(metric, []).append(value)
+            if p_value is not None:
+                noise[key].p_values.append(p_value)
+    for entry in noise.values():
+        entry.suggested = {m: suggest(v, m) for m, v in entry.changes.items() if v}
+
+    pairing = ("consecutive runs of the same commit and environment" if same_commit else
+               "consecutive runs on the same environment (assumes no real change between them; "
+               "use --same-commit for true repeats)")
+    result = Calibration(len(runs), len(pairs), pairing, config.defaults,
+                         sorted(noise.values(), key=lambda n: n.key))
+    if len(pairs) < 10:
+        result.notes.append(f"only {len(pairs)} A/A pair(s): suggestions are rough; save more "
+                            "repeated runs of one commit")
+    with_rounds = [r for r in runs if any(b.rounds for b in r.benchmarks.values())]
+    if trials and with_rounds:
+        run = with_rounds[-1]
+        counts = resampling_trials(run, config, trials, slowdown, seed)
+        result.trials, result.slowdown, result.trial_run = trials, slowdown, run.path.name
+        result.gate_false_alarms, result.gate_detections = counts.false_alarms, counts.detections
+        for key, (alarms, detected) in counts.per_benchmark.items():
+            noise[key].false_alarms, noise[key].detections = alarms, detected
+    elif trials:
+        result.notes.append("no run saved raw rounds (stats.data): resampling trials skipped")
+    return result
+
+
+def _pct(values: Sequence[float]) -> str:
+    return f"{np.quantile(np.abs(values), QUANTILE) * 100:.2f} %" if values else "-"
+
+
+def to_text(result: Calibration) -> str:
+    t = result.thresholds
+    lines = [f"{result.runs} runs, {result.pairs} A/A pairs ({result.pairing})",
+             f"current defaults: time +{t.time:.1%}, speedup -{t.speedup:.1%}, accuracy "
+             f"-{t.accuracy:g}, memory +{t.memory:.1%}, skipped steps +{t.skipped_steps:g}, "
+             f"alpha {t.alpha:g}", ""]
+    header = (f"{'benchmark':34} {'pairs':>5} {'round CV':>8} {'|dt| p99':>9} "
+              f"{'MWU<alpha':>9} {'sugg. time':>10} {'sugg. speedup':>13}")
+    lines.append(header)
+    for n in result.benchmarks:
+        times = n.changes.get("time", [])
+        flagged = sum(p < t.alpha for p in n.p_values)
+        cv = f"{np.median(n.round_cv) * 100:.1f} %" if n.round_cv else "-"
+        mwu = f"{flagged}/{len(n.p_values)}" if n.p_values else "-"
+        time_s = f"{n.suggested['time']:.1%}" if "time" in n.suggested else "-"
+        speed_s = f"{n.suggested['speedup']:.1%}" if "speedup" in n.suggested else "-"
+        lines.append(f"{n.name[:34]:34} {len(times):>5} {cv:>8} {_pct(times):>9} {mwu:>9} "
+                     f"{time_s:>10} {speed_s:>13}")
+    lines.append("")
+    lines.append("MWU<alpha: A/A pairs in which Mann-Whitney U alone would call a change; the "
+                 "threshold is what keeps those quiet.")
+    if result.trials:
+        lines.append(f"resampling {result.trials} trials on {result.trial_run}: gate false alarms "
+                     f"{result.gate_false_alarms}/{result.trials}, detections of a "
+                     f"{result.slowdown:.0%} slowdown {result.gate_detections}/{result.trials}")
+        for n in result.benchmarks:
+            if n.false_alarms is not None:
+                lines.append(f"  {n.name}: false alarms {n.false_alarms}/{result.trials}, "
+                             f"detected {n.detections}/{result.trials}")
+    lines.extend(f"note: {note}" for note in result.notes)
+    snippet = suggestions_toml(result)
+    if snippet:
+        lines += ["", "# suggested overrides for pyproject.toml", snippet]
+    return "\n".join(lines) + "\n"
+
+
+def suggestions_toml(result: Calibration) -> str:
+    """``[[tool.ampcore.thresholds]]`` for benchmarks whose noise needs more than the defaults."""
+    blocks = []
+    defaults = result.thresholds.as_dict()
+    for n in result.benchmarks:
+        looser = {m: v for m, v in n.suggested.items() if v > defaults[m] + 1e-12}
+        if looser:
+            body = "\n".join(f"{m} = {v:.3g}" for m, v in looser.items())
+            blocks.append(f"[[tool.ampcore.thresholds]]\nmatch = \"{n.key}\"\n{body}")
+    return "\n\n".join(blocks)
+
+
+def to_json(result: Calibration) -> dict:
+    return {
+        "runs": result.runs, "pairs": result.pairs, "pairing": result.pairing,
+        "thresholds": result.thresholds.as_dict(), "notes": result.notes,
+        "trials": result.trials, "slowdown": result.slowdown, "trial_run": result.trial_run,
+        "gate_false_alarms": result.gate_false_alarms, "gate_detections": result.gate_detections,
+        "benchmarks": [{
+            "key": n.key, "name": n.name, "changes": n.changes, "p_values": n.p_values,
+            "median_round_cv": float(np.median(n.round_cv)) if n.round_cv else None,
+            "suggested": n.suggested, "false_alarms": n.false_alarms, "detections": n.detections,
+        } for n in result.benchmarks],
+    }
