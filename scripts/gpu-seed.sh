@@ -19,6 +19,9 @@ random_init=$(ls "$bert"/*.safetensors "$bert"/*.bin 2>/dev/null | grep -q . || 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv
 python3 -c "import torch, transformers, datasets, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__, 'datasets', datasets.__version__, 'torchvision', torchvision.__version__)"
 common=(--data-dir "$data" --bert-model "$bert" $random_init --profile seed --no-progress)
+# GPU clocks, power and load once a second, to tell throttling from host-side noise.
+nvidia-smi dmon -s pucv -d 1 > "$out/dmon.log" 2>&1 &
+dmon=$!
 for step in $steps; do
   start=$(date +%s)
   case $step in
@@ -34,3 +37,4 @@ for step in $steps; do
   esac
   echo "step $step took $(( $(date +%s) - start )) s"
 done
+kill $dmon 2>/dev/null

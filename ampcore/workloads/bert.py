@@ -25,6 +25,21 @@ def _forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
     return model(**inputs).logits
 
 
+def sync_free_attention_mask(model: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
+    """The padding mask in a form the model's attention uses without reading it on the host.
+
+    transformers' SDPA path checks a 2D padding mask with ``mask.all()`` on every forward (to
+    drop an all-ones mask), a host sync inside the training step. A prepared 4D boolean mask
+    (batch, 1, 1, keys; True = attend) is passed through untouched and broadcasts the same way.
+    """
+    import importlib.util
+
+    sdpa = getattr(model.config, "_attn_implementation", None) == "sdpa"
+    if sdpa and importlib.util.find_spec("transformers.masking_utils") is not None:
+        return mask.bool()[:, None, None, :]
+    return mask
+
+
 def has_weights(directory: Path) -> bool:
     return any((directory / name).is_file() for name in WEIGHT_FILES)
 
@@ -104,8 +119,9 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
                          f"{max_positions} position embeddings")
 
     def encode(batch: list[str]) -> dict[str, torch.Tensor]:
-        enc = tokenizer(batch, padding="max_length", truncation=True,
-                        max_length=config.max_length, return_tensors="pt")
+        enc = dict(tokenizer(batch, padding="max_length", truncation=True,
+                             max_length=config.max_length, return_tensors="pt"))
+        enc["attention_mask"] = sync_free_attention_mask(model, enc["attention_mask"])
         return {k: v.to(device) for k, v in enc.items()}
 
     steps_per_epoch = -(-len(texts.train_labels) // config.batch_size)
