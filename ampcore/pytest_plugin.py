@@ -153,13 +153,21 @@ class AmpRuns:
     """Trains each (workload, precision) at most once per session and keeps the results."""
 
     options: SuiteOptions
-    timing_enabled: bool
-    timing_disabled_reason: str
+    config: pytest.Config = field(repr=False)
     results: dict[tuple[str, str], object] = field(default_factory=dict)
     failures: dict[tuple[str, str], BaseException] = field(default_factory=dict)
     speedups: dict[str, object] = field(default_factory=dict)
 
-    # Derived lazily: they import torch.
+    # Derived lazily: pytest-benchmark's session exists only once pytest is configured, and
+    # the device and profile need torch.
+    @property
+    def timing_enabled(self) -> bool:
+        return _timing_state(self.config)[0]
+
+    @property
+    def timing_disabled_reason(self) -> str:
+        return _timing_state(self.config)[1]
+
     @property
     def device(self) -> str:
         import torch
@@ -255,6 +263,10 @@ class AmpRuns:
             raise
         except BaseException as exc:
             self.failures[key] = exc
+            from ampcore.errors import AmpcoreError
+
+            if isinstance(exc, AmpcoreError):  # a user-facing message, not a traceback
+                pytest.fail(f"{key[0]}-{key[1]}: {exc}", pytrace=False)
             raise
 
 
@@ -274,9 +286,16 @@ def _timing_state(config: pytest.Config) -> tuple[bool, str]:
 
 def runs_for(config: pytest.Config) -> AmpRuns:
     if _RUNS_KEY not in config.stash:
-        enabled, reason = _timing_state(config)
-        config.stash[_RUNS_KEY] = AmpRuns(SuiteOptions.from_config(config), enabled, reason)
+        config.stash[_RUNS_KEY] = AmpRuns(SuiteOptions.from_config(config), config)
     return config.stash[_RUNS_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Check --amp-* values up front, so a typo is a usage error before any collection; with
+    # none given there is nothing to check (and no reason to import torch).
+    given = [n for n in OPTIONS if config.getoption(n) is not None or os.environ.get(OPTIONS[n][0])]
+    if given:
+        runs_for(config)
 
 
 # --- matrix and fixtures ------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""The benchmark suite's own logic: gates, options, skips, summary, histories and baselines."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ampcore import gates
+from ampcore.pytest_plugin import OptionError, parse_ids
+from ampcore.result import RunResult
+
+pytest_plugins = ["pytester"]
+
+
+def make_run(precision="fp32", rounds=(1.0,) * 10, accuracy=0.9, predictions=(0, 1) * 50,
+             meaningful=True, skipped=0, nonfinite=0, workload="bert") -> RunResult:
+    return RunResult(
+        workload=workload, precision=precision, profile="seed", device="cuda", config={},
+        data_source="test", weights_source="test", accuracy_meaningful=meaningful,
+        round_times_s=list(rounds), samples_per_round=[64] * len(rounds), total_steps=100,
+        warmup_time_s=0.0, eval_time_s=0.0, accuracy_per_epoch=[accuracy],
+        test_loss_per_epoch=[0.3], train_losses=[0.5], predictions=list(predictions),
+        peak_memory_bytes=None, grad_scaler={"enabled": True, "final_scale": 1024.0,
+                                             "skipped_steps": skipped},
+        nonfinite_losses=nonfinite, environment={})
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+def test_speedup_passes_when_interval_clears_the_bar():
+    fp32 = make_run(rounds=[2.0, 2.01, 1.99, 2.0, 2.02, 1.98, 2.0, 2.01, 2.0, 1.99])
+    amp = make_run("amp-bf16", rounds=[1.0, 1.01, 0.99, 1.0, 1.0, 1.02, 0.98, 1.0, 1.01, 1.0])
+    verdict = gates.speedup_verdict(fp32, amp, min_speedup=1.3)
+    assert verdict.passed, verdict.message
+    assert "2.00x" in verdict.message and "95% CI" in verdict.message
+
+
+def test_speedup_fails_with_numbers_when_too_small():
+    fp32 = make_run(rounds=[1.2, 1.21, 1.19, 1.2, 1.22, 1.18, 1.2, 1.21, 1.2, 1.19])
+    amp = make_run("amp-fp16", rounds=[1.0, 1.01, 0.99, 1.0, 1.0, 1.02, 0.98, 1.0, 1.01, 1.0])
+    verdict = gates.speedup_verdict(fp32, amp, min_speedup=1.3)
+    assert not verdict.passed
+    assert "1.20x" in verdict.message and ">= 1.30x" in verdict.message
+
+
+def test_speedup_needs_the_lower_bound_not_the_point_estimate():
+    # Median speedup 1.5x, but rounds so noisy that the interval reaches below 1.3x.
+    fp32 = make_run(rounds=[1.5, 3.0, 1.5, 0.8, 1.5, 2.4, 1.0, 1.5, 2.0, 1.2])
+    amp = make_run("amp-bf16", rounds=[1.0, 0.5, 1.6, 1.0, 0.7, 1.0, 1.4, 1.0, 0.9, 1.2])
+    s = gates.speedup(fp32, amp)
+    assert s.ratio == pytest.approx(1.5)
+    assert s.low < 1.3 < s.ratio
+    assert not gates.speedup_verdict(fp32, amp, 1.3).passed
+
+
+def test_speedup_refuses_runs_with_different_round_plans():
+    with pytest.raises(ValueError, match="round plans"):
+        gates.speedup(make_run(rounds=[1.0] * 10), make_run("amp-bf16", rounds=[1.0] * 11))
+
+
+def test_parity_within_tolerance_reports_disagreements():
+    fp32 = make_run(accuracy=0.88, predictions=[0, 1, 1, 0])
+    amp = make_run("amp-bf16", accuracy=0.87, predictions=[0, 1, 0, 0])
+    verdict = gates.parity_verdict(fp32, amp, tolerance=0.03, floor=0.75)
+    assert verdict.passed
+    assert "disagree on 1 of 4" in verdict.message
+
+
+def test_parity_fails_beyond_tolerance():
+    verdict = gates.parity_verdict(make_run(accuracy=0.88), make_run("amp-fp16", accuracy=0.84),
+                                   tolerance=0.03, floor=0.75)
+    assert not verdict.passed and "gap +0.0400" in verdict.message
+
+
+def test_parity_fails_when_fp32_learned_nothing():
+    verdict = gates.parity_verdict(make_run(accuracy=0.5), make_run("amp-fp16", accuracy=0.5),
+                                   tolerance=0.03, floor=0.75)
+    assert not verdict.passed and "below the floor" in verdict.message
+
+
+def test_parity_skips_for_random_init_weights():
+    verdict = gates.parity_verdict(make_run(accuracy=0.5, meaningful=False),
+                                   make_run("amp-fp16", accuracy=0.5, meaningful=False), 0.03, 0.75)
+    assert verdict.skip_reason and "random initial weights" in verdict.skip_reason
+
+
+@pytest.mark.parametrize(("skipped", "nonfinite", "passed"), [(0, 0, True), (5, 0, True),
+                                                               (6, 0, False), (0, 1, False)])
+def test_health(skipped, nonfinite, passed):
+    verdict = gates.health_verdict(make_run("amp-fp16", skipped=skipped, nonfinite=nonfinite))
+    assert verdict.passed is passed, verdict.message
+
+
+# --- options -------------------------------------------------------------------------------
+
+def test_parse_ids_expands_all_and_keeps_order():
+    valid = ("fp32", "tf32", "amp-fp16", "amp-bf16")
+    assert parse_ids("all", valid, "--x") == list(valid)
+    assert parse_ids("amp-bf16, fp32 amp-bf16", valid, "--x") == ["amp-bf16", "fp32"]
+    assert parse_ids(None, valid, "--x") == list(valid)
+    with pytest.raises(OptionError, match="unknown id 'fp8'.*valid: fp32"):
+        parse_ids("fp8", valid, "--x")
+
+
+# --- the plugin in a pytest session --------------------------------------------------------
+
+SUITE = '''
+from ampcore import gates
+from ampcore.pytest_plugin import enforce, record_extra_info
+
+def test_train(amp_runs, amp_case, benchmark):
+    result = amp_runs.benchmark(*amp_case, benchmark)
+    record_extra_info(benchmark, result, amp_runs)
+
+def test_parity(amp_runs, amp_mixed_case):
+    workload, precision = amp_mixed_case
+    fp32, amp = amp_runs.get(workload, "fp32"), amp_runs.get(workload, precision)
+    enforce(gates.parity_verdict(fp32, amp, amp_runs.options.acc_tol, 0.0))
+'''
+
+
+@pytest.fixture
+def suite(pytester, monkeypatch):
+    for name in ("AMPCORE_PROFILE", "AMPCORE_WORKLOADS", "AMPCORE_PRECISIONS", "AMPCORE_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
+    pytester.makepyfile(test_amp_inner=SUITE)
+    return pytester
+
+
+def saved_runs(storage: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(storage.rglob("*.json"))]
+
+
+def test_matrix_skips_what_the_device_cannot_run_and_saves_history(suite, tmp_path):
+    storage = tmp_path / "storage"
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-ra", "--amp-profile", "smoke",
+                             "--amp-workloads", "resnet18", "--amp-precisions", "fp32,tf32",
+                             "--benchmark-autosave", "--benchmark-save-data",
+                             f"--benchmark-storage=file://{storage}")
+    # tf32 cannot run; the parity test has no mixed-precision case in this matrix.
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*precision 'tf32' cannot run on device 'cpu'*",
+                                 "*ampcore: AMP training summary*", "*Training Method*"])
+    (run,) = saved_runs(storage)
+    (bench,) = run["benchmarks"]
+    assert bench["name"] == "test_train[resnet18-fp32]"
+    assert bench["params"] == {"amp_workload": "resnet18", "amp_precision": "fp32"}
+    assert len(bench["stats"]["data"]) >= 10  # raw rounds kept
+    assert bench["extra_info"]["final_accuracy"] > 0.5
+    assert run["machine_info"]["ampcore"]["device_type"] == "cpu"
+
+
+def test_prerequisites_run_on_demand_once(suite):
+    # Only the parity test is selected: it must train fp32 and amp-bf16 itself.
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
+                             "--amp-workloads", "resnet18", "--amp-precisions", "fp32,amp-bf16",
+                             "-k", "parity", "--benchmark-disable")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*Mixed precision (bf16)*"])
+
+
+def test_bad_option_is_a_usage_error(suite):
+    result = suite.runpytest_subprocess("--amp-precisions", "fp8")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--amp-precisions: unknown id 'fp8'*"])
+
+
+def test_timing_assertions_skip_when_benchmarks_are_disabled(pytester, monkeypatch):
+    monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
+    pytester.makepyfile(test_timing='''
+import pytest
+def test_timing(amp_runs):
+    if not amp_runs.timing_enabled:
+        pytest.skip(amp_runs.timing_disabled_reason)
+''')
+    result = pytester.runpytest_subprocess("-ra", "--benchmark-disable")
+    result.stdout.fnmatch_lines(["*SKIPPED*timing is disabled (--benchmark-disable)*"])
+
+
+def test_baseline_compare_fails_on_a_real_slowdown(suite, tmp_path):
+    """The README's baseline workflow: autosave, then compare with a fail threshold."""
+    storage = f"--benchmark-storage=file://{tmp_path / 'storage'}"
+    common = ["-p", "no:cacheprovider", "--amp-profile", "smoke", "--amp-workloads", "bert",
+              "--amp-precisions", "fp32", "-k", "train", storage]
+    suite.runpytest_subprocess(*common, "--benchmark-autosave").assert_outcomes(passed=1, deselected=1)
+    # The same benchmark on sequences twice as long: a real slowdown.
+    slow = suite.runpytest_subprocess(*common, "--amp-max-length", "64", "--benchmark-compare",
+                           "--benchmark-compare-fail=median:10%")
+    assert slow.ret != 0
+    slow.stdout.fnmatch_lines(["*Performance has regressed*"])
+    assert len(list((tmp_path / "storage").rglob("*.json"))) == 1  # the baseline is untouched
