@@ -49,11 +49,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "(speed is valid, accuracy is not)")
     parser.add_argument("--max-grad-norm", type=float, help="clip gradients to this norm")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train with DistributedDataParallel on N local processes launched "
+                        "by torchrun: one GPU each on cuda (nccl), or gloo on cpu; each process "
+                        "trains the profile's batch, so the global batch is N times it (default: 1, "
+                        "no DDP)")
 
 
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from ampcore.distributed import check_nproc, describe, run_distributed
     from ampcore.precision import PRECISIONS, get_precision
     from ampcore.profiles import default_profile_name
     from ampcore.result import write_json
@@ -70,6 +76,8 @@ def _run(args: argparse.Namespace) -> int:
         profile, why = default_profile_name()
         print(f"profile: {profile} ({why}; choose with --profile)", file=sys.stderr)
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.nproc != 1:
+        check_nproc(args.nproc, str(device))  # before any run: a bad --nproc wastes none
 
     runnable = []
     for precision in precisions:
@@ -89,8 +97,14 @@ def _run(args: argparse.Namespace) -> int:
                            max_length=args.max_length, allow_download=args.download,
                            allow_random_init=args.allow_random_init,
                            max_grad_norm=args.max_grad_norm, compile=args.compile)
-            results.append(run_experiment(spec, progress=not args.no_progress))
+            if args.nproc > 1:
+                results.append(run_distributed(spec, args.nproc, progress=not args.no_progress))
+            else:
+                results.append(run_experiment(spec, progress=not args.no_progress))
     print(results_table(results))
+    for result in results:
+        if "world_size" in result.details:
+            print(describe(result), file=sys.stderr)
     if args.json is not None:
         print(f"wrote {write_json(results, args.json)}", file=sys.stderr)
     return 0

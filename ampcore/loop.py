@@ -9,12 +9,13 @@ the host: losses go into a device buffer that is checked at round boundaries.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ampcore.errors import NonFiniteLossError
+from ampcore.errors import NonFiniteLossError, UsageError
 from ampcore.precision import ActivePrecision
 from ampcore.workloads.base import PreparedWorkload
 
@@ -33,10 +34,30 @@ class StepPlan:
         return len(self.batches)
 
 
+def shard_batch(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Rank ``rank``'s share of a global batch of sample indices, dealt as DistributedSampler
+    deals an epoch: the batch is padded to a multiple of ``world_size`` by repeating its first
+    indices (only a last partial batch can need it), then rank r takes every
+    ``world_size``-th index from r. Equal shares keep DDP's gradient average equal to the global
+    batch mean, and give every rank the same step shapes (same warm-up, no empty shard)."""
+    if world_size == 1:
+        return batch
+    padded = -(-len(batch) // world_size) * world_size
+    if padded != len(batch):
+        batch = batch.repeat(-(-padded // len(batch)))[:padded]
+    return batch[rank::world_size]
+
+
 def plan_steps(n_samples: int, batch_size: int, epochs: int, seed: int, min_rounds: int,
-               device: torch.device) -> StepPlan:
+               device: torch.device, rank: int = 0, world_size: int = 1) -> StepPlan:
     """Shuffle each epoch with ``seed`` (keeping the last partial batch, as a DataLoader does)
-    and split every epoch into ``ceil(min_rounds / epochs)`` rounds of near-equal length."""
+    and split every epoch into ``ceil(min_rounds / epochs)`` rounds of near-equal length.
+
+    With ``world_size`` > 1, ``batch_size`` is the global batch: the steps, rounds and epochs
+    are those of the single-process plan for that batch, and each step holds only rank
+    ``rank``'s share of its global batch (``shard_batch``)."""
+    if not 0 <= rank < world_size:
+        raise UsageError(f"rank {rank} is outside a world of size {world_size}")
     generator = torch.Generator().manual_seed(seed)
     rounds_per_epoch = -(-min_rounds // epochs)
     batches: list[torch.Tensor] = []
@@ -45,7 +66,10 @@ def plan_steps(n_samples: int, batch_size: int, epochs: int, seed: int, min_roun
     epoch_ends = set()
     for epoch in range(epochs):
         order = torch.randperm(n_samples, generator=generator)
-        epoch_batches = [b.to(device) for b in order.split(batch_size)]
+        global_batches = order.split(batch_size)
+        if world_size > 1:
+            global_batches = [shard_batch(b, rank, world_size) for b in global_batches]
+        epoch_batches = [b.to(device) for b in global_batches]
         first = len(batches)
         batches.extend(epoch_batches)
         n = len(epoch_batches)
@@ -70,14 +94,18 @@ class Trainer:
 
     def __init__(self, workload: PreparedWorkload, amp: ActivePrecision, plan: StepPlan,
                  max_grad_norm: float | None = None, compile_model: bool = False,
-                 eval_batch_size: int = 256) -> None:
+                 eval_batch_size: int = 256,
+                 wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> None:
         self.workload = workload
         self.amp = amp
         self.plan = plan
         self.max_grad_norm = max_grad_norm
         self.eval_batch_size = eval_batch_size
+        # ``wrap_model`` (DistributedDataParallel, say) wraps before compiling, as torch.compile
+        # expects; snapshots and restores keep using the unwrapped ``workload.model``.
+        model = wrap_model(workload.model) if wrap_model is not None else workload.model
         # Static shapes: one graph per batch size (warm-up visits each) beats a dynamic graph.
-        self.model = torch.compile(workload.model, dynamic=False) if compile_model else workload.model
+        self.model = torch.compile(model, dynamic=False) if compile_model else model
         self.device = amp.device
         # One slot per step: the loss stays on the device until a round boundary reads it.
         self.losses = torch.full((plan.total_steps,), float("nan"), device=self.device)

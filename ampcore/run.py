@@ -12,7 +12,7 @@ import dataclasses
 import gc
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +64,20 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Experiment:
-    """A run in rounds: ``with Experiment(spec) as exp: exp.start(); for r in exp.rounds(): ...``"""
+    """A run in rounds: ``with Experiment(spec) as exp: exp.start(); for r in exp.rounds(): ...``
 
-    def __init__(self, spec: RunSpec) -> None:
+    ``rank``/``world_size``/``wrap_model`` make it one rank of a data-parallel run (see
+    ``ampcore.distributed``): the workload is built and planned for the global batch
+    (``world_size`` x the profile's batch), this rank trains its share of each global batch,
+    and ``wrap_model`` wraps the model (in DistributedDataParallel) for training and evaluation.
+    """
+
+    def __init__(self, spec: RunSpec, *, rank: int = 0, world_size: int = 1,
+                 wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> None:
         self.spec = spec
+        self.rank = rank
+        self.world_size = world_size
+        self.wrap_model = wrap_model
         self.profile = get_profile(spec.profile)
         self.precision = get_precision(spec.precision)
         self.build = get_workload(spec.workload)
@@ -83,18 +93,24 @@ class Experiment:
 
     def __enter__(self) -> Experiment:
         self.amp = self._stack.enter_context(self.precision.activate(self.device))
+        # Built for the global batch: what the workload derives from it (bert's LR schedule
+        # length) must follow the global step plan. ``self.config`` keeps the per-rank batch.
+        config = self.config
+        if self.world_size > 1:
+            config = dataclasses.replace(config, batch_size=config.batch_size * self.world_size)
         try:
             with self._out_of_memory_as_error():
                 self.workload = self.build(
-                    self.config, self.device, real_data=self.profile.real_data,
+                    config, self.device, real_data=self.profile.real_data,
                     data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
                     allow_random_init=self.spec.allow_random_init)
-                self.plan = plan_steps(self.workload.train_size, self.config.batch_size,
-                                       self.config.epochs, self.config.seed,
-                                       self.profile.min_rounds, self.device)
+                self.plan = plan_steps(self.workload.train_size, config.batch_size,
+                                       config.epochs, config.seed, self.profile.min_rounds,
+                                       self.device, rank=self.rank, world_size=self.world_size)
                 self.trainer = Trainer(self.workload, self.amp, self.plan,
                                        max_grad_norm=self.spec.max_grad_norm,
-                                       compile_model=self.spec.compile)
+                                       compile_model=self.spec.compile,
+                                       wrap_model=self.wrap_model)
         except BaseException:
             self._stack.close()
             raise
@@ -134,13 +150,19 @@ class Experiment:
                 self.evaluations.append(self.trainer.evaluate())
             self.eval_time += time.perf_counter() - start
 
-    def run_rounds(self, progress: bool = False) -> None:
-        """Time every round with this process's own timer (the CLI's path)."""
+    def run_rounds(self, progress: bool = False,
+                   before_round: Callable[[int], None] | None = None) -> None:
+        """Time every round with this process's own timer (the CLI's path).
+
+        ``before_round(r)`` runs untimed just before round r (a barrier, so that every rank of
+        a distributed run starts the round together)."""
         bar = None
         for r in range(self.n_rounds):
             epoch = self.plan.epoch_of_round[r]
             if progress and (bar is None or bar.epoch != epoch):
                 bar = self._progress_bar(epoch, bar)
+            if before_round is not None:
+                before_round(r)
             self.round_times.append(timed(lambda: self.train_round(r), self.device))
             self.after_round(r)
             if bar is not None:
