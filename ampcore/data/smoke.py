@@ -43,14 +43,31 @@ def sentiment_corpus(train_samples: int, test_samples: int, seed: int) -> TextSp
 
 
 def train_wordpiece_tokenizer(texts: list[str], vocab_size: int = 256):
-    """A BERT-style WordPiece tokenizer trained on ``texts`` with the ``tokenizers`` library."""
-    from tokenizers import BertWordPieceTokenizer
+    """A BERT-style WordPiece tokenizer (``tokenizers``) whose vocabulary is the corpus' most
+    frequent words, ties broken alphabetically.
+
+    Built from counted words rather than with the library's trainer, whose ties fall in hash
+    order: the same corpus must give the same token ids in every process (DDP ranks, reruns).
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
     from transformers import PreTrainedTokenizerFast
 
-    raw = BertWordPieceTokenizer(lowercase=True)
-    raw.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, show_progress=False)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    counts = Counter(word for text in texts
+                     for word, _ in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(
+                         normalizer.normalize_str(text)))
+    words = sorted(counts, key=lambda w: (-counts[w], w))[: max(0, vocab_size - len(specials))]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
     return PreTrainedTokenizerFast(
-        tokenizer_object=raw._tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
         cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
     )
 
