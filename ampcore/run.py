@@ -28,6 +28,20 @@ from ampcore.timing import peak_memory_bytes, reset_peak_memory, synchronize, ti
 from ampcore.workloads import get_workload
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside a timed round: a collection over a large model's
+    object graph is a host pause of milliseconds that, when the step is launch-bound, shows up
+    as round-to-round noise. Collection resumes (untimed) once the round is over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Every choice that defines one run."""
@@ -137,7 +151,7 @@ class Experiment:
 
     def train_round(self, round_index: int) -> None:
         """The timed call: one round of whole optimizer steps, device drained at the end."""
-        with self._out_of_memory_as_error():
+        with self._out_of_memory_as_error(), gc_paused():
             self.trainer.run_round(round_index)
             synchronize(self.device)
 
