@@ -43,6 +43,7 @@ OPTIONS = {
                           f"lower CI bound AMP must reach over fp32 on bert (default {DEFAULT_MIN_SPEEDUP})"),
     "--amp-acc-tol": ("AMPCORE_ACC_TOL",
                       f"allowed fp32 - AMP test accuracy gap (default {DEFAULT_ACC_TOL})"),
+    "--amp-nproc": ("AMPCORE_NPROC", "processes (one per GPU) for the test_ddp_* benchmarks (default 2)"),
     "--amp-summary": ("AMPCORE_SUMMARY", "append the session's Markdown summary to this file "
                       "(e.g. $GITHUB_STEP_SUMMARY)"),
 }
@@ -113,6 +114,7 @@ class SuiteOptions:
     min_speedup: float
     acc_tol: float
     summary_path: Path | None
+    nproc: int
     allow_random_init: bool
     download: bool
     compile: bool
@@ -140,6 +142,7 @@ class SuiteOptions:
                                     "--amp-min-speedup"),
             acc_tol=parse_float(option(config, "--amp-acc-tol"), DEFAULT_ACC_TOL, "--amp-acc-tol"),
             summary_path=Path(summary) if summary else None,
+            nproc=int(parse_float(option(config, "--amp-nproc"), 2, "--amp-nproc")),
             allow_random_init=flag(config, "--amp-allow-random-init"),
             download=flag(config, "--amp-download"),
             compile=flag(config, "--amp-compile"),
@@ -157,6 +160,7 @@ class AmpRuns:
     results: dict[tuple[str, str], object] = field(default_factory=dict)
     failures: dict[tuple[str, str], BaseException] = field(default_factory=dict)
     speedups: dict[str, object] = field(default_factory=dict)
+    ddp_results: dict[str, object] = field(default_factory=dict)  # precision -> RunResult
 
     # Derived lazily: pytest-benchmark's session exists only once pytest is configured, and
     # the device and profile need torch.
@@ -254,6 +258,38 @@ class AmpRuns:
                 self.results[key] = run_experiment(self.spec(workload, precision))
         return self.results[key]
 
+    def ddp_unavailable_reason(self) -> str | None:
+        import torch
+
+        nproc = self.options.nproc
+        visible = torch.cuda.device_count() if self.on_gpu else 0
+        if nproc < 2 or visible < nproc:
+            return (f"DDP benchmarks need --amp-nproc >= 2 CUDA GPUs (asked {nproc}, "
+                    f"{visible} visible on device {self.device})")
+        return None
+
+    def ddp(self, precision: str, benchmark=None) -> object:
+        """bert under DDP on ``--amp-nproc`` GPUs (torchrun), once per session per precision.
+
+        The workers run in their own processes, so pytest-benchmark times the whole launch as
+        one round; the training rounds the workers timed are in the result."""
+        from ampcore.distributed import run_distributed
+
+        key = ("bert-ddp", precision)
+        if key in self.failures:
+            pytest.fail(f"prerequisite DDP run {precision} failed earlier: {self.failures[key]}",
+                        pytrace=False)
+        if precision not in self.ddp_results:
+            spec, nproc = self.spec("bert", precision), self.options.nproc
+            with self._remember_failure(key):
+                if benchmark is not None and not benchmark.disabled:
+                    result = benchmark.pedantic(run_distributed, args=(spec, nproc), rounds=1,
+                                                iterations=1)
+                else:
+                    result = run_distributed(spec, nproc)
+            self.ddp_results[precision] = result
+        return self.ddp_results[precision]
+
     @contextlib.contextmanager
     def _remember_failure(self, key: tuple[str, str]) -> Iterator[None]:
         """Keep a failed run's error so tests that need it fail at once instead of retraining."""
@@ -302,11 +338,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = runs_for(metafunc.config).options
-    for fixture, precisions in (("amp_case", options.precisions),
-                                ("amp_mixed_case", [p for p in options.precisions if p in MIXED_IDS])):
+    mixed = [p for p in options.precisions if p in MIXED_IDS]
+    for fixture, precisions in (("amp_case", options.precisions), ("amp_mixed_case", mixed)):
         if fixture in metafunc.fixturenames:
             cases = [(w, p) for w in options.workloads for p in precisions]
             metafunc.parametrize("amp_workload,amp_precision", cases, ids=[f"{w}-{p}" for w, p in cases])
+    # DDP runs bert only: the issue it measures (gradient all-reduce under AMP) is bert's.
+    for fixture, precisions in (("amp_ddp_precision", options.precisions),
+                                ("amp_ddp_mixed_precision", mixed)):
+        if fixture in metafunc.fixturenames:
+            precisions = precisions if "bert" in options.workloads else []
+            metafunc.parametrize(fixture, precisions, ids=[f"bert-{p}" for p in precisions],
+                                 indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -329,6 +372,23 @@ def amp_case(amp_runs: AmpRuns, amp_workload: str, amp_precision: str) -> tuple[
 @pytest.fixture
 def amp_mixed_case(amp_runs: AmpRuns, amp_workload: str, amp_precision: str) -> tuple[str, str]:
     return _case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_ddp_precision(amp_runs: AmpRuns, request: pytest.FixtureRequest) -> str:
+    return _ddp_case(amp_runs, request.param)
+
+
+@pytest.fixture
+def amp_ddp_mixed_precision(amp_runs: AmpRuns, request: pytest.FixtureRequest) -> str:
+    return _ddp_case(amp_runs, request.param)
+
+
+def _ddp_case(amp_runs: AmpRuns, precision: str) -> str:
+    reason = amp_runs.ddp_unavailable_reason() or amp_runs.unsupported_reason("bert", precision)
+    if reason:
+        pytest.skip(reason)
+    return precision
 
 
 def enforce(verdict) -> None:
@@ -355,6 +415,22 @@ def record_extra_info(benchmark, result, amp_runs: AmpRuns) -> None:
         benchmark.extra_info.update(speedup_vs_fp32=s.ratio, speedup_ci=[s.low, s.high])
 
 
+def record_ddp_extra_info(benchmark, result, single, nproc: int) -> None:
+    """A DDP run's figures plus its scaling efficiency over the same precision on one GPU."""
+    from ampcore.distributed import scaling_efficiency
+
+    benchmark.group = "bert-ddp"
+    benchmark.extra_info.update(result.summary())
+    benchmark.extra_info.update(
+        workload=result.workload, precision=result.precision, device=result.device,
+        world_size=nproc, samples_per_round=result.samples_per_round,
+        per_rank_peak_memory_bytes=result.details.get("per_rank_peak_memory_bytes"),
+        scaler_consistent=result.details.get("scaler_consistent"),
+        single_gpu_samples_per_s=single.samples_per_s,
+        scaling_efficiency=scaling_efficiency(result.samples_per_s, single.samples_per_s, nproc),
+        environment=result.environment)
+
+
 # --- reporting ------------------------------------------------------------------------------
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -366,7 +442,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     runs = config.stash.get(_RUNS_KEY, None)
-    if runs is None or not runs.results:
+    if runs is None or not (runs.results or runs.ddp_results):
         return
     text = summary_markdown(runs)
     terminalreporter.write_sep("=", "ampcore: AMP training summary")
@@ -382,9 +458,30 @@ def summary_markdown(runs: AmpRuns) -> str:
     order = {p: i for i, p in enumerate(PRECISION_IDS)}
     results = sorted(runs.results.values(),
                      key=lambda r: (WORKLOAD_IDS.index(r.workload), order[r.precision]))
-    speedups = {name: (s.ratio, s.low, s.high) for name, s in runs.speedups.items()}
+    blocks = [results_table(results, {name: (s.ratio, s.low, s.high)
+                                      for name, s in runs.speedups.items()})] if results else []
+    if runs.ddp_results:
+        blocks.append(ddp_table(runs))
     notes = ["Speedups with an interval are ratios of median round times with bootstrap 95% "
              "CIs; the others are ratios of total training times. Round CV: " + ", ".join(f"{r.name} {r.round_cv:.1%}" for r in results)]
     if not runs.timing_enabled:
         notes.append(f"Speedup intervals not computed: {runs.timing_disabled_reason}.")
-    return results_table(results, speedups) + "\n\n" + "\n".join(notes)
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(notes)
+
+
+def ddp_table(runs: AmpRuns) -> str:
+    from ampcore.distributed import scaling_efficiency
+    from ampcore.table import METHOD_NAMES, markdown_table
+
+    rows = []
+    for precision, r in runs.ddp_results.items():
+        single = runs.results.get(("bert", precision))
+        n = r.details["world_size"]
+        eff = (f"{scaling_efficiency(r.samples_per_s, single.samples_per_s, n):.2f}"
+               if single else "n/a")
+        memory = ", ".join(f"{m / 2**20:,.0f}" for m in r.details.get("per_rank_peak_memory_bytes") or [])
+        rows.append([METHOD_NAMES.get(precision, precision), str(n), f"{r.train_time_s:.1f}",
+                     f"{r.samples_per_s:,.0f}", eff, memory or "n/a"])
+    header = ["Training Method", "GPUs", "Time Taken (s)", "Samples/s", "Scaling efficiency",
+              "Peak memory per rank (MiB)"]
+    return "### bert, DistributedDataParallel\n\n" + markdown_table(rows, header)

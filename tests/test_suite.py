@@ -91,6 +91,26 @@ def test_health(skipped, nonfinite, passed):
     assert verdict.passed is passed, verdict.message
 
 
+def test_ddp_extra_info_and_table_report_scaling():
+    from types import SimpleNamespace
+
+    from ampcore.pytest_plugin import AmpRuns, ddp_table, record_ddp_extra_info
+
+    single = make_run("amp-bf16", rounds=[1.0] * 10)
+    ddp = make_run("amp-bf16", rounds=[0.625] * 10)  # 1.6x the single-GPU throughput
+    ddp.samples_per_round = [128] * 10  # global samples: twice the single-GPU batch
+    ddp.details = {"world_size": 2, "per_rank_peak_memory_bytes": [2**30, 2**30],
+                   "scaler_consistent": True}
+    benchmark = SimpleNamespace(extra_info={}, group=None)
+    record_ddp_extra_info(benchmark, ddp, single, nproc=2)
+    assert benchmark.extra_info["scaling_efficiency"] == pytest.approx(1.6)
+    assert benchmark.extra_info["world_size"] == 2 and benchmark.group == "bert-ddp"
+    runs = AmpRuns(options=None, config=None, results={("bert", "amp-bf16"): single},
+                   ddp_results={"amp-bf16": ddp})
+    table = ddp_table(runs)
+    assert "| Mixed precision (bf16) | 2" in table and "1.60" in table and "1,024, 1,024" in table
+
+
 # --- options -------------------------------------------------------------------------------
 
 def test_parse_ids_expands_all_and_keeps_order():
