@@ -172,30 +172,28 @@ class Experiment:
         a distributed run starts the round together)."""
         bar = None
         for r in range(self.n_rounds):
-            epoch = self.plan.epoch_of_round[r]
-            if progress and (bar is None or bar.epoch != epoch):
-                bar = self._progress_bar(epoch, bar)
+            if progress and (r == 0 or r - 1 in self.plan.epoch_ends):
+                if bar is not None:
+                    bar.close()
+                bar = self._progress_bar(self.plan.epoch_of_round[r])
             if before_round is not None:
                 before_round(r)
             self.round_times.append(timed(lambda: self.train_round(r), self.device))
             self.after_round(r)
             if bar is not None:
                 bar.update(len(self.plan.rounds[r]))
-                if self.evaluations and r in self.plan.epoch_ends:
+                if r in self.plan.epoch_ends:
                     bar.set_postfix(acc=f"{self.evaluations[-1].accuracy:.3f}")
         if bar is not None:
             bar.close()
 
-    def _progress_bar(self, epoch: int, previous):
+    def _progress_bar(self, epoch: int):
+        """A bar over one epoch's steps, on stderr."""
         from tqdm import tqdm
 
-        if previous is not None:
-            previous.close()
         steps = sum(len(self.plan.rounds[r]) for r, e in enumerate(self.plan.epoch_of_round) if e == epoch)
-        bar = tqdm(total=steps, file=sys.stderr, leave=True, unit="step",
-                   desc=f"{self.spec.workload}/{self.spec.precision} epoch {epoch + 1}/{self.config.epochs}")
-        bar.epoch = epoch
-        return bar
+        return tqdm(total=steps, file=sys.stderr, unit="step",
+                    desc=f"{self.spec.workload}/{self.spec.precision} epoch {epoch + 1}/{self.config.epochs}")
 
     def result(self, round_times: list[float] | None = None) -> RunResult:
         """Collect the run's figures; ``round_times`` from an outside timer replace our own."""
