@@ -1,0 +1,194 @@
+"""The command line end to end on the smoke profile, its errors, and the results table/JSON."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import ampcore.run
+from ampcore.cli import main
+from ampcore.result import read_json, write_json
+from ampcore.table import results_table
+
+pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
+SEED_COLUMNS = ("Training Method", "Time Taken (s)", "Test Accuracy")
+SMOKE = ["--profile", "smoke", "--device", "cpu", "--no-progress"]
+
+
+# --- one real end-to-end run, shared by the tests that read its output -------------------------
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, one_cpu_thread):
+    """``ampcore run`` on resnet18 in fp32 and amp-bf16 (the smoke profile, a few seconds)."""
+    path = tmp_path_factory.mktemp("cli") / "r.json"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", "--workload", "resnet18", "--precision", "fp32", "amp-bf16",
+                     *SMOKE, "--json", str(path)])
+    return {"code": code, "out": out.getvalue(), "err": err.getvalue(), "json": path}
+
+
+@pytest.mark.slow
+def test_cli_run_prints_the_seed_table(cli_run):
+    assert cli_run["code"] == 0, cli_run["err"]
+    lines = cli_run["out"].splitlines()
+    header = next(line for line in lines if line.startswith("| Training Method"))
+    assert [c.strip() for c in header.strip("|").split("|")][:3] == list(SEED_COLUMNS)
+    rows = [line for line in lines if line.startswith("| Regular") or line.startswith("| Mixed")]
+    assert [r.split("|")[1].strip() for r in rows] == ["Regular (fp32)", "Mixed precision (bf16)"]
+    assert "### resnet18 (smoke profile, cpu)" in cli_run["out"]
+    for row in rows:
+        time_taken, accuracy = (c.strip() for c in row.split("|")[2:4])
+        assert float(time_taken) >= 0 and 0.0 <= float(accuracy) <= 1.0
+    assert f"wrote {cli_run['json']}" in cli_run["err"]
+
+
+@pytest.mark.slow
+def test_cli_run_writes_readable_json(cli_run):
+    results = read_json(cli_run["json"])
+    assert [(r.workload, r.precision) for r in results] == [("resnet18", "fp32"), ("resnet18", "amp-bf16")]
+    for r in results:
+        assert (r.profile, r.device) == ("smoke", "cpu")
+        assert r.final_accuracy > 0.5  # 10 classes: far above chance
+        assert len(r.round_times_s) == r.config["rounds"]
+    # Each run's summary is stored next to its raw fields.
+    runs = json.loads(cli_run["json"].read_text())["runs"]
+    assert runs[0]["summary"]["final_accuracy"] == results[0].final_accuracy
+
+
+def test_cli_refuses_to_overwrite_json(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text("saved results")
+    code = main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE, "--json", str(path)])
+    assert code != 0
+    assert path.read_text() == "saved results"
+    err = capsys.readouterr().err
+    assert str(path) in err and "overwrite" in err
+
+
+def test_write_json_never_overwrites(tmp_path, make_result):
+    path = write_json([make_result()], tmp_path / "sub" / "r.json")
+    with pytest.raises(FileExistsError):
+        write_json([make_result(precision="fp32")], path)
+    assert [r.precision for r in read_json(path)] == ["amp-fp16"]
+
+
+# --- usage errors -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, bad, valid", [
+    ("--workload", "gpt2", ["bert", "resnet18"]),
+    ("--precision", "fp8", ["fp32", "tf32", "amp-fp16", "amp-bf16"]),
+], ids=["workload", "precision"])
+def test_cli_unknown_id_exits_2_listing_valid_ids(capsys, option, bad, valid):
+    code = main(["run", *SMOKE, option, bad])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert repr(bad) in err
+    assert all(v in err for v in valid)
+    assert "Traceback" not in err
+
+
+def test_cli_unknown_profile_exits_2_listing_valid_ids(capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's own choices check
+        main(["run", "--profile", "huge", "--device", "cpu"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "huge" in err and "seed" in err and "smoke" in err
+
+
+def test_cli_tf32_on_cpu_names_mode_and_device(capsys):
+    code = main(["run", "--workload", "resnet18", "--precision", "tf32", *SMOKE])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "'tf32'" in err and "'cpu'" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("workload", ["bert", "resnet18"])
+def test_cli_seed_profile_without_data_dir_names_the_option(capsys, workload):
+    code = main(["run", "--workload", workload, "--precision", "fp32", "--profile", "seed",
+                 "--device", "cpu", "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cli_cuda_without_a_gpu_is_a_clear_error(capsys):
+    code = main(["run", "--workload", "resnet18", "--precision", "fp32", "--profile", "smoke",
+                 "--device", "cuda", "--no-progress"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("ampcore: error:")
+    assert "'cuda'" in err and "CUDA is not available" in err and "--device cpu" in err
+
+
+# --- what the CLI asks to run (training replaced by a stub) -----------------------------------
+
+@pytest.fixture
+def recorded_runs(monkeypatch, make_result):
+    """Replace training with a stub returning a made-up result; collect the specs asked for."""
+    specs = []
+
+    def fake_run_experiment(spec, progress=False):
+        specs.append(spec)
+        return make_result(workload=spec.workload, precision=spec.precision, profile=spec.profile,
+                           device=spec.device)
+
+    monkeypatch.setattr(ampcore.run, "run_experiment", fake_run_experiment)
+    return specs
+
+
+def test_cli_all_precisions_on_cpu_skips_tf32_with_a_note(recorded_runs, capsys):
+    assert main(["run", "--workload", "all", "--precision", "all", *SMOKE]) == 0
+    asked = [(s.workload, s.precision) for s in recorded_runs]
+    assert asked == [(w, p) for w in ("bert", "resnet18") for p in ("fp32", "amp-fp16", "amp-bf16")]
+    assert all((s.profile, s.device) == ("smoke", "cpu") for s in recorded_runs)
+    err = capsys.readouterr().err
+    assert "skipped" in err and "'tf32'" in err
+
+
+def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):
+    assert main(["run", "--workload", "bert", "--precision", "amp-bf16", "fp32", "amp-bf16",
+                 *SMOKE, "--max-grad-norm", "1.5", "--max-length", "16", "--bert-model", "x",
+                 "--allow-random-init", "--data-dir", str(tmp_path)]) == 0
+    assert [s.precision for s in recorded_runs] == ["amp-bf16", "fp32"]
+    spec = recorded_runs[0]
+    assert (spec.max_grad_norm, spec.max_length, spec.bert_model) == (1.5, 16, "x")
+    assert spec.allow_random_init and not spec.allow_download and not spec.compile
+    assert spec.data_dir == tmp_path
+
+
+# --- the results table ---------------------------------------------------------------------------
+
+def test_results_table_speedup_and_random_init_note(make_result):
+    fp32 = make_result(precision="fp32", round_times_s=[2.0, 4.0, 2.0], environment={"gpu": "H100"})
+    amp = make_result(precision="amp-bf16", accuracy_meaningful=False)
+    table = results_table([fp32, amp])
+    assert table.startswith("### bert (seed profile, H100)")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["Regular (fp32)"][:3] == ["8.0", "0.900", "1.00x"]
+    assert rows["Mixed precision (bf16)"][:4] == ["4.0", "0.900 (random init)", "2.00x", "62"]
+    assert rows["Mixed precision (bf16)"][4:] == ["1,024", "3"]  # peak MiB, skipped steps
+
+
+# --- the module entry point ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_python_dash_m_ampcore_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "AMPCORE_DATA_DIR"}
+    env["AMPCORE_CACHE_DIR"] = str(tmp_path / "cache")
+    env["OMP_NUM_THREADS"] = "1"  # as one_cpu_thread does in this process
+    proc = subprocess.run(
+        [sys.executable, "-m", "ampcore", "run", "--workload", "resnet18", "--precision", "fp32",
+         *SMOKE, "--json", str(tmp_path / "r.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "| Regular (fp32)" in proc.stdout
+    assert [r.precision for r in read_json(tmp_path / "r.json")] == ["fp32"]
