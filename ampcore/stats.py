@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _stats
@@ -51,6 +52,58 @@ def bootstrap_speedup_ci(baseline_rounds: Sequence[float], candidate_rounds: Seq
                               paired=False, vectorized=True, confidence_level=confidence,
                               method="percentile", **_rng_argument(seed))
     return estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _speedup_change(base_fp32, base_amp, cand_fp32, cand_amp, axis: int = -1) -> np.ndarray:
+    return _median_ratio(cand_fp32, cand_amp, axis) / _median_ratio(base_fp32, base_amp, axis)
+
+
+@dataclass(frozen=True)
+class SpeedupChange:
+    """Candidate speedup / baseline speedup, its bootstrap interval and one-sided p-values."""
+
+    estimate: float
+    low: float
+    high: float
+    p_drop: float  # evidence that the speedup dropped (ratio < 1)
+    p_gain: float  # evidence that it grew (ratio > 1)
+
+
+def bootstrap_speedup_change(baseline_fp32: Sequence[float], baseline_amp: Sequence[float],
+                             candidate_fp32: Sequence[float], candidate_amp: Sequence[float],
+                             confidence: float = 0.95, n_resamples: int = 9999,
+                             seed: int = 0) -> SpeedupChange:
+    """How the speedup over fp32 changed between two runs: candidate speedup / baseline speedup
+    (each median(fp32)/median(amp) within its run). The bootstrap resamples all four samples, so
+    the baseline's own noise counts too. The p-values invert the percentile interval: the share
+    of bootstrap ratios on the wrong side of 1. Bounds and p-values are NaN with < 2 rounds."""
+    samples = tuple(_as_array(v, n) for v, n in ((baseline_fp32, "baseline_fp32"),
+                                                 (baseline_amp, "baseline_amp"),
+                                                 (candidate_fp32, "candidate_fp32"),
+                                                 (candidate_amp, "candidate_amp")))
+    if any(np.any(s <= 0) for s in samples):
+        raise ValueError("round times must be positive")
+    estimate = float(_speedup_change(*samples))
+    if any(s.size < 2 for s in samples):
+        return SpeedupChange(estimate, math.nan, math.nan, math.nan, math.nan)
+    if all(np.ptp(s) == 0 for s in samples):
+        return SpeedupChange(estimate, estimate, estimate, float(estimate >= 1), float(estimate <= 1))
+    result = _stats.bootstrap(samples, _speedup_change, n_resamples=n_resamples, paired=False,
+                              vectorized=True, confidence_level=confidence, method="percentile",
+                              **_rng_argument(seed))
+    ratios = result.bootstrap_distribution
+    p_drop = (np.count_nonzero(ratios >= 1) + 1) / (ratios.size + 1)
+    p_gain = (np.count_nonzero(ratios <= 1) + 1) / (ratios.size + 1)
+    return SpeedupChange(estimate, float(result.confidence_interval.low),
+                         float(result.confidence_interval.high), float(p_drop), float(p_gain))
+
+
+def adjust_p_values(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (scipy): comparing them with alpha keeps the chance
+    of any false alarm among all the gate's tests at alpha when nothing changed."""
+    if not len(p_values):
+        return []
+    return [float(q) for q in _stats.false_discovery_control(np.asarray(p_values, dtype=float))]
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,7 +19,7 @@ OK = "ok"
 NOT_AVAILABLE = "n/a"
 
 # Method labels: the report says how each verdict was reached.
-TESTED = "Mann-Whitney U on rounds + threshold"
+TESTED = "one-sided Mann-Whitney U on rounds + threshold"
 THRESHOLD_ONLY = "THRESHOLD ONLY on stored medians (no raw rounds)"
 
 
@@ -32,9 +32,24 @@ class MetricVerdict:
     candidate: float | None = None
     change: float | None = None  # relative for time/speedup/memory, absolute otherwise
     threshold: float | None = None
-    p_value: float | None = None
-    ci: tuple[float, float] | None = None  # see ``describe`` in the output module
+    p_worse: float | None = None  # one-sided p-value that the metric got worse
+    p_better: float | None = None  # one-sided p-value that it got better
+    q_value: float | None = None  # the p-value of the observed direction, FDR-adjusted
+    ci: tuple[float, float] | None = None  # interval of the candidate/baseline ratio
+    ci_level: float | None = None
     note: str = ""
+    in_family: bool = False  # one of the gate's significance tests (see ``adjust``)
+
+    @property
+    def tested(self) -> bool:
+        return self.p_worse is not None and self.p_better is not None
+
+    @property
+    def p_value(self) -> float | None:
+        """The raw one-sided p-value in the direction the metric moved."""
+        if not self.tested:
+            return None
+        return self.p_worse if _worse_side(self.metric, self.change or 0.0) else self.p_better
 
 
 @dataclass(frozen=True)
@@ -104,42 +119,56 @@ def environment_differences(baseline: Sequence[Run], candidate: Run) -> list[str
 
 # --- per-metric verdicts ---------------------------------------------------------------------
 
-def _direction(change: float, threshold: float, significant: bool, worse_when_positive: bool) -> str:
-    worse = change > threshold if worse_when_positive else change < -threshold
-    better = change < -threshold if worse_when_positive else change > threshold
-    if significant and worse:
+HIGHER_IS_WORSE = {"time": True, "memory": True, "skipped_steps": True, "speedup": False,
+                   "accuracy": False}
+
+
+def _worse_side(metric: str, change: float) -> bool:
+    return change > 0 if HIGHER_IS_WORSE[metric] else change < 0
+
+
+def decide(metric: str, change: float, threshold: float, worse_significant: bool = True,
+           better_significant: bool = True) -> str:
+    """Regression: worse by more than ``threshold`` and (when tested) significant."""
+    sign = 1 if HIGHER_IS_WORSE[metric] else -1
+    if sign * change > threshold and worse_significant:
         return REGRESSION
-    if significant and better:
+    if -sign * change > threshold and better_significant:
         return IMPROVEMENT
     return OK
 
 
 def time_verdict(baseline: Sequence[Benchmark], candidate: Benchmark, thresholds: Thresholds,
                  time_ci: bool = True) -> MetricVerdict:
-    """Slower only when Mann-Whitney U on the raw rounds is significant at ``alpha`` AND the
-    median grew by more than ``time``; threshold only when a run saved no rounds."""
+    """Slower only when a one-sided Mann-Whitney U test on the raw rounds is significant at
+    ``alpha`` (after adjustment over the gate's tests, see ``compare_runs``) AND the median grew
+    by more than ``time``; threshold only when a run saved no rounds."""
     base_rounds = [b.rounds for b in baseline]
     if candidate.rounds is not None and all(r is not None for r in base_rounds):
         pooled = np.concatenate([np.asarray(r) for r in base_rounds])
         base_median = float(np.median(pooled))
         cand_median = stats.median(candidate.rounds)
         change = stats.relative_change(base_median, cand_median)
-        p_value = stats.mann_whitney(pooled, candidate.rounds)
+        # "less": baseline rounds tend to be shorter, i.e. the candidate is slower
+        p_worse = stats.mann_whitney(pooled, candidate.rounds, alternative="less")
+        p_better = stats.mann_whitney(pooled, candidate.rounds, alternative="greater")
         ci = None
         if time_ci:  # for the reader only: the decision rests on the test and the threshold
             # CI of candidate/baseline median time: invert the speedup interval.
             _, low, high = stats.bootstrap_speedup_ci(pooled, candidate.rounds)
-            ci = (1 / high, 1 / low) if high > 0 and low > 0 else None
-        status = _direction(change, thresholds.time, p_value < thresholds.alpha, True)
+            ci = (1 / high, 1 / low) if high > 0 and low > 0 else None  # NaN compares False
+        status = decide("time", change, thresholds.time, p_worse < thresholds.alpha,
+                        p_better < thresholds.alpha)
         return MetricVerdict("time", status, TESTED, base_median, cand_median, change,
-                             thresholds.time, p_value, ci,
-                             note=f"n={len(pooled)} vs {len(candidate.rounds)} rounds, "
-                             f"alpha={thresholds.alpha:g}")
+                             thresholds.time, p_worse, p_better, ci=ci,
+                             ci_level=0.95 if ci else None,
+                             note=f"n={len(pooled)} vs {len(candidate.rounds)} rounds",
+                             in_family=True)
     base_median = float(np.median([b.median for b in baseline]))
     change = stats.relative_change(base_median, candidate.median)
-    status = _direction(change, thresholds.time, True, True)
-    return MetricVerdict("time", status, THRESHOLD_ONLY, base_median, candidate.median, change,
-                         thresholds.time, note="no significance test: a run saved no stats.data")
+    return MetricVerdict("time", decide("time", change, thresholds.time), THRESHOLD_ONLY,
+                         base_median, candidate.median, change, thresholds.time,
+                         note="no significance test: a run saved no stats.data")
 
 
 @dataclass(frozen=True)
@@ -185,8 +214,9 @@ def stats_number(value: object) -> float | None:
 
 def speedup_verdict(baseline_runs: Sequence[Run], candidate_run: Run, key: str,
                     thresholds: Thresholds) -> MetricVerdict:
-    """A drop of the within-run AMP speedup by more than ``speedup`` (relative); when the
-    candidate has rounds, the drop must also be outside its bootstrap interval."""
+    """A drop of the within-run AMP speedup by more than ``speedup`` (relative). When every run
+    has rounds, the drop must also be significant: a bootstrap over all four samples of
+    candidate speedup / baseline speedup gives the one-sided p-values."""
     cand = run_speedup(candidate_run, candidate_run.benchmarks[key])
     base = [s for run in baseline_runs if key in run.benchmarks
             for s in [run_speedup(run, run.benchmarks[key])] if s is not None]
@@ -194,29 +224,34 @@ def speedup_verdict(baseline_runs: Sequence[Run], candidate_run: Run, key: str,
         missing = "candidate" if cand is None else "baseline"
         return MetricVerdict("speedup", NOT_AVAILABLE, "", note=f"no fp32 run of this workload "
                              f"nor speedup_vs_fp32 in the {missing}")
+    note = f"within-run median(fp32)/median(amp); baseline: {len(base)} run(s)"
+    if cand.source == "rounds" and all(s.source == "rounds" for s in base):
+        base_fp32 = np.concatenate([s.fp32_rounds for s in base])
+        base_amp = np.concatenate([s.amp_rounds for s in base])
+        base_value = stats.median(base_fp32) / stats.median(base_amp)
+        change = stats.relative_change(base_value, cand.value)
+        method = "bootstrap test of the speedup change + threshold"
+        if abs(change) <= thresholds.speedup:
+            # Within the threshold the verdict is "ok" whatever the test says: skip the
+            # bootstrap (the costly part of a gate); ``adjust`` counts it as p = 1.
+            return MetricVerdict("speedup", OK, method, base_value, cand.value, change,
+                                 thresholds.speedup, note=note + "; within threshold, not tested",
+                                 in_family=True)
+        result = stats.bootstrap_speedup_change(base_fp32, base_amp, cand.fp32_rounds,
+                                                cand.amp_rounds, confidence=1 - thresholds.alpha)
+        if math.isfinite(result.p_drop):
+            status = decide("speedup", change, thresholds.speedup,
+                            result.p_drop < thresholds.alpha, result.p_gain < thresholds.alpha)
+            return MetricVerdict("speedup", status, method, base_value, cand.value, change,
+                                 thresholds.speedup, result.p_drop, result.p_gain,
+                                 ci=(result.low, result.high), ci_level=1 - thresholds.alpha,
+                                 note=note, in_family=True)
     base_value = float(np.median([s.value for s in base]))
     change = stats.relative_change(base_value, cand.value)
-    ci = None
-    if cand.source == "rounds":
-        _, low, high = stats.bootstrap_speedup_ci(cand.fp32_rounds, cand.amp_rounds)
-        ci = (low, high) if math.isfinite(low) and math.isfinite(high) else None
-    if ci is not None:
-        significant_drop = ci[1] < base_value
-        significant_gain = ci[0] > base_value
-        method = "bootstrap CI of the candidate's speedup + threshold"
-    else:
-        significant_drop = significant_gain = True
-        method = f"THRESHOLD ONLY (speedup from {cand.source})"
-    if change < -thresholds.speedup and significant_drop:
-        status = REGRESSION
-    elif change > thresholds.speedup and significant_gain:
-        status = IMPROVEMENT
-    else:
-        status = OK
-    return MetricVerdict("speedup", status, method, base_value, cand.value, change,
-                         thresholds.speedup, ci=ci,
-                         note=f"within-run median(fp32)/median(amp); baseline: median of "
-                         f"{len(base)} run(s)")
+    source = cand.source if cand.source != "rounds" else "too few rounds"
+    return MetricVerdict("speedup", decide("speedup", change, thresholds.speedup),
+                         f"THRESHOLD ONLY (speedup from {source})", base_value, cand.value,
+                         change, thresholds.speedup, note=note)
 
 
 def _extra_values(baseline: Sequence[Benchmark], candidate: Benchmark,
@@ -236,7 +271,7 @@ def accuracy_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                              note="extra_info['final_accuracy'] missing")
     base_value = float(np.median(base))
     change = cand - base_value
-    status = _direction(change, thresholds.accuracy, True, False)
+    status = decide("accuracy", change, thresholds.accuracy)
     return MetricVerdict("accuracy", status, "absolute tolerance", base_value, cand, change,
                          thresholds.accuracy)
 
@@ -249,7 +284,7 @@ def memory_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                              "(None on a CPU)")
     base_value = float(np.median(base))
     change = stats.relative_change(base_value, cand)
-    status = _direction(change, thresholds.memory, True, True)
+    status = decide("memory", change, thresholds.memory)
     return MetricVerdict("memory", status, "relative threshold", base_value, cand, change,
                          thresholds.memory)
 
@@ -262,7 +297,7 @@ def skipped_steps_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                              note="extra_info['skipped_steps'] missing")
     base_value = float(np.median(base))
     change = cand - base_value
-    status = _direction(change, thresholds.skipped_steps, True, True)
+    status = decide("skipped_steps", change, thresholds.skipped_steps)
     return MetricVerdict("skipped_steps", status, "absolute threshold", base_value, cand, change,
                          thresholds.skipped_steps)
 
@@ -283,11 +318,33 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
     return BenchmarkVerdict(key, candidate.name, tuple(metrics), thresholds)
 
 
+def adjust(verdicts: Sequence[BenchmarkVerdict]) -> list[BenchmarkVerdict]:
+    """Decide the tested metrics on Benjamini-Hochberg adjusted p-values over all the gate's
+    tests of one direction: with many benchmarks, some A/A pair would otherwise reach alpha by
+    chance (measured in docs/HISTORY.md). A test skipped because its change was within the
+    threshold counts as p = 1, which can only make the others' adjusted p-values larger."""
+    family = [(i, j) for i, v in enumerate(verdicts) for j, m in enumerate(v.metrics)
+              if m.in_family]
+    def p_values(attribute: str) -> list[float]:
+        values = [getattr(verdicts[i].metrics[j], attribute) for i, j in family]
+        return stats.adjust_p_values([1.0 if p is None else p for p in values])
+    metrics = [list(v.metrics) for v in verdicts]
+    for (i, j), qw, qb in zip(family, p_values("p_worse"), p_values("p_better")):
+        m, alpha = metrics[i][j], verdicts[i].thresholds.alpha
+        if not m.tested:
+            continue
+        status = decide(m.metric, m.change, m.threshold, qw < alpha, qb < alpha)
+        metrics[i][j] = replace(m, status=status,
+                                q_value=qw if _worse_side(m.metric, m.change) else qb)
+    return [replace(v, metrics=tuple(ms)) for v, ms in zip(verdicts, metrics)]
+
+
 def compare_runs(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig,
                  time_ci: bool = True) -> list[BenchmarkVerdict]:
     """A verdict for every benchmark the candidate shares with at least one baseline run."""
     shared = [k for k in candidate_run.benchmarks if any(k in r.benchmarks for r in baseline_runs)]
-    return [compare_benchmark(baseline_runs, candidate_run, k, config, time_ci) for k in shared]
+    return adjust([compare_benchmark(baseline_runs, candidate_run, k, config, time_ci)
+                   for k in shared])
 
 
 def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig,

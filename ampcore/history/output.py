@@ -54,10 +54,10 @@ def _threshold(metric: str, value: float | None) -> str:
 def evidence(m: MetricVerdict) -> str:
     parts = []
     if m.p_value is not None:
-        parts.append(f"p={m.p_value:.2g}")
+        parts.append(f"p={m.p_value:.2g}" + (f" (adjusted {m.q_value:.2g})" if m.q_value is not None else ""))
     if m.ci is not None:
-        what = "time ratio" if m.metric == "time" else "speedup"
-        parts.append(f"{what} 95% CI [{m.ci[0]:.3f}, {m.ci[1]:.3f}]")
+        what = "time" if m.metric == "time" else "speedup"
+        parts.append(f"{what} ratio {m.ci_level:.0%} CI [{m.ci[0]:.3f}, {m.ci[1]:.3f}]")
     if m.note and m.status == NOT_AVAILABLE:
         parts.append(m.note)
     return "; ".join(parts) or "-"
@@ -173,7 +173,10 @@ def to_json(comparison: Comparison, exit_status: int) -> dict:
                          "candidate": _json_number(m.candidate),
                          "change": _json_number(m.change), "threshold": m.threshold,
                          "p_value": _json_number(m.p_value),
+                         "p_worse": _json_number(m.p_worse), "p_better": _json_number(m.p_better),
+                         "q_value": _json_number(m.q_value),
                          "ci": [_json_number(c) for c in m.ci] if m.ci else None,
+                         "ci_level": m.ci_level,
                          "note": m.note} for m in v.metrics],
         } for v in comparison.verdicts],
     }
