@@ -6,14 +6,15 @@ Two measurements:
 - A/A pairs of saved runs (same environment; same commit with ``same_commit``): the change
   of every gated metric between consecutive runs. A threshold is suggested at 1.5x the 99th
   percentile of those changes.
-- Resampling trials on the newest run's raw rounds: two runs drawn with replacement from the
-  same rounds are an A/A pair with no runner drift; the same with every round multiplied by
-  ``1 + slowdown`` is a known regression. The share of alarms is the gate's false-alarm rate
-  and detection rate for that benchmark's round noise.
+- Resampling trials on the raw rounds of the runs on the newest run's environment: two runs
+  drawn with replacement from one run's rounds are an A/A pair with no runner drift; the same
+  with every round multiplied by ``1 + slowdown`` is a known regression. The shares of gates
+  that raise an alarm are the false-alarm and detection rates for this round noise.
 """
 
 from __future__ import annotations
 
+import glob
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -120,14 +121,17 @@ class TrialCounts:
     per_benchmark: dict[str, tuple[int, int]]  # key -> (false alarms, detections)
 
 
-def resampling_trials(run: Run, config: GateConfig, trials: int = 100, slowdown: float = 0.10,
-                      seed: int = 0) -> TrialCounts:
+def resampling_trials(runs: Sequence[Run], config: GateConfig, trials: int = 100,
+                      slowdown: float = 0.10, seed: int = 0) -> TrialCounts:
     """Run the gate on ``trials`` resampled A/A pairs and ``trials`` pairs whose candidate is
-    ``slowdown`` slower in every round; counts of alarms, overall and per benchmark."""
+    ``slowdown`` slower in every round, trial t resampling ``runs[t % len(runs)]``; counts of
+    alarms, overall and per benchmark."""
     rng = np.random.default_rng(seed)
-    per: dict[str, list[int]] = {k: [0, 0] for k, b in run.benchmarks.items() if b.rounds}
+    per: dict[str, list[int]] = {k: [0, 0] for run in runs for k, b in run.benchmarks.items()
+                                 if b.rounds}
     alarms = detections = 0
-    for _ in range(trials):
+    for trial in range(trials):
+        run = runs[trial % len(runs)]
         baseline = resample_run(run, rng)
         for slot, candidate in ((0, resample_run(run, rng)),
                                 (1, resample_run(run, rng, 1 + slowdown))):
@@ -171,11 +175,15 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
     if len(pairs) < 10:
         result.notes.append(f"only {len(pairs)} A/A pair(s): suggestions are rough; save more "
                             "repeated runs of one commit")
+    # Resample the runs that share the newest run's environment (and saved raw rounds).
     with_rounds = [r for r in runs if any(b.rounds for b in r.benchmarks.values())]
     if trials and with_rounds:
-        run = with_rounds[-1]
-        counts = resampling_trials(run, config, trials, slowdown, seed)
-        result.trials, result.slowdown, result.trial_run = trials, slowdown, run.path.name
+        newest = with_rounds[-1]
+        chosen = [r for r in with_rounds if environment.same_environment(r, newest)]
+        counts = resampling_trials(chosen, config, trials, slowdown, seed)
+        result.trials, result.slowdown = trials, slowdown
+        result.trial_run = (newest.path.name if len(chosen) == 1 else
+                            f"{len(chosen)} runs ({chosen[0].path.name} .. {newest.path.name})")
         result.gate_false_alarms, result.gate_detections = counts.false_alarms, counts.detections
         for key, (alarms, detected) in counts.per_benchmark.items():
             noise[key].false_alarms, noise[key].detections = alarms, detected
@@ -232,7 +240,8 @@ def suggestions_toml(result: Calibration) -> str:
         looser = {m: v for m, v in n.suggested.items() if v > defaults[m] + 1e-12}
         if looser:
             body = "\n".join(f"{m} = {v:.3g}" for m, v in looser.items())
-            blocks.append(f"[[tool.ampcore.thresholds]]\nmatch = \"{n.key}\"\n{body}")
+            # glob.escape: a benchmark id's "[params]" would otherwise be an fnmatch class
+            blocks.append(f"[[tool.ampcore.thresholds]]\nmatch = \"{glob.escape(n.key)}\"\n{body}")
     return "\n\n".join(blocks)
 
 

@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--baseline-last", type=int, metavar="N",
                          help="pool the last N runs before the candidate as the baseline (default 1)")
     compare.add_argument("--alpha", type=float, help="significance level for time "
-                         "(default: [tool.ampcore.compare] alpha, else 0.01)")
+                         "(default: [tool.ampcore.compare] alpha, else 0.02)")
     compare.add_argument("--config", type=Path, metavar="PYPROJECT",
                          help="pyproject.toml with [tool.ampcore] (default: the nearest one above "
                          "the working directory)")
