@@ -21,7 +21,7 @@ from ampcore.history import changepoints
 from ampcore.history.compare import run_speedup, stats_number
 from ampcore.history.storage import Problem, Run
 
-MAX_TICKS = 12
+MAX_TICKS = 8  # run labels on the x axis; text is most of a chart's drawing time
 MIB = 2**20
 
 
@@ -104,7 +104,7 @@ def collect_charts(runs: Sequence[Run]) -> list[Chart]:
             per_metric["speedup"].append(speed)
             per_metric["accuracy"].append(acc)
             per_metric["memory"].append(mem)
-        specs = {"speedup": ("AMP speedup over fp32", "median(fp32) / median(precision)",
+        specs = {"speedup": ("speedup over fp32", "median(fp32) / median(precision)",
                              "measured within each run: ratio of the median round times"),
                  "accuracy": ("final test accuracy", "accuracy", ""),
                  "memory": ("peak device memory", "MiB", "")}
@@ -150,9 +150,12 @@ def draw(chart: Chart, runs: Sequence[Run]) -> bytes:
             axes.plot(x, high, linestyle=":", linewidth=0.8, color=line.get_color())
         for change in series.changes:
             at = series.x[change.index] - 0.5
-            axes.axvline(at, color="crimson", linestyle="--", linewidth=1)
-            axes.annotate(f"{change.change * 100:+.1f} %", (at, 1), xycoords=("data", "axes fraction"),
-                          xytext=(3, -12), textcoords="offset points", color="crimson", fontsize=8)
+            # in the series' colour, named when the chart has several
+            label = f"{series.label} " if len(chart.series) > 1 else ""
+            axes.axvline(at, color=line.get_color(), linestyle="--", linewidth=1.2)
+            axes.annotate(f"change: {label}{change.change * 100:+.1f} %", (at, 1),
+                          xycoords=("data", "axes fraction"), xytext=(3, -12),
+                          textcoords="offset points", color=line.get_color(), fontsize=8)
     used = sorted({x for s in chart.series for x in s.x})
     step = max(1, -(-len(used) // MAX_TICKS))
     ticks = used[::step]

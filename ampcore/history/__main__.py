@@ -1,0 +1,29 @@
+"""``python -m ampcore.history compare|report|calibrate``: the history subcommands alone.
+
+Same commands, options and exit statuses as ``ampcore compare`` etc.; this entry point only
+skips building the training options of ``ampcore run``, which import torch (about 3 s on a
+2-core runner)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ampcore.errors import AmpcoreError
+from ampcore.history import cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ampcore.history", description=__doc__)
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AmpcoreError as exc:
+        print(f"ampcore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
