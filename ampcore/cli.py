@@ -125,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, run the chosen subcommand's handler, and turn user-facing errors into messages
+    and exit statuses (2: usage, 1: other errors, 130: interrupted)."""
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

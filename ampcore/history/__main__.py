@@ -10,19 +10,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ampcore.errors import AmpcoreError
+from ampcore.cli import dispatch
 from ampcore.history import cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ampcore.history", description=__doc__)
     cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except AmpcoreError as exc:
-        print(f"ampcore: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":
