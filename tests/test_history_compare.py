@@ -326,3 +326,21 @@ def test_real_gpu_runs_compare_and_stay_readable_by_pytest_benchmark(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("test_train[bert-fp32] (") == 4  # both derived, both real
+
+
+def test_nothing_in_common_exits_2_and_module_entry_point(tmp_path, monkeypatch, capsys):
+    from ampcore.history.__main__ import main as history_main
+
+    store = tmp_path / "store"
+    save(store, 1)
+    path = save(store, 2)
+    doc = json.loads(path.read_text())
+    for bench in doc["benchmarks"]:
+        bench["fullname"] = bench["fullname"].replace("test_train", "test_other")
+    path.unlink()
+    synthetic.write_run(store, 2, doc)
+    monkeypatch.chdir(tmp_path)
+    assert history_main(["compare", str(store)]) == 2
+    assert "nothing to compare" in capsys.readouterr().out
+    assert history_main(["compare", str(tmp_path / "absent")]) == 2
+    assert "need at least two readable saved runs" in capsys.readouterr().err
