@@ -132,8 +132,9 @@ def to_markdown(comparison: Comparison) -> str:
     if comparison.verdicts:
         lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(comparison)]
-        lines += ["", "Time is a regression only when Mann-Whitney U on the raw rounds is "
-                  "significant at alpha AND the median grew beyond the threshold; rows marked "
+        lines += ["", "Time is a regression only when a one-sided Mann-Whitney U test on the raw "
+                  "rounds is significant at alpha (p adjusted with Benjamini-Hochberg over all "
+                  "the gate's tests) AND the median grew beyond the threshold; rows marked "
                   "THRESHOLD ONLY had no raw rounds and rest on the stored median alone."]
     if comparison.problems:
         lines += ["", "### Files with problems", ""]
