@@ -110,13 +110,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+HISTORY_COMMANDS = ("compare", "report", "calibrate")
+
+
+def build_parser(run_options: bool = True) -> argparse.ArgumentParser:
+    """The ``ampcore`` parser; ``run_options=False`` leaves out ``run``'s options, whose lists
+    of valid ids come from registries that import torch (seconds that a history command,
+    which never trains, need not pay)."""
     from ampcore.history import cli as history_cli
 
     parser = argparse.ArgumentParser(prog="ampcore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train workloads under precision modes and time them")
-    add_run_arguments(run)
+    if run_options:
+        add_run_arguments(run)
     run.add_argument("--json", type=Path, help="write every RunResult to this new JSON file")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(handler=_run)
@@ -125,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(build_parser(), argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    history_only = bool(argv) and argv[0] in HISTORY_COMMANDS
+    return dispatch(build_parser(run_options=not history_only), argv)
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
