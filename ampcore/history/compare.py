@@ -265,41 +265,36 @@ def accuracy_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
     if any(b.extra("accuracy_meaningful") is False for b in [*baseline, candidate]):
         return MetricVerdict("accuracy", NOT_AVAILABLE, "",
                              note="accuracy_meaningful is false (e.g. random initial weights)")
-    base, cand = _extra_values(baseline, candidate, "final_accuracy")
-    if cand is None or not base:
-        return MetricVerdict("accuracy", NOT_AVAILABLE, "",
-                             note="extra_info['final_accuracy'] missing")
-    base_value = float(np.median(base))
-    change = cand - base_value
-    status = decide("accuracy", change, thresholds.accuracy)
-    return MetricVerdict("accuracy", status, "absolute tolerance", base_value, cand, change,
-                         thresholds.accuracy)
+    return _threshold_verdict("accuracy", "final_accuracy", baseline, candidate,
+                              thresholds.accuracy, relative=False, method="absolute tolerance")
 
 
 def memory_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                    thresholds: Thresholds) -> MetricVerdict:
-    base, cand = _extra_values(baseline, candidate, "peak_memory_bytes")
-    if cand is None or not base:
-        return MetricVerdict("memory", NOT_AVAILABLE, "", note="peak_memory_bytes not recorded "
-                             "(None on a CPU)")
-    base_value = float(np.median(base))
-    change = stats.relative_change(base_value, cand)
-    status = decide("memory", change, thresholds.memory)
-    return MetricVerdict("memory", status, "relative threshold", base_value, cand, change,
-                         thresholds.memory)
+    return _threshold_verdict("memory", "peak_memory_bytes", baseline, candidate,
+                              thresholds.memory, relative=True, method="relative threshold",
+                              missing="peak_memory_bytes not recorded (None on a CPU)")
 
 
 def skipped_steps_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                           thresholds: Thresholds) -> MetricVerdict:
-    base, cand = _extra_values(baseline, candidate, "skipped_steps")
+    return _threshold_verdict("skipped_steps", "skipped_steps", baseline, candidate,
+                              thresholds.skipped_steps, relative=False,
+                              method="absolute threshold")
+
+
+def _threshold_verdict(metric: str, key: str, baseline: Sequence[Benchmark],
+                       candidate: Benchmark, threshold: float, relative: bool, method: str,
+                       missing: str | None = None) -> MetricVerdict:
+    """A metric from ``extra_info`` against the baseline median: an absolute or relative
+    change compared with the metric's threshold."""
+    base, cand = _extra_values(baseline, candidate, key)
     if cand is None or not base:
-        return MetricVerdict("skipped_steps", NOT_AVAILABLE, "",
-                             note="extra_info['skipped_steps'] missing")
+        return MetricVerdict(metric, NOT_AVAILABLE, "", note=missing or f"extra_info['{key}'] missing")
     base_value = float(np.median(base))
-    change = cand - base_value
-    status = decide("skipped_steps", change, thresholds.skipped_steps)
-    return MetricVerdict("skipped_steps", status, "absolute threshold", base_value, cand, change,
-                         thresholds.skipped_steps)
+    change = stats.relative_change(base_value, cand) if relative else cand - base_value
+    return MetricVerdict(metric, decide(metric, change, threshold), method, base_value, cand,
+                         change, threshold)
 
 
 # --- a whole comparison ----------------------------------------------------------------------
