@@ -418,6 +418,10 @@ def process_group(device: torch.device,
         kwargs["device_id"] = device  # binds the rank to its GPU, for barriers and NCCL init
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)
     yield backend
+    # Every rank done with its last collective before any tears down: a rank that destroys
+    # the group while a peer still receives (rank 0 gathering results) can abort gloo's
+    # transport threads ("terminate called without an active exception").
+    barrier(device)
     dist.destroy_process_group()
 
 
