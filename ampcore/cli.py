@@ -25,6 +25,7 @@ def expand(requested: Sequence[str], valid: Sequence[str], kind: str) -> list[st
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from ampcore.graphs import CHOICES as CUDA_GRAPH_CHOICES
     from ampcore.precision import PRECISIONS
     from ampcore.profiles import PROFILES
     from ampcore.workloads import WORKLOADS
@@ -49,6 +50,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "(speed is valid, accuracy is not)")
     parser.add_argument("--max-grad-norm", type=float, help="clip gradients to this norm")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--cuda-graphs", choices=CUDA_GRAPH_CHOICES, default="auto",
+                        help="capture each training step (forward, backward, optimizer) in a CUDA "
+                        "graph and replay it, which times the GPU's work without the host's launch "
+                        "jitter; 'off' times a plain eager loop (default: auto, on for CUDA)")
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with DistributedDataParallel on N local processes launched "
                         "by torchrun: one GPU each on cuda (nccl), or gloo on cpu; each process "
@@ -60,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from ampcore.distributed import check_nproc, describe, run_distributed
+    from ampcore.graphs import resolve_cuda_graphs
     from ampcore.precision import PRECISIONS, get_precision
     from ampcore.profiles import default_profile_name
     from ampcore.result import write_json
@@ -78,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.nproc != 1:
         check_nproc(args.nproc, str(device))  # before any run: a bad --nproc wastes none
+    cuda_graphs = resolve_cuda_graphs(args.cuda_graphs, device)
 
     runnable = []
     for precision in precisions:
@@ -96,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
                            device=str(device), data_dir=args.data_dir, bert_model=args.bert_model,
                            max_length=args.max_length, allow_download=args.download,
                            allow_random_init=args.allow_random_init,
-                           max_grad_norm=args.max_grad_norm, compile=args.compile)
+                           max_grad_norm=args.max_grad_norm, compile=args.compile,
+                           cuda_graphs=cuda_graphs)
             if args.nproc > 1:
                 results.append(run_distributed(spec, args.nproc, progress=not args.no_progress))
             else:

@@ -93,7 +93,8 @@ def scaling_efficiency(samples_per_s_n: float, samples_per_s_1: float, n: int) -
     return samples_per_s_n / (n * samples_per_s_1)
 
 
-def worker_environment(base: Mapping[str, str], nproc: int, cpu_count: int) -> dict[str, str]:
+def worker_environment(base: Mapping[str, str], nproc: int, cpu_count: int,
+                       cuda_graphs: bool = False) -> dict[str, str]:
     """The environment for the workers: ``base`` with NVLink multicast off and a share of the
     CPU threads each.
 
@@ -107,6 +108,9 @@ def worker_environment(base: Mapping[str, str], nproc: int, cpu_count: int) -> d
             env[name] = safe
     if not env.get("OMP_NUM_THREADS"):
         env["OMP_NUM_THREADS"] = str(max(1, cpu_count // max(1, nproc)))
+    if cuda_graphs and not env.get("TORCH_NCCL_ASYNC_ERROR_HANDLING"):
+        # PyTorch's recipe for capturing DDP's backward: NCCL's error watchdog off.
+        env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "0"
     return env
 
 
@@ -310,7 +314,8 @@ def run_distributed(spec: RunSpec, nproc: int, progress: bool = False, *,
         out = Path(tmp)
         (out / SPEC_FILE).write_text(json.dumps(_spec_to_dict(spec)), encoding="utf-8")
         command = launch_command(nproc, out, progress, collective_timeout_s)
-        env = worker_environment(os.environ, nproc, os.cpu_count() or 1)
+        env = worker_environment(os.environ, nproc, os.cpu_count() or 1,
+                                 cuda_graphs=spec.cuda_graphs)
         returncode, output = _launch(command, env, timeout_s, what)
         recorded = _read_failures(out)
         if returncode != 0 or recorded or not (out / RESULT_FILE).exists():

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ampcore import graphs
 from ampcore.errors import NonFiniteLossError, UsageError
 from ampcore.precision import ActivePrecision
+from ampcore.timing import peak_memory_bytes, reset_peak_memory
 from ampcore.workloads.base import PreparedWorkload
 
 
@@ -95,24 +97,37 @@ class Trainer:
     def __init__(self, workload: PreparedWorkload, amp: ActivePrecision, plan: StepPlan,
                  max_grad_norm: float | None = None, compile_model: bool = False,
                  eval_batch_size: int = 256,
-                 wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> None:
+                 wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+                 cuda_graphs: bool = False) -> None:
         self.workload = workload
         self.amp = amp
         self.plan = plan
         self.max_grad_norm = max_grad_norm
         self.eval_batch_size = eval_batch_size
+        self.device = amp.device
+        # With CUDA graphs, warm-up and capture run on a side stream; ``warm_up`` captures.
+        self.capture_stream: torch.cuda.Stream | None = None
+        self.graphed: graphs.GraphedSteps | None = None
+        self.captured_peak_bytes: int | None = None  # peak memory while capturing the steps
+        if cuda_graphs:
+            graphs.check_graphs_supported(self.device)
+            graphs.make_capturable(workload.optimizer, self.device)
+            self.capture_stream = torch.cuda.Stream(self.device)
         # ``wrap_model`` (DistributedDataParallel, say) wraps before compiling, as torch.compile
-        # expects; snapshots and restores keep using the unwrapped ``workload.model``.
-        model = wrap_model(workload.model) if wrap_model is not None else workload.model
+        # expects; snapshots and restores keep using the unwrapped ``workload.model``. DDP is
+        # built on the capture stream, as capturing its backward requires.
+        with graphs.on_stream(self.capture_stream):
+            model = wrap_model(workload.model) if wrap_model is not None else workload.model
         # Static shapes: one graph per batch size (warm-up visits each) beats a dynamic graph.
         self.model = torch.compile(model, dynamic=False) if compile_model else model
-        self.device = amp.device
         # One slot per step: the loss stays on the device until a round boundary reads it.
         self.losses = torch.full((plan.total_steps,), float("nan"), device=self.device)
         self.steps_done = 0
         self.checked_steps = 0
 
-    def _step(self, index: int, batch: torch.Tensor) -> None:
+    def _train_step(self, batch: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on the samples ``batch`` indexes; returns the detached loss.
+        Free of host syncs, so it can be captured in a CUDA graph as it is."""
         workload, amp = self.workload, self.amp
         inputs = {name: t[batch] for name, t in workload.train_inputs.items()}
         labels = workload.train_labels[batch]
@@ -122,9 +137,16 @@ class Trainer:
         loss = F.cross_entropy(logits.float(), labels)
         amp.backward(loss)
         amp.optimizer_step(workload.optimizer, self.max_grad_norm)
-        if workload.scheduler is not None:
-            workload.scheduler.step()
-        self.losses[index] = loss.detach()
+        return loss.detach()
+
+    def _step(self, index: int, batch: torch.Tensor) -> None:
+        if self.graphed is not None:
+            loss = self.graphed.replay(batch)
+        else:
+            loss = self._train_step(batch)
+        if self.workload.scheduler is not None:
+            self.workload.scheduler.step()  # with CUDA graphs: fills the captured LR tensor
+        self.losses[index] = loss
 
     def run_round(self, round_index: int) -> None:
         """Train the steps of one round. Asynchronous: the caller synchronises to time it."""
@@ -135,9 +157,12 @@ class Trainer:
 
     def warm_up(self, steps: int) -> None:
         """Run ``steps`` steps plus one of every other batch shape in the plan (cuDNN autotuning,
-        allocator, compilation), then restore model, optimizer, scheduler, scaler and RNG state
-        so the timed run trains exactly the planned trajectory."""
+        allocator, compilation), capture the CUDA graphs when asked, then restore model,
+        optimizer, scheduler, scaler and RNG state so the timed run trains exactly the planned
+        trajectory."""
         saved = self._snapshot()
+        if self.capture_stream is not None:
+            steps = max(steps, graphs.GRAPH_WARMUP_STEPS)
         warmup_batches = list(self.plan.batches[:steps])
         sizes = {len(b) for b in warmup_batches}
         for batch in self.plan.batches:
@@ -145,8 +170,15 @@ class Trainer:
                 sizes.add(len(batch))
                 warmup_batches.append(batch)
         self.model.train()
-        for batch in warmup_batches:
-            self._step(0, batch)
+        with graphs.on_stream(self.capture_stream):
+            for batch in warmup_batches:
+                self._step(0, batch)
+            if self.capture_stream is not None:
+                # Replays allocate nothing: the step's memory is what capturing it allocated.
+                reset_peak_memory(self.device)
+                self.graphed = graphs.GraphedSteps(self._train_step, warmup_batches,
+                                                   self.capture_stream)
+                self.captured_peak_bytes = peak_memory_bytes(self.device)
         self.evaluate()  # the eval path compiles and autotunes too
         self._restore(saved)
         self.losses.fill_(float("nan"))
@@ -209,13 +241,18 @@ class Trainer:
         }
 
     def _restore(self, saved: dict) -> None:
+        """Put back a ``_snapshot``. Under CUDA graphs every tensor keeps its address (the
+        captured steps read them): values are copied in, never swapped."""
         workload = self.workload
-        workload.model.load_state_dict(saved["model"])
-        workload.optimizer.load_state_dict(saved["optimizer"])
+        workload.model.load_state_dict(saved["model"])  # copies into the existing tensors
+        if self.capture_stream is not None:
+            graphs.reset_optimizer_state(workload.optimizer, saved["optimizer"])
+        else:
+            workload.optimizer.load_state_dict(saved["optimizer"])
         if workload.scheduler is not None:
             workload.scheduler.load_state_dict(saved["scheduler"])
         if saved["scaler"]:
-            self.amp.scaler.load_state_dict(saved["scaler"])
+            self.amp.scaler.load_state_dict(saved["scaler"])  # fills the scale tensor in place
         torch.set_rng_state(saved["rng"])
         if saved["cuda_rng"] is not None:
             torch.cuda.set_rng_state(saved["cuda_rng"], self.device)

@@ -26,6 +26,7 @@ import pytest
 ALL = "all"
 WORKLOAD_IDS = ("bert", "resnet18")
 PRECISION_IDS = ("fp32", "tf32", "amp-fp16", "amp-bf16")
+CUDA_GRAPH_CHOICES = ("auto", "on", "off")  # ampcore.graphs.CHOICES, without importing torch
 MIXED_IDS = ("amp-fp16", "amp-bf16")
 DEFAULT_MIN_SPEEDUP = 1.3
 DEFAULT_ACC_TOL = 0.03
@@ -43,6 +44,9 @@ OPTIONS = {
                           f"lower CI bound AMP must reach over fp32 on bert (default {DEFAULT_MIN_SPEEDUP})"),
     "--amp-acc-tol": ("AMPCORE_ACC_TOL",
                       f"allowed fp32 - AMP test accuracy gap (default {DEFAULT_ACC_TOL})"),
+    "--amp-cuda-graphs": ("AMPCORE_CUDA_GRAPHS",
+                          "auto, on or off: capture each training step in a CUDA graph, which "
+                          "times the GPU's work without host launch jitter (default auto: on for CUDA)"),
     "--amp-nproc": ("AMPCORE_NPROC", "processes (one per GPU) for the test_ddp_* benchmarks (default 2)"),
     "--amp-summary": ("AMPCORE_SUMMARY", "append the session's Markdown summary to this file "
                       "(e.g. $GITHUB_STEP_SUMMARY)"),
@@ -93,6 +97,15 @@ def parse_ids(text: str | None, valid: tuple[str, ...], name: str) -> list[str]:
     return chosen
 
 
+def parse_choice(text: str | None, valid: tuple[str, ...], name: str) -> str:
+    """One of ``valid`` (the first when unset); anything else is a usage error."""
+    if text is None:
+        return valid[0]
+    if text.lower() not in valid:
+        raise OptionError(f"{name}: expected one of {', '.join(valid)}, got {text!r}")
+    return text.lower()
+
+
 def parse_float(text: str | None, default: float, name: str) -> float:
     if text is None:
         return default
@@ -118,6 +131,7 @@ class SuiteOptions:
     allow_random_init: bool
     download: bool
     compile: bool
+    cuda_graphs: str  # auto, on or off (``ampcore.graphs.resolve_cuda_graphs``)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SuiteOptions:
@@ -146,6 +160,8 @@ class SuiteOptions:
             allow_random_init=flag(config, "--amp-allow-random-init"),
             download=flag(config, "--amp-download"),
             compile=flag(config, "--amp-compile"),
+            cuda_graphs=parse_choice(option(config, "--amp-cuda-graphs"), CUDA_GRAPH_CHOICES,
+                                     "--amp-cuda-graphs"),
         )
 
 
@@ -185,6 +201,20 @@ class AmpRuns:
         return self.options.profile or default_profile_name()[0]
 
     @property
+    def cuda_graphs(self) -> bool:
+        """Whether steps are captured; ``on`` off CUDA resolves to False here, and every test
+        that would train skips with the reason (``unsupported_reason``)."""
+        import torch
+
+        from ampcore.errors import UsageError
+        from ampcore.graphs import resolve_cuda_graphs
+
+        try:
+            return resolve_cuda_graphs(self.options.cuda_graphs, torch.device(self.device))
+        except UsageError:
+            return False
+
+    @property
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
@@ -195,18 +225,23 @@ class AmpRuns:
         return RunSpec(workload=workload, precision=precision, profile=self.profile,
                        device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
                        max_length=o.max_length, allow_download=o.download,
-                       allow_random_init=o.allow_random_init, compile=o.compile)
+                       allow_random_init=o.allow_random_init, compile=o.compile,
+                       cuda_graphs=self.cuda_graphs)
 
     def workload_config(self, workload: str):
         return self.spec(workload, "fp32").workload_config()
 
     def unsupported_reason(self, workload: str, precision: str) -> str | None:
         from ampcore.errors import AmpcoreError
+        from ampcore.graphs import check_graphs_supported
         from ampcore.precision import get_precision
         from ampcore.run import resolve_device
 
         try:
-            get_precision(precision).check_supported(resolve_device(self.device))
+            device = resolve_device(self.device)
+            get_precision(precision).check_supported(device)
+            if self.options.cuda_graphs == "on":
+                check_graphs_supported(device)
         except AmpcoreError as exc:
             return str(exc)
         return None
@@ -438,7 +473,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Add the GPU, driver and library versions pytest-benchmark's machine id ignores."""
     from ampcore import environment
 
-    machine_info["ampcore"] = environment.capture(runs_for(config).device)
+    runs = runs_for(config)
+    # The step mode is part of what a timing means: ``ampcore compare`` refuses to mix them.
+    machine_info["ampcore"] = {**environment.capture(runs.device), "cuda_graphs": runs.cuda_graphs}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -463,7 +500,10 @@ def summary_markdown(runs: AmpRuns) -> str:
                                       for name, s in runs.speedups.items()})] if results else []
     if runs.ddp_results:
         blocks.append(ddp_table(runs))
-    notes = ["Speedups with an interval are ratios of median round times with bootstrap 95% "
+    steps = ("each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
+             if runs.cuda_graphs else "eager (--amp-cuda-graphs on: captured in CUDA graphs)")
+    notes = [f"Training steps: {steps}.",
+             "Speedups with an interval are ratios of median round times with bootstrap 95% "
              "CIs; the others are ratios of total training times. Round CV: " + ", ".join(f"{r.name} {r.round_cv:.1%}" for r in results)]
     if not runs.timing_enabled:
         notes.append(f"Speedup intervals not computed: {runs.timing_disabled_reason}.")

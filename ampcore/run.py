@@ -57,6 +57,7 @@ class RunSpec:
     allow_random_init: bool = False
     max_grad_norm: float | None = None
     compile: bool = False
+    cuda_graphs: bool = False  # capture each step shape in a CUDA graph (ampcore.graphs)
 
     def workload_config(self) -> WorkloadConfig:
         config = get_profile(self.profile).workloads[self.workload]
@@ -124,7 +125,8 @@ class Experiment:
                 self.trainer = Trainer(self.workload, self.amp, self.plan,
                                        max_grad_norm=self.spec.max_grad_norm,
                                        compile_model=self.spec.compile,
-                                       wrap_model=self.wrap_model)
+                                       wrap_model=self.wrap_model,
+                                       cuda_graphs=self.spec.cuda_graphs)
         except BaseException:
             self._stack.close()
             raise
@@ -205,6 +207,7 @@ class Experiment:
             workload=self.spec.workload, precision=self.spec.precision, profile=self.spec.profile,
             device=str(self.device),
             config={**self.config.to_dict(), "compile": self.spec.compile,
+                    "cuda_graphs": self.spec.cuda_graphs,
                     "max_grad_norm": self.spec.max_grad_norm, "rounds": self.n_rounds,
                     "warmup_steps": self.profile.warmup_steps},
             data_source=workload.data_source, weights_source=workload.weights_source,
@@ -217,12 +220,19 @@ class Experiment:
             test_loss_per_epoch=[e.loss for e in self.evaluations],
             train_losses=self.trainer.losses.cpu().tolist(),
             predictions=self.evaluations[-1].predictions if self.evaluations else [],
-            peak_memory_bytes=peak_memory_bytes(self.device),
+            peak_memory_bytes=self.peak_memory_bytes(),
             grad_scaler=scaler, nonfinite_losses=self.nonfinite_losses,
             environment=environment.capture(self.device),
             tokens_per_sample=workload.tokens_per_sample,
             flops_per_sample=workload.flops_per_sample, details=workload.details,
         )
+
+    def peak_memory_bytes(self) -> int | None:
+        """The timed rounds' peak memory; with CUDA graphs, the larger of it and the capture's
+        (a replay allocates nothing, so the rounds alone would miss the step's activations)."""
+        peaks = [p for p in (peak_memory_bytes(self.device), self.trainer.captured_peak_bytes)
+                 if p is not None]
+        return max(peaks) if peaks else None
 
     @contextlib.contextmanager
     def _out_of_memory_as_error(self) -> Iterator[None]:

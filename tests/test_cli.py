@@ -93,6 +93,14 @@ def test_cli_unknown_id_exits_2_listing_valid_ids(capsys, option, bad, valid):
     assert "Traceback" not in err
 
 
+def test_cli_cuda_graphs_on_a_cpu_exits_2_with_the_way_out(capsys):
+    assert main(["run", *SMOKE, "--workload", "resnet18", "--precision", "fp32",
+                 "--cuda-graphs", "on"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA graphs need a CUDA device, not cpu; use --cuda-graphs off" in err
+    assert "Traceback" not in err
+
+
 def test_cli_unknown_profile_exits_2_listing_valid_ids(capsys):
     with pytest.raises(SystemExit) as info:  # argparse's own choices check
         main(["run", "--profile", "huge", "--device", "cpu"])

@@ -344,3 +344,13 @@ def test_nothing_in_common_exits_2_and_module_entry_point(tmp_path, monkeypatch,
     assert "nothing to compare" in capsys.readouterr().out
     assert history_main(["compare", str(tmp_path / "absent")]) == 2
     assert "need at least two readable saved runs" in capsys.readouterr().err
+
+
+def test_captured_and_eager_steps_are_not_compared(tmp_path, monkeypatch, capsys):
+    baseline = synthetic.environment(cuda_graphs=False)
+    store = tmp_path / ".benchmarks" / "m"
+    save(store, 1, env=baseline)
+    save(store, 2, env=synthetic.environment(cuda_graphs=True))
+    status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
+    assert status == 2 and data["verdict"] == "refused"
+    assert any(d.startswith("cuda_graphs: False") for d in data["environment_differences"])

@@ -189,6 +189,20 @@ def test_bad_option_is_a_usage_error(suite):
     result.stderr.fnmatch_lines(["*--amp-precisions: unknown id 'fp8'*"])
 
 
+def test_cuda_graphs_on_a_cpu_skip_with_the_reason(suite):
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-ra", "--amp-profile", "smoke",
+                                        "--amp-workloads", "resnet18", "--amp-precisions", "fp32",
+                                        "--amp-cuda-graphs", "on", "--benchmark-disable")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*CUDA graphs need a CUDA device, not cpu*"])
+
+
+def test_bad_cuda_graphs_choice_is_a_usage_error(suite):
+    result = suite.runpytest_subprocess("--amp-cuda-graphs", "maybe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--amp-cuda-graphs: expected one of auto, on, off, got 'maybe'*"])
+
+
 def test_timing_assertions_skip_when_benchmarks_are_disabled(pytester, monkeypatch):
     monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
     pytester.makepyfile(test_timing='''

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from ampcore.history.storage import Run
 
 # What makes timings incomparable: a different GPU, driver, CUDA or torch build changes the
-# kernels; different TF32 flags change the maths itself.
-RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch")
+# kernels; different TF32 flags change the maths itself; captured (CUDA-graph) and eager steps
+# time different things (the GPU's work alone, or with the host's launch overhead).
+RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch", "cuda_graphs")
 TF32_KEYS = ("matmul_tf32", "cudnn_conv_tf32")
 
 

@@ -17,9 +17,12 @@ MODEL_TFLOPS_PER_SAMPLE = {"bert": 2.7e-3, "resnet18": 1.1e-3}  # only to fill t
 
 def environment(gpu: str | None = "NVIDIA H200", driver: str | None = "570.124.06",
                 cuda: str | None = "12.8", torch: str = "2.7.1+cu128",
-                device_type: str = "cuda", tf32: bool = False) -> dict:
-    """``machine_info["ampcore"]`` as the suite records it."""
-    return {"gpu": gpu, "gpu_capability": "9.0" if gpu else None, "gpu_count": 1 if gpu else 0,
+                device_type: str = "cuda", tf32: bool = False,
+                cuda_graphs: bool | None = None) -> dict:
+    """``machine_info["ampcore"]`` as the suite records it (``cuda_graphs`` None: a run saved
+    before the suite recorded its step mode)."""
+    graphs = {} if cuda_graphs is None else {"cuda_graphs": cuda_graphs}
+    return {**graphs, "gpu": gpu, "gpu_capability": "9.0" if gpu else None, "gpu_count": 1 if gpu else 0,
             "driver": driver, "cuda": cuda, "cudnn": 90100 if cuda else None, "torch": torch,
             "transformers": "4.46.0", "torchvision": "0.22.1", "datasets": "3.1.0",
             "device_type": device_type,
