@@ -57,7 +57,9 @@ class RunSpec:
     allow_random_init: bool = False
     max_grad_norm: float | None = None
     compile: bool = False
-    cuda_graphs: bool = False  # capture each step shape in a CUDA graph (ampcore.graphs)
+    # Capture each step shape in a CUDA graph (ampcore.graphs). The core does what it is told;
+    # the CLI and the suite default to captured steps on CUDA (``resolve_cuda_graphs``).
+    cuda_graphs: bool = False
 
     def workload_config(self) -> WorkloadConfig:
         config = get_profile(self.profile).workloads[self.workload]
