@@ -55,6 +55,10 @@ def plan_steps(n_samples: int, batch_size: int, epochs: int, seed: int, min_roun
     """Shuffle each epoch with ``seed`` (keeping the last partial batch, as a DataLoader does)
     and split every epoch into ``ceil(min_rounds / epochs)`` rounds of near-equal length.
 
+    A round holds at least one step, so an epoch with fewer steps than that gets one round per
+    step, and a run with fewer than ``min_rounds`` steps in all has fewer than ``min_rounds``
+    rounds (neither happens on the seed or smoke profiles).
+
     With ``world_size`` > 1, ``batch_size`` is the global batch: the steps, rounds and epochs
     are those of the single-process plan for that batch, and each step holds only rank
     ``rank``'s share of its global batch (``shard_batch``)."""
