@@ -500,8 +500,10 @@ def summary_markdown(runs: AmpRuns) -> str:
                                       for name, s in runs.speedups.items()})] if results else []
     if runs.ddp_results:
         blocks.append(ddp_table(runs))
-    steps = ("each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
-             if runs.cuda_graphs else "eager (--amp-cuda-graphs on: captured in CUDA graphs)")
+    if runs.cuda_graphs:
+        steps = "each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
+    else:
+        steps = "eager" + (" (--amp-cuda-graphs on: captured in CUDA graphs)" if runs.on_gpu else "")
     notes = [f"Training steps: {steps}.",
              "Speedups with an interval are ratios of median round times with bootstrap 95% "
              "CIs; the others are ratios of total training times. Round CV: " + ", ".join(f"{r.name} {r.round_cv:.1%}" for r in results)]
