@@ -1,5 +1,6 @@
 """DistributedDataParallel runs on the CPU (gloo, 2 processes): planning, merging, errors, the
-NCCL environment, exact agreement with single-process training, and one end-to-end run."""
+NCCL environment, exact agreement with single-process training, and one end-to-end run. The
+agreement tests also run on 2 GPUs (NCCL, eager and with CUDA graphs) where 2 are visible."""
 
 import contextlib
 import io
@@ -25,7 +26,7 @@ from ampcore.loop import Trainer, plan_steps, shard_batch
 from ampcore.precision import get_precision
 from ampcore.result import RunResult, read_json
 from ampcore.run import RunSpec
-from ampcore.workloads.base import PreparedWorkload
+from ampcore.workloads.base import PreparedWorkload, make_adamw
 
 CPU = torch.device("cpu")
 
@@ -199,26 +200,35 @@ N_SAMPLES = 100  # 6 full global batches and one of 4 per epoch: shares stay equ
 INPUT_SCALE = {"fp32": 1.0, "amp-fp16": 100.0}
 
 
-def _mlp_workload(input_scale: float) -> PreparedWorkload:
+# Where the runs happen: gloo on the CPU always; NCCL on 2 GPUs, eager and with captured steps
+# (the default on CUDA), where 2 GPUs are visible.
+BACKENDS = {"cpu-gloo": ("cpu", False), "cuda-nccl": ("cuda", False),
+            "cuda-nccl-graphs": ("cuda", True)}
+
+
+def _mlp_workload(input_scale: float, device: torch.device) -> PreparedWorkload:
     generator = torch.Generator().manual_seed(SEED)
     x = torch.randn(N_SAMPLES, 12, generator=generator)
     y = (x @ torch.randn(12, 3, generator=generator)).argmax(dim=1)
-    x = x * input_scale
+    x = (x * input_scale).to(device)
+    y = y.to(device)
     torch.manual_seed(SEED)
-    model = nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 3))
+    model = nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 3)).to(device)
     return PreparedWorkload(
-        name="mlp", model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        name="mlp", model=model, optimizer=make_adamw(model, 1e-2, 0.01, device),
         scheduler=None, forward=lambda m, inputs: m(inputs["x"]), train_inputs={"x": x},
         train_labels=y, test_inputs={"x": x[:20]}, test_labels=y[:20], data_source="random",
         weights_source="random init", accuracy_meaningful=True)
 
 
-def _train_mlp(precision: str, rank: int = 0, world_size: int = 1, wrap_model=None) -> dict:
-    workload = _mlp_workload(INPUT_SCALE[precision])
-    plan = plan_steps(N_SAMPLES, GLOBAL_BATCH, EPOCHS, SEED, min_rounds=3, device=CPU,
+def _train_mlp(precision: str, device: torch.device = CPU, cuda_graphs: bool = False,
+               rank: int = 0, world_size: int = 1, wrap_model=None) -> dict:
+    workload = _mlp_workload(INPUT_SCALE[precision], device)
+    plan = plan_steps(N_SAMPLES, GLOBAL_BATCH, EPOCHS, SEED, min_rounds=3, device=device,
                       rank=rank, world_size=world_size)
-    with get_precision(precision).activate(CPU) as amp:
-        trainer = Trainer(workload, amp, plan, wrap_model=wrap_model)
+    with get_precision(precision).activate(device) as amp:
+        trainer = Trainer(workload, amp, plan, wrap_model=wrap_model, cuda_graphs=cuda_graphs)
+        trainer.warm_up(2)  # undone afterwards; with CUDA graphs it also captures the steps
         for r in range(len(plan.rounds)):
             trainer.run_round(r)
             trainer.check_losses()
@@ -228,14 +238,18 @@ def _train_mlp(precision: str, rank: int = 0, world_size: int = 1, wrap_model=No
                 "skipped_steps": trainer.skipped_steps()}
 
 
-def _mlp_rank(rank: int, world_size: int, port: int, out_dir: str, precisions: list) -> None:
+def _mlp_rank(rank: int, world_size: int, port: int, out_dir: str, precisions: list,
+              backend: str) -> None:
     """One spawned rank: the MLP under DDP, through ampcore's process group and wrapper."""
+    kind, cuda_graphs = BACKENDS[backend]
+    os.environ.update(worker_environment(os.environ, world_size, 1, cuda_graphs=cuda_graphs))
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    with distributed.process_group(CPU, timeout_s=60):
-        wrap = distributed.ddp_wrapper(CPU)
-        runs = {p: _train_mlp(p, rank, world_size, wrap) for p in precisions}
+    device = distributed.rank_device(kind, rank)
+    with distributed.process_group(device, timeout_s=60):
+        wrap = distributed.ddp_wrapper(device)
+        runs = {p: _train_mlp(p, device, cuda_graphs, rank, world_size, wrap) for p in precisions}
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(runs))
     os._exit(0)  # done: skip the interpreter's teardown, seconds with torch._dynamo loaded
 
@@ -246,19 +260,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mlp_runs(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def mlp_runs(request, tmp_path_factory):
+    backend = request.param
+    kind, cuda_graphs = BACKENDS[backend]
+    if kind == "cuda" and torch.cuda.device_count() < 2:
+        pytest.skip(f"{backend}: needs 2 CUDA GPUs; {torch.cuda.device_count()} visible")
+    device = torch.device(kind)
     precisions = ["fp32"]
     with contextlib.suppress(Exception):
-        get_precision("amp-fp16").check_supported(CPU)
+        get_precision("amp-fp16").check_supported(device)
         precisions.append("amp-fp16")
-    out = tmp_path_factory.mktemp("ddp-mlp")
-    mp.spawn(_mlp_rank, args=(2, _free_port(), str(out), precisions), nprocs=2, join=True)
+    out = tmp_path_factory.mktemp(f"ddp-mlp-{backend}")
+    mp.spawn(_mlp_rank, args=(2, _free_port(), str(out), precisions, backend), nprocs=2,
+             join=True)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the ranks run: a tiny model is slowest with idle threads
     try:
-        single = {p: _train_mlp(p) for p in precisions}
+        single = {p: _train_mlp(p, device, cuda_graphs) for p in precisions}
     finally:
         torch.set_num_threads(threads)
     return {p: {"ranks": [r[p] for r in ranks], "single": single[p]} for p in precisions}
