@@ -113,6 +113,7 @@ class Trainer:
         self.capture_stream: torch.cuda.Stream | None = None
         self.graphed: graphs.GraphedSteps | None = None
         self.captured_peak_bytes: int | None = None  # peak memory while capturing the steps
+        self.warmup_steps = 0  # steps the warm-up ran on the plan's first batches
         if cuda_graphs:
             graphs.check_graphs_supported(self.device)
             graphs.make_capturable(workload.optimizer, self.device)
@@ -168,6 +169,7 @@ class Trainer:
         if self.capture_stream is not None:
             steps = max(steps, graphs.GRAPH_WARMUP_STEPS)
         warmup_batches = list(self.plan.batches[:steps])
+        self.warmup_steps = len(warmup_batches)
         sizes = {len(b) for b in warmup_batches}
         for batch in self.plan.batches:
             if len(batch) not in sizes:

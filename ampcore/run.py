@@ -211,7 +211,7 @@ class Experiment:
             config={**self.config.to_dict(), "compile": self.spec.compile,
                     "cuda_graphs": self.spec.cuda_graphs,
                     "max_grad_norm": self.spec.max_grad_norm, "rounds": self.n_rounds,
-                    "warmup_steps": self.profile.warmup_steps},
+                    "warmup_steps": self.trainer.warmup_steps},
             data_source=workload.data_source, weights_source=workload.weights_source,
             accuracy_meaningful=workload.accuracy_meaningful,
             round_times_s=times,

@@ -253,6 +253,7 @@ def test_warm_up_visits_every_batch_shape_then_restores_state(make_tiny_workload
     # Two training steps of 16, one of the partial batch of 2, then the eval path.
     assert [size for training, size in calls if training] == [16, 16, 2]
     assert [size for training, size in calls if not training] == [32, 8]
+    assert trainer.warmup_steps == 2  # recorded in the result's config
     # Everything is back where it started.
     for k, v in workload.model.state_dict().items():
         assert torch.equal(v, initial[k]), k
