@@ -233,15 +233,14 @@ class AmpRuns:
 
     def unsupported_reason(self, workload: str, precision: str) -> str | None:
         from ampcore.errors import AmpcoreError
-        from ampcore.graphs import check_graphs_supported
+        from ampcore.graphs import resolve_cuda_graphs
         from ampcore.precision import get_precision
         from ampcore.run import resolve_device
 
         try:
             device = resolve_device(self.device)
             get_precision(precision).check_supported(device)
-            if self.options.cuda_graphs == "on":
-                check_graphs_supported(device)
+            resolve_cuda_graphs(self.options.cuda_graphs, device)  # raises for 'on' off CUDA
         except AmpcoreError as exc:
             return str(exc)
         return None
