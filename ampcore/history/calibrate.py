@@ -23,7 +23,7 @@ import numpy as np
 
 from ampcore import stats
 from ampcore.history import environment
-from ampcore.history.compare import REGRESSION, compare_runs, run_speedup, stats_number
+from ampcore.history.compare import RELATIVE, REGRESSION, compare_runs, run_speedup, stats_number
 from ampcore.history.config import GateConfig, Thresholds
 from ampcore.history.storage import Run
 
@@ -83,12 +83,11 @@ def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | N
     s1, s2 = run_speedup(a, first), run_speedup(b, second)
     if s1 is not None and s2 is not None:
         changes["speedup"] = stats.relative_change(s1.value, s2.value)
-    for metric, extra, relative in (("accuracy", "final_accuracy", False),
-                                    ("memory", "peak_memory_bytes", True),
-                                    ("skipped_steps", "skipped_steps", False)):
+    for metric, extra in (("accuracy", "final_accuracy"), ("memory", "peak_memory_bytes"),
+                          ("skipped_steps", "skipped_steps")):
         x, y = stats_number(first.extra(extra)), stats_number(second.extra(extra))
         if x is not None and y is not None:
-            changes[metric] = stats.relative_change(x, y) if relative else y - x
+            changes[metric] = stats.relative_change(x, y) if metric in RELATIVE else y - x
     return changes, p_value
 
 

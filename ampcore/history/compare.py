@@ -30,7 +30,7 @@ class MetricVerdict:
     method: str
     baseline: float | None = None
     candidate: float | None = None
-    change: float | None = None  # relative for time/speedup/memory, absolute otherwise
+    change: float | None = None  # a fraction for RELATIVE metrics, a difference otherwise
     threshold: float | None = None
     p_worse: float | None = None  # one-sided p-value that the metric got worse
     p_better: float | None = None  # one-sided p-value that it got better
@@ -121,6 +121,8 @@ def environment_differences(baseline: Sequence[Run], candidate: Run) -> list[str
 
 HIGHER_IS_WORSE = {"time": True, "memory": True, "skipped_steps": True, "speedup": False,
                    "accuracy": False}
+# Metrics whose change and threshold are fractions of the baseline; the others are differences.
+RELATIVE = frozenset({"time", "speedup", "memory"})
 
 
 def _worse_side(metric: str, change: float) -> bool:
@@ -266,25 +268,24 @@ def accuracy_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
         return MetricVerdict("accuracy", NOT_AVAILABLE, "",
                              note="accuracy_meaningful is false (e.g. random initial weights)")
     return _threshold_verdict("accuracy", "final_accuracy", baseline, candidate,
-                              thresholds.accuracy, relative=False, method="absolute tolerance")
+                              thresholds.accuracy, method="absolute tolerance")
 
 
 def memory_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                    thresholds: Thresholds) -> MetricVerdict:
     return _threshold_verdict("memory", "peak_memory_bytes", baseline, candidate,
-                              thresholds.memory, relative=True, method="relative threshold",
+                              thresholds.memory, method="relative threshold",
                               missing="peak_memory_bytes not recorded (None on a CPU)")
 
 
 def skipped_steps_verdict(baseline: Sequence[Benchmark], candidate: Benchmark,
                           thresholds: Thresholds) -> MetricVerdict:
     return _threshold_verdict("skipped_steps", "skipped_steps", baseline, candidate,
-                              thresholds.skipped_steps, relative=False,
-                              method="absolute threshold")
+                              thresholds.skipped_steps, method="absolute threshold")
 
 
 def _threshold_verdict(metric: str, key: str, baseline: Sequence[Benchmark],
-                       candidate: Benchmark, threshold: float, relative: bool, method: str,
+                       candidate: Benchmark, threshold: float, method: str,
                        missing: str | None = None) -> MetricVerdict:
     """A metric from ``extra_info`` against the baseline median: an absolute or relative
     change compared with the metric's threshold."""
@@ -292,7 +293,7 @@ def _threshold_verdict(metric: str, key: str, baseline: Sequence[Benchmark],
     if cand is None or not base:
         return MetricVerdict(metric, NOT_AVAILABLE, "", note=missing or f"extra_info['{key}'] missing")
     base_value = float(np.median(base))
-    change = stats.relative_change(base_value, cand) if relative else cand - base_value
+    change = stats.relative_change(base_value, cand) if metric in RELATIVE else cand - base_value
     return MetricVerdict(metric, decide(metric, change, threshold), method, base_value, cand,
                          change, threshold)
 

@@ -6,8 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from ampcore.history.compare import (IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION, Comparison,
-                                     MetricVerdict)
+from ampcore.history.compare import (HIGHER_IS_WORSE, IMPROVEMENT, NOT_AVAILABLE, OK, RELATIVE,
+                                     REGRESSION, Comparison, MetricVerdict)
 from ampcore.history.storage import Run, UnusableInputError
 
 MARK = {REGRESSION: "❌ regression", IMPROVEMENT: "✅ improvement", OK: "ok", NOT_AVAILABLE: "n/a"}
@@ -32,23 +32,17 @@ def _fmt(metric: str, value: float | None) -> str:
 def _change(metric: str, value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    if metric in ("time", "speedup", "memory"):
+    if metric in RELATIVE:
         return f"{value * 100:+.1f} %"
     return f"{value:+.4g}"
 
 
 def _threshold(metric: str, value: float | None) -> str:
+    """The allowed change, signed in the metric's worse direction."""
     if value is None:
         return "-"
-    if metric == "time":
-        return f"+{value * 100:g} %"
-    if metric == "speedup":
-        return f"-{value * 100:g} %"
-    if metric == "memory":
-        return f"+{value * 100:g} %"
-    if metric == "accuracy":
-        return f"-{value:g}"
-    return f"+{value:g}"
+    worse = "+" if HIGHER_IS_WORSE.get(metric, True) else "-"
+    return f"{worse}{value * 100:g} %" if metric in RELATIVE else f"{worse}{value:g}"
 
 
 def evidence(m: MetricVerdict) -> str:
