@@ -11,6 +11,11 @@ from pathlib import Path
 from ampcore.history.storage import DEFAULT_STORAGE, Problem, UnusableInputError
 
 
+def _add_storage_paths(parser: argparse.ArgumentParser, metavar: str) -> None:
+    parser.add_argument("paths", nargs="*", metavar=metavar,
+                        help=f"storage directories, saved JSON files or globs (default: {DEFAULT_STORAGE})")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the history subcommands to ``ampcore``'s parser."""
     compare = commands.add_parser(
@@ -22,8 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--baseline-last) the baseline; with several, the last is the candidate and the others "
         "are pooled as the baseline. Exit status: 0 no regression, 1 regression, 2 unusable "
         "input (including different environments).")
-    compare.add_argument("paths", nargs="*", metavar="PATH",
-                         help=f"storage directories, saved JSON files or globs (default: {DEFAULT_STORAGE})")
+    _add_storage_paths(compare, metavar="PATH")
     compare.add_argument("--baseline-last", type=int, metavar="N",
                          help="pool the last N runs before the candidate as the baseline (default 1)")
     compare.add_argument("--alpha", type=float, help="significance level for time "
@@ -32,7 +36,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="pyproject.toml with [tool.ampcore] (default: the nearest one above "
                          "the working directory)")
     compare.add_argument("--allow-env-mismatch", action="store_true",
-                         help="compare runs whose GPU, driver, CUDA, torch or TF32 flags differ")
+                         help="compare runs whose GPU, driver, CUDA, torch, step mode (CUDA graphs "
+                         "or eager) or TF32 flags differ")
     compare.add_argument("--markdown", type=Path, metavar="PATH",
                          help="append a Markdown report here (e.g. \"$GITHUB_STEP_SUMMARY\")")
     compare.add_argument("--json", type=Path, metavar="PATH",
@@ -44,8 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Charts per benchmark of median time (with IQR and min/max) over the saved "
         "runs, AMP speedup over fp32, accuracy and peak memory, with detected change points; "
         "an index.html that embeds them and needs no server or network.")
-    report.add_argument("paths", nargs="*", metavar="STORAGE",
-                        help=f"storage directories, saved JSON files or globs (default: {DEFAULT_STORAGE})")
+    _add_storage_paths(report, metavar="STORAGE")
     report.add_argument("--out", type=Path, required=True,
                         help="new (or empty) directory for index.html and the PNGs; never "
                         "inside the storage")
@@ -57,8 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="From repeated saved runs of unchanged code, measure each benchmark's "
         "run-to-run variation and suggest [[tool.ampcore.thresholds]]; also estimates the "
         "gate's false-alarm and detection rates by resampling the newest run's rounds.")
-    calibrate.add_argument("paths", nargs="*", metavar="STORAGE",
-                           help=f"storage directories, saved JSON files or globs (default: {DEFAULT_STORAGE})")
+    _add_storage_paths(calibrate, metavar="STORAGE")
     calibrate.add_argument("--same-commit", action="store_true",
                            help="only pair runs of the same commit (true A/A repeats)")
     calibrate.add_argument("--trials", type=int, default=100,
