@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
 from ampcore.precision import tf32_flags
+
+
+# Every library on the training path: a version change in any of them can move the numbers.
+# Distribution names (huggingface-hub is imported as huggingface_hub); None when absent.
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "torchvision", "safetensors",
+             "huggingface-hub", "numpy", "torchao")
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def _version(package: str) -> str | None:
@@ -38,17 +47,50 @@ def _driver_version() -> str | None:
         return None
 
 
+def library_versions() -> dict[str, str | None]:
+    """Installed versions by import name; torch's own string, which names the CUDA build."""
+    versions = {name.replace("-", "_"): _version(name) for name in LIBRARIES}
+    versions["torch"] = torch.__version__
+    return versions
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str | None:
+    """The processor's marketing name ("model name" in /proc/cpuinfo on Linux x86; some ARM
+    kernels say "Processor" or "Hardware"); platform.processor() is often just "x86_64" or ""."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:  # not Linux
+        return platform.processor() or None
+    for key in ("model name", "Processor", "Hardware", "cpu model"):
+        for line in text.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key and value.strip():
+                return value.strip()
+    return platform.processor() or None
+
+
+def cpu_cores() -> dict[str, int | None]:
+    """Logical CPUs of the machine, and those this process may run on (a container's or
+    taskset's share), which bound what a CPU run can use."""
+    try:
+        affinity: int | None = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        affinity = None
+    return {"cpu_count": os.cpu_count(), "cpu_affinity": affinity}
+
+
 def capture(device: torch.device | str) -> dict:
-    """GPU name and capability, driver, CUDA, cuDNN, library versions and effective TF32 flags."""
+    """GPU name and capability (or CPU model and cores), driver, CUDA, cuDNN, library versions
+    and effective TF32 flags."""
     device = torch.device(device)
+    libraries = library_versions()
     info = {
         "device_type": device.type,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "transformers": _version("transformers"),
-        "torchvision": _version("torchvision"),
-        "datasets": _version("datasets"),
+        # The four top-level versions are read by older records' readers; all are in libraries.
+        **{name: libraries[name] for name in ("torch", "transformers", "torchvision", "datasets")},
+        "libraries": libraries,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "tf32": tf32_flags(),
@@ -59,5 +101,7 @@ def capture(device: torch.device | str) -> dict:
         info.update(gpu=torch.cuda.get_device_name(device), gpu_capability=f"{major}.{minor}",
                     gpu_count=torch.cuda.device_count(), driver=_driver_version())
     else:
-        info["cpu"] = platform.processor() or platform.machine()
+        # "cpu" keeps its old value (history compares it); the model and cores are new keys.
+        info.update(cpu=platform.processor() or platform.machine(), cpu_model=cpu_model(),
+                    **cpu_cores())
     return info

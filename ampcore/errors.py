@@ -33,6 +33,11 @@ class DataError(AmpcoreError):
     """Training data is missing, unreadable or has the wrong shape."""
 
 
+class DataSizeError(DataError, ValueError):
+    """A run asks for more samples than the data set holds. Also a ValueError, which callers
+    of the smoke data caught before it was an AmpcoreError."""
+
+
 class WeightsError(AmpcoreError):
     """A model source cannot provide the weights the run asked for."""
 

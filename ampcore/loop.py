@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ampcore import graphs
 from ampcore.errors import NonFiniteLossError, UsageError
 from ampcore.precision import ActivePrecision
-from ampcore.timing import peak_memory_bytes, reset_peak_memory
+from ampcore.steps import StepStrategy, step_strategy
 from ampcore.workloads.base import PreparedWorkload
 
 
@@ -96,7 +95,10 @@ class Evaluation:
 
 
 class Trainer:
-    """Runs the planned steps of one workload under one active precision mode."""
+    """Runs the planned steps of one workload under one active precision mode.
+
+    How a step runs (eager, or captured in CUDA graphs) is its ``strategy``'s business
+    (``ampcore.steps``); the trainer keeps the plan, the losses and the evaluation."""
 
     def __init__(self, workload: PreparedWorkload, amp: ActivePrecision, plan: StepPlan,
                  max_grad_norm: float | None = None, compile_model: bool = False,
@@ -109,19 +111,12 @@ class Trainer:
         self.max_grad_norm = max_grad_norm
         self.eval_batch_size = eval_batch_size
         self.device = amp.device
-        # With CUDA graphs, warm-up and capture run on a side stream; ``warm_up`` captures.
-        self.capture_stream: torch.cuda.Stream | None = None
-        self.graphed: graphs.GraphedSteps | None = None
-        self.captured_peak_bytes: int | None = None  # peak memory while capturing the steps
+        self.strategy: StepStrategy = step_strategy(cuda_graphs)(workload.optimizer, self.device)
         self.warmup_steps = 0  # steps the warm-up ran on the plan's first batches
-        if cuda_graphs:
-            graphs.check_graphs_supported(self.device)
-            graphs.make_capturable(workload.optimizer, self.device)
-            self.capture_stream = torch.cuda.Stream(self.device)
         # ``wrap_model`` (DistributedDataParallel, say) wraps before compiling, as torch.compile
         # expects; snapshots and restores keep using the unwrapped ``workload.model``. DDP is
-        # built on the capture stream, as capturing its backward requires.
-        with graphs.on_stream(self.capture_stream):
+        # built on the strategy's stream, as capturing its backward requires.
+        with self.strategy.on_stream():
             model = wrap_model(workload.model) if wrap_model is not None else workload.model
         # Static shapes: one graph per batch size (warm-up visits each) beats a dynamic graph.
         self.model = torch.compile(model, dynamic=False) if compile_model else model
@@ -144,50 +139,41 @@ class Trainer:
         amp.optimizer_step(workload.optimizer, self.max_grad_norm)
         return loss.detach()
 
-    def _step(self, index: int, batch: torch.Tensor) -> None:
-        if self.graphed is not None:
-            loss = self.graphed.replay(batch)
-        else:
-            loss = self._train_step(batch)
+    def _finish_step(self, index: int, loss: torch.Tensor) -> None:
         if self.workload.scheduler is not None:
-            self.workload.scheduler.step()  # with CUDA graphs: fills the captured LR tensor
+            self.workload.scheduler.step()  # captured: fills the LR tensor the graph reads
         self.losses[index] = loss
 
     def run_round(self, round_index: int) -> None:
         """Train the steps of one round. Asynchronous: the caller synchronises to time it."""
         self.model.train()
         for index in self.plan.rounds[round_index]:
-            self._step(index, self.plan.batches[index])
+            self._finish_step(index, self.strategy.step(self._train_step, self.plan.batches[index]))
             self.steps_done = index + 1
 
     def warm_up(self, steps: int) -> None:
-        """Run ``steps`` steps plus one of every other batch shape in the plan (cuDNN autotuning,
-        allocator, compilation), capture the CUDA graphs when asked, then restore model,
-        optimizer, scheduler, scaler and RNG state so the timed run trains exactly the planned
-        trajectory."""
+        """Run ``steps`` steps (at least the strategy's minimum) plus one of every other batch
+        shape in the plan (cuDNN autotuning, allocator, compilation, capture), then restore
+        model, optimizer, scheduler, scaler and RNG state so the timed run trains exactly the
+        planned trajectory."""
         saved = self._snapshot()
-        if self.capture_stream is not None:
-            steps = max(steps, graphs.GRAPH_WARMUP_STEPS)
-        warmup_batches = list(self.plan.batches[:steps])
-        self.warmup_steps = len(warmup_batches)
-        sizes = {len(b) for b in warmup_batches}
-        for batch in self.plan.batches:
-            if len(batch) not in sizes:
-                sizes.add(len(batch))
-                warmup_batches.append(batch)
+        batches = self._warmup_batches(max(steps, self.strategy.min_warmup_steps))
         self.model.train()
-        with graphs.on_stream(self.capture_stream):
-            for batch in warmup_batches:
-                self._step(0, batch)
-            if self.capture_stream is not None:
-                # Replays allocate nothing: the step's memory is what capturing it allocated.
-                reset_peak_memory(self.device)
-                self.graphed = graphs.GraphedSteps(self._train_step, warmup_batches,
-                                                   self.capture_stream)
-                self.captured_peak_bytes = peak_memory_bytes(self.device)
+        self.strategy.warm_up(self._train_step, batches, lambda loss: self._finish_step(0, loss))
         self.evaluate()  # the eval path compiles and autotunes too
         self._restore(saved)
         self.losses.fill_(float("nan"))
+
+    def _warmup_batches(self, steps: int) -> list[torch.Tensor]:
+        """The plan's first ``steps`` batches, then the first batch of each shape not yet seen."""
+        batches = list(self.plan.batches[:steps])
+        self.warmup_steps = len(batches)
+        sizes = {len(b) for b in batches}
+        for batch in self.plan.batches:
+            if len(batch) not in sizes:
+                sizes.add(len(batch))
+                batches.append(batch)
+        return batches
 
     def check_losses(self) -> dict:
         """Read the losses of the steps run since the last check (synchronises).
@@ -247,14 +233,12 @@ class Trainer:
         }
 
     def _restore(self, saved: dict) -> None:
-        """Put back a ``_snapshot``. Under CUDA graphs every tensor keeps its address (the
-        captured steps read them): values are copied in, never swapped."""
+        """Put back a ``_snapshot``. Values are copied into the existing tensors, never
+        swapped, because captured steps read fixed addresses (the optimizer's state is the
+        strategy's to restore)."""
         workload = self.workload
         workload.model.load_state_dict(saved["model"])  # copies into the existing tensors
-        if self.capture_stream is not None:
-            graphs.reset_optimizer_state(workload.optimizer, saved["optimizer"])
-        else:
-            workload.optimizer.load_state_dict(saved["optimizer"])
+        self.strategy.restore_optimizer(saved["optimizer"])
         if workload.scheduler is not None:
             workload.scheduler.load_state_dict(saved["scheduler"])
         if saved["scaler"]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ampcore.errors import UnsupportedPrecisionError, UsageError
+from ampcore.errors import UnsupportedPrecisionError
+from ampcore.registry import PrecisionEntry, load, precision_entry
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,12 @@ class Precision:
     grad_scaler: bool
     tf32: bool
     description: str
+
+    @classmethod
+    def from_entry(cls, entry: PrecisionEntry) -> Precision:
+        dtype = getattr(torch, entry.autocast) if entry.autocast else None
+        return cls(entry.id, dtype, grad_scaler=entry.grad_scaler, tf32=entry.tf32,
+                   description=entry.description)
 
     @property
     def is_mixed(self) -> bool:
@@ -84,28 +91,11 @@ def _parameters(optimizer: torch.optim.Optimizer) -> Iterable[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-PRECISIONS: dict[str, Precision] = {
-    p.id: p
-    for p in (
-        Precision("fp32", None, grad_scaler=False, tf32=False,
-                  description="strict IEEE float32 (TF32 off for matmuls and cuDNN convolutions)"),
-        Precision("tf32", None, grad_scaler=False, tf32=True,
-                  description="float32 with TF32 tensor-core matmuls and convolutions"),
-        Precision("amp-fp16", torch.float16, grad_scaler=True, tf32=False,
-                  description="autocast to float16 with a GradScaler"),
-        Precision("amp-bf16", torch.bfloat16, grad_scaler=False, tf32=False,
-                  description="autocast to bfloat16 (no loss scaling needed)"),
-    )
-}
-
-
 def get_precision(precision_id: str) -> Precision:
-    try:
-        return PRECISIONS[precision_id]
-    except KeyError:
-        raise UsageError(
-            f"unknown precision {precision_id!r}; valid: {', '.join(PRECISIONS)}"
-        ) from None
+    """The runtime object of a registered precision mode (``ampcore.registry.PRECISIONS``)."""
+    entry = precision_entry(precision_id)
+    implementation = load(entry.implementation)
+    return implementation.from_entry(entry)
 
 
 # --- TF32 backend flags -------------------------------------------------------------------

@@ -13,75 +13,57 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from ampcore import environment
-from ampcore.errors import DeviceOutOfMemoryError, DeviceUnavailableError
-from ampcore.loop import Evaluation, Trainer, plan_steps
-from ampcore.precision import get_precision
-from ampcore.profiles import WorkloadConfig, get_profile
+from ampcore.errors import DeviceOutOfMemoryError, UsageError
+from ampcore.loop import Evaluation, StepPlan, Trainer, plan_steps
+from ampcore.precision import ActivePrecision, get_precision
+from ampcore.profiles import get_profile
+from ampcore.registry import workload_entry
 from ampcore.result import RunResult
-from ampcore.timing import peak_memory_bytes, reset_peak_memory, synchronize, timed
+from ampcore.spec import RunSpec, resolve_device
+from ampcore.timing import (
+    gc_paused,
+    peak_memory_bytes,
+    reset_peak_memory,
+    synchronize,
+    timed,
+)
 from ampcore.workloads import get_workload
+from ampcore.workloads.base import PreparedWorkload
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside a timed round: a collection over a large model's
-    object graph is a host pause of milliseconds that, when the step is launch-bound, shows up
-    as round-to-round noise. Collection resumes (untimed) once the round is over."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+@dataclass
+class RunState:
+    """What an entered ``Experiment`` trains with and has measured: built by ``__enter__``,
+    dropped whole by ``__exit__`` (it holds the model, optimizer and device data)."""
 
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Every choice that defines one run."""
-
-    workload: str
-    precision: str
-    profile: str
-    device: str = "cuda"
-    data_dir: Path | None = None
-    bert_model: str | None = None  # overrides the profile's model
-    max_length: int | None = None  # overrides the profile's max length
-    allow_download: bool = False
-    allow_random_init: bool = False
-    max_grad_norm: float | None = None
-    compile: bool = False
-    # Capture each step shape in a CUDA graph (ampcore.graphs). The core does what it is told;
-    # the CLI and the suite default to captured steps on CUDA (``resolve_cuda_graphs``).
-    cuda_graphs: bool = False
-
-    def workload_config(self) -> WorkloadConfig:
-        config = get_profile(self.profile).workloads[self.workload]
-        overrides = {}
-        if self.workload == "bert" and self.bert_model is not None:
-            overrides["model"] = self.bert_model
-        if self.workload == "bert" and self.max_length is not None:
-            overrides["max_length"] = self.max_length
-        return dataclasses.replace(config, **overrides)
-
-
-def resolve_device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(
-            f"device {name!r} was asked for but CUDA is not available here "
-            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); use --device cpu")
-    return device
+    amp: ActivePrecision
+    workload: PreparedWorkload
+    plan: StepPlan
+    trainer: Trainer
+    round_times: list[float] = field(default_factory=list)  # this process's own timer
+    evaluations: list[Evaluation] = field(default_factory=list)
+    warmup_time: float = 0.0
+    eval_time: float = 0.0
+    nonfinite_losses: int = 0
 
 
 class Experiment:
-    """A run in rounds: ``with Experiment(spec) as exp: exp.start(); for r in exp.rounds(): ...``
+    """A run in rounds, each timed by the caller around ``train_round`` alone::
+
+        with Experiment(spec) as exp:
+            exp.start()                  # untimed warm-up, undone
+            for r in exp.rounds():       # checks and evaluation run between the yields
+                times.append(timed(lambda: exp.train_round(r), exp.device))
+            result = exp.result(times)
+
+    ``run_rounds`` is that loop with this process's timer; ``timed_by`` the same under
+    pytest-benchmark's.
 
     ``rank``/``world_size``/``wrap_model`` make it one rank of a data-parallel run (see
     ``ampcore.distributed``): the workload is built and planned for the global batch
@@ -101,46 +83,69 @@ class Experiment:
         self.config = spec.workload_config()
         self.device = resolve_device(spec.device)
         self.precision.check_supported(self.device)
-        self._stack = contextlib.ExitStack()
-        self.round_times: list[float] = []
-        self.evaluations: list[Evaluation] = []
-        self.eval_time = 0.0
-        self.warmup_time = 0.0
-        self.nonfinite_losses = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._state: RunState | None = None
 
     def __enter__(self) -> Experiment:
-        self.amp = self._stack.enter_context(self.precision.activate(self.device))
+        stack = contextlib.ExitStack()
+        try:
+            self._state = self._prepare(stack.enter_context(self.precision.activate(self.device)))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def _prepare(self, amp: ActivePrecision) -> RunState:
         # Built for the global batch: what the workload derives from it (bert's LR schedule
         # length) must follow the global step plan. ``self.config`` keeps the per-rank batch.
         config = self.config
         if self.world_size > 1:
             config = dataclasses.replace(config, batch_size=config.batch_size * self.world_size)
-        try:
-            with self._out_of_memory_as_error():
-                self.workload = self.build(
-                    config, self.device, real_data=self.profile.real_data,
-                    data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
-                    allow_random_init=self.spec.allow_random_init)
-                self.plan = plan_steps(self.workload.train_size, config.batch_size,
-                                       config.epochs, config.seed, self.profile.min_rounds,
-                                       self.device, rank=self.rank, world_size=self.world_size)
-                self.trainer = Trainer(self.workload, self.amp, self.plan,
-                                       max_grad_norm=self.spec.max_grad_norm,
-                                       compile_model=self.spec.compile,
-                                       wrap_model=self.wrap_model,
-                                       cuda_graphs=self.spec.cuda_graphs)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
+        with self._out_of_memory_as_error():
+            workload = self.build(
+                config, self.device, real_data=self.profile.real_data,
+                data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
+                allow_random_init=self.spec.allow_random_init)
+            plan = plan_steps(workload.train_size, config.batch_size, config.epochs,
+                              config.seed, self.profile.min_rounds, self.device,
+                              rank=self.rank, world_size=self.world_size)
+            trainer = Trainer(workload, amp, plan, max_grad_norm=self.spec.max_grad_norm,
+                              compile_model=self.spec.compile, wrap_model=self.wrap_model,
+                              cuda_graphs=self.spec.cuda_graphs)
+        return RunState(amp, workload, plan, trainer)
 
-    def __exit__(self, *exc_info) -> None:
-        for name in ("trainer", "workload", "plan"):
-            self.__dict__.pop(name, None)
+    def __exit__(self, *exc_info: object) -> None:
+        self._state = None  # the last references to the model, so the memory can go now
         gc.collect()
         if self.device.type == "cuda":
+            # cuBLAS keeps a workspace (65 MiB on an H200) per stream it ran on, the capture
+            # stream included, as allocated memory: left, it counted in the next run's peak.
+            clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+            if clear_workspaces is not None:
+                clear_workspaces()
             torch.cuda.empty_cache()
-        self._stack.close()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+    @property
+    def state(self) -> RunState:
+        if self._state is None:
+            raise UsageError("an Experiment trains inside `with Experiment(spec) as exp:`")
+        return self._state
+
+    @property
+    def workload(self) -> PreparedWorkload:
+        return self.state.workload
+
+    @property
+    def plan(self) -> StepPlan:
+        return self.state.plan
+
+    @property
+    def trainer(self) -> Trainer:
+        return self.state.trainer
 
     @property
     def n_rounds(self) -> int:
@@ -149,8 +154,8 @@ class Experiment:
     def start(self) -> None:
         """Untimed warm-up whose effects on the trajectory are undone."""
         with self._out_of_memory_as_error():
-            self.warmup_time = timed(lambda: self.trainer.warm_up(self.profile.warmup_steps),
-                                     self.device)
+            self.state.warmup_time = timed(
+                lambda: self.trainer.warm_up(self.profile.warmup_steps), self.device)
         reset_peak_memory(self.device)
 
     def train_round(self, round_index: int) -> None:
@@ -161,12 +166,25 @@ class Experiment:
 
     def after_round(self, round_index: int) -> None:
         """Untimed: check the round's losses and, at an epoch end, evaluate on the test split."""
-        self.nonfinite_losses += self.trainer.check_losses()["nonfinite_losses"]
-        if round_index in self.plan.epoch_ends:
+        state = self.state
+        state.nonfinite_losses += state.trainer.check_losses()["nonfinite_losses"]
+        if round_index in state.plan.epoch_ends:
             start = time.perf_counter()
             with self._out_of_memory_as_error():
-                self.evaluations.append(self.trainer.evaluate())
-            self.eval_time += time.perf_counter() - start
+                state.evaluations.append(state.trainer.evaluate())
+            state.eval_time += time.perf_counter() - start
+
+    def rounds(self, on_checked: Callable[[int], None] | None = None) -> Iterator[int]:
+        """Yield each round index in order, for the caller to time ``train_round`` on it.
+
+        Before yielding the next index (and, once the rounds are exhausted, after the last)
+        the previous round's untimed ``after_round`` runs, then ``on_checked(r)``: the caller's
+        timed region holds the round alone."""
+        for r in range(self.n_rounds):
+            yield r
+            self.after_round(r)
+            if on_checked is not None:
+                on_checked(r)
 
     def run_rounds(self, progress: bool = False,
                    before_round: Callable[[int], None] | None = None) -> None:
@@ -174,66 +192,68 @@ class Experiment:
 
         ``before_round(r)`` runs untimed just before round r (a barrier, so that every rank of
         a distributed run starts the round together)."""
-        bar = None
-        for r in range(self.n_rounds):
-            if progress and (r == 0 or r - 1 in self.plan.epoch_ends):
-                if bar is not None:
-                    bar.close()
-                bar = self._progress_bar(self.plan.epoch_of_round[r])
-            if before_round is not None:
-                before_round(r)
-            self.round_times.append(timed(lambda: self.train_round(r), self.device))
-            self.after_round(r)
-            if bar is not None:
-                bar.update(len(self.plan.rounds[r]))
-                if r in self.plan.epoch_ends:
-                    bar.set_postfix(acc=f"{self.evaluations[-1].accuracy:.3f}")
-        if bar is not None:
-            bar.close()
+        bars = _EpochBars(self) if progress else None
+        try:
+            for r in self.rounds(on_checked=bars.round_checked if bars else None):
+                if before_round is not None:
+                    before_round(r)
+                self.state.round_times.append(timed(lambda: self.train_round(r), self.device))
+        finally:
+            if bars is not None:
+                bars.close()
 
-    def _progress_bar(self, epoch: int):
-        """A bar over one epoch's steps, on stderr."""
-        from tqdm import tqdm
-
-        steps = sum(len(self.plan.rounds[r]) for r, e in enumerate(self.plan.epoch_of_round) if e == epoch)
-        return tqdm(total=steps, file=sys.stderr, unit="step",
-                    desc=f"{self.spec.workload}/{self.spec.precision} epoch {epoch + 1}/{self.config.epochs}")
+    def timed_by(self, benchmark: Any) -> RunResult:
+        """Train every round under pytest-benchmark's timer (duck-typed: ``pedantic``,
+        ``disabled``, ``stats``), one benchmark round per training round, with the checks and
+        evaluation in its untimed ``setup``; returns the result with its round times."""
+        if getattr(benchmark, "disabled", False):
+            # Timing is off (--benchmark-disable, xdist) and pedantic calls its target once:
+            # the whole run trains in that call, as a functional check.
+            benchmark.pedantic(self.run_rounds)
+            return self.result()
+        rounds = self.rounds()
+        benchmark.pedantic(self.train_round, setup=lambda: ((next(rounds),), {}),
+                           rounds=self.n_rounds, iterations=1, warmup_rounds=0)
+        for _ in rounds:  # the last round's checks and evaluation
+            pass
+        return self.result(round_times=list(benchmark.stats.stats.data))
 
     def result(self, round_times: list[float] | None = None) -> RunResult:
         """Collect the run's figures; ``round_times`` from an outside timer replace our own."""
-        times = list(round_times) if round_times is not None else self.round_times
-        scaler = self.amp.scaler_state()
-        scaler["skipped_steps"] = self.trainer.skipped_steps()
-        workload = self.workload
+        state = self.state
+        times = list(round_times) if round_times is not None else state.round_times
+        scaler = state.amp.scaler_state()
+        scaler["skipped_steps"] = state.trainer.skipped_steps()
+        workload, plan = state.workload, state.plan
         return RunResult(
             workload=self.spec.workload, precision=self.spec.precision, profile=self.spec.profile,
             device=str(self.device),
             config={**self.config.to_dict(), "compile": self.spec.compile,
                     "cuda_graphs": self.spec.cuda_graphs,
                     "max_grad_norm": self.spec.max_grad_norm, "rounds": self.n_rounds,
-                    "warmup_steps": self.trainer.warmup_steps},
+                    "warmup_steps": state.trainer.warmup_steps},
             data_source=workload.data_source, weights_source=workload.weights_source,
             accuracy_meaningful=workload.accuracy_meaningful,
             round_times_s=times,
-            samples_per_round=[sum(len(self.plan.batches[i]) for i in rng) for rng in self.plan.rounds],
-            total_steps=self.plan.total_steps,
-            warmup_time_s=self.warmup_time, eval_time_s=self.eval_time,
-            accuracy_per_epoch=[e.accuracy for e in self.evaluations],
-            test_loss_per_epoch=[e.loss for e in self.evaluations],
-            train_losses=self.trainer.losses.cpu().tolist(),
-            predictions=self.evaluations[-1].predictions if self.evaluations else [],
+            samples_per_round=[sum(len(plan.batches[i]) for i in rng) for rng in plan.rounds],
+            total_steps=plan.total_steps,
+            warmup_time_s=state.warmup_time, eval_time_s=state.eval_time,
+            accuracy_per_epoch=[e.accuracy for e in state.evaluations],
+            test_loss_per_epoch=[e.loss for e in state.evaluations],
+            train_losses=state.trainer.losses.cpu().tolist(),
+            predictions=state.evaluations[-1].predictions if state.evaluations else [],
             peak_memory_bytes=self.peak_memory_bytes(),
-            grad_scaler=scaler, nonfinite_losses=self.nonfinite_losses,
+            grad_scaler=scaler, nonfinite_losses=state.nonfinite_losses,
             environment=environment.capture(self.device),
             tokens_per_sample=workload.tokens_per_sample,
             flops_per_sample=workload.flops_per_sample, details=workload.details,
         )
 
     def peak_memory_bytes(self) -> int | None:
-        """The timed rounds' peak memory; with CUDA graphs, the larger of it and the capture's
-        (a replay allocates nothing, so the rounds alone would miss the step's activations)."""
-        peaks = [p for p in (peak_memory_bytes(self.device), self.trainer.captured_peak_bytes)
-                 if p is not None]
+        """The timed rounds' peak memory, or the step's own where the strategy saw more (a
+        captured step's replays allocate nothing: its activations were allocated at capture)."""
+        peaks = [p for p in (peak_memory_bytes(self.device),
+                             self.trainer.strategy.peak_memory_bytes) if p is not None]
         return max(peaks) if peaks else None
 
     @contextlib.contextmanager
@@ -241,12 +261,44 @@ class Experiment:
         try:
             yield
         except torch.OutOfMemoryError as exc:
-            config = self.config
-            length = f", max length {config.max_length}" if self.spec.workload == "bert" else ""
+            # Name the size knobs this workload has: the batch, and those its registry entry
+            # lets a run override (a sequence length, say).
+            config, entry = self.config, workload_entry(self.spec.workload)
+            knobs = {"batch size": config.batch_size}
+            if entry.accepts("max_length"):
+                knobs["max length"] = config.max_length
             raise DeviceOutOfMemoryError(
                 f"{self.spec.device} ran out of memory in {self.spec.workload}/{self.spec.precision} "
-                f"(batch size {config.batch_size}{length}): use a larger GPU, or a smaller "
-                f"batch or max length. torch said: {str(exc).splitlines()[0]}") from exc
+                f"({', '.join(f'{k} {v}' for k, v in knobs.items())}): use a larger GPU, or a "
+                f"smaller {' or '.join(knobs)}. torch said: {str(exc).splitlines()[0]}") from exc
+
+
+class _EpochBars:
+    """One progress bar per epoch on stderr, advanced as each round's checks finish."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.bar = self._open(0)
+
+    def _open(self, epoch: int) -> Any:
+        from tqdm import tqdm
+
+        exp, plan = self.experiment, self.experiment.plan
+        steps = sum(len(r) for r, e in zip(plan.rounds, plan.epoch_of_round) if e == epoch)
+        desc = f"{exp.spec.workload}/{exp.spec.precision} epoch {epoch + 1}/{exp.config.epochs}"
+        return tqdm(total=steps, file=sys.stderr, unit="step", desc=desc)
+
+    def round_checked(self, r: int) -> None:
+        state = self.experiment.state
+        self.bar.update(len(state.plan.rounds[r]))
+        if r in state.plan.epoch_ends:
+            self.bar.set_postfix(acc=f"{state.evaluations[-1].accuracy:.3f}")
+            self.bar.close()
+            if r + 1 < len(state.plan.rounds):
+                self.bar = self._open(state.plan.epoch_of_round[r + 1])
+
+    def close(self) -> None:
+        self.bar.close()  # tqdm closes once; a second close does nothing
 
 
 def run_experiment(spec: RunSpec, progress: bool = False) -> RunResult:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ampcore.distributed import run_distributed, scaling_efficiency
 from ampcore.result import RunResult, write_json
-from ampcore.run import RunSpec, run_experiment
+from ampcore.run import run_experiment
+from ampcore.spec import RunSpec
 
 # (label, precision, processes, captured steps), in run order: each 1-GPU baseline first.
 VARIANTS = [

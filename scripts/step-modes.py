@@ -16,7 +16,8 @@ import traceback
 from pathlib import Path
 
 from ampcore.result import RunResult, write_json
-from ampcore.run import RunSpec, run_experiment
+from ampcore.run import run_experiment
+from ampcore.spec import RunSpec
 
 # (label, precision, RunSpec overrides, CPU cores to pin the process to or None), in run order.
 VARIANTS = [

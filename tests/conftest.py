@@ -1,13 +1,22 @@
 """Shared fixtures for the CPU unit tests of the ampcore core.
 
 Everything here is self-contained: no network, no ../shared, no files outside tmp paths.
+torch is imported inside the fixtures that need it: the history tests never import it, and
+importing it takes seconds on a shared 2-core machine. Scaffolding that is not a fixture
+(synthetic saved histories) lives in ``tests.support``.
 """
 
 import gzip
 import struct
 
 import pytest
-import torch
+
+
+@pytest.fixture(autouse=True)
+def _no_xdist_marker_for_child_sessions(monkeypatch):
+    """pytest-benchmark turns itself off in any process that sees PYTEST_XDIST_WORKER, and
+    the suite sessions some tests start as subprocesses inherit it under ``-n``."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
 
 # --- isolation --------------------------------------------------------------------------------
@@ -30,6 +39,8 @@ def one_cpu_thread():
     The models here are tiny: a second thread gains little, and when the CPU is shared
     (another job, pytest-xdist workers) OpenMP threads waiting on each other make a smoke run
     ten times slower. One thread keeps the suite's run time predictable."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -77,6 +88,7 @@ def write_mnist():
     Returns a dict: ``raw`` (the directory), ``files`` (name -> path), ``payloads`` (name ->
     the uncompressed IDX bytes) and the uint8 ``train_images``/``test_images`` and
     ``train_labels``/``test_labels`` written."""
+    import torch
 
     def idx_images(images):
         # IDX: big-endian magic 0x00000803 (unsigned bytes, 3 dims), the dims, then the bytes.
@@ -118,6 +130,8 @@ def write_mnist():
 def make_tiny_workload():
     """``make_tiny_workload(n_train=50, ...)``: a ``PreparedWorkload`` with a small MLP on
     linearly separable random data; the same arguments always give the same weights and data."""
+    import torch
+
     from ampcore.workloads.base import PreparedWorkload, linear_schedule, make_adamw
 
     def make(n_train=50, n_test=40, dim=8, hidden=16, dropout=0.0, lr=0.05, seed=0,
@@ -190,6 +204,7 @@ def make_result():
 def tiny_bert_dirs(tmp_path_factory):
     """Two local BERT sources with a WordPiece tokenizer: ``config_only`` (config and
     tokenizer, no weights) and ``fp16_weights`` (a tiny model saved in float16)."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     from ampcore.data import smoke
@@ -216,7 +231,8 @@ def tiny_bert_dirs(tmp_path_factory):
 def smoke_run():
     """``smoke_run(workload, precision)``: the ``RunResult`` of a full smoke-profile CPU run,
     trained at most once per session (each takes seconds)."""
-    from ampcore.run import RunSpec, run_experiment
+    from ampcore.run import run_experiment
+    from ampcore.spec import RunSpec
 
     cache = {}
 

@@ -121,6 +121,61 @@ def test_imdb_data_dir_without_the_files_names_it(tmp_path):
     assert "train.parquet" in message  # the expected layout is spelled out
 
 
+def _write_parquet(data_dir, columns, split="train"):
+    """``<data_dir>/imdb/<split>.parquet`` with exactly these columns (pyarrow infers types)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = data_dir / "imdb" / f"{split}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("labels, shown", [
+    ([float(i % 2) for i in range(10)], "float64 values (values 0.0, 1.0)"),
+    ([bool(i % 2) for i in range(10)], "bool values (values False, True)"),
+], ids=["float", "bool"])
+def test_imdb_float_or_bool_labels_are_refused(tmp_path, hf_datasets_cache, labels, shown):
+    # 0.0/1.0 and False/True pass a "0 or 1" test but are not class ids.
+    path = _write_parquet(tmp_path, {"text": [f"review {i}" for i in range(10)], "label": labels})
+    with pytest.raises(DataError) as info:
+        imdb.load_imdb(tmp_path, allow_download=False)
+    assert f"column 'label' of {path} holds {shown}" in str(info.value)
+
+
+@pytest.mark.parametrize("column, values, expected", [
+    ("text", [None if i in (2, 5) else f"review {i}" for i in range(10)], "is null in 2 of 10 rows"),
+    ("text", list(range(10)), "holds int64 values, not strings (all 10 rows)"),
+    ("label", [None if i == 4 else i % 2 for i in range(10)], "is null in 1 of 10 rows"),
+], ids=["null-text", "int-text", "null-label"])
+def test_imdb_null_or_non_string_values_are_refused(tmp_path, hf_datasets_cache, column, values, expected):
+    columns = {"text": [f"review {i}" for i in range(10)], "label": [i % 2 for i in range(10)]}
+    columns[column] = values
+    path = _write_parquet(tmp_path, columns, split="test")
+    _write_parquet(tmp_path, {"text": ["fine"] * 4, "label": [0, 1, 0, 1]})
+    with pytest.raises(DataError) as info:
+        imdb.load_imdb(tmp_path, allow_download=False)
+    assert f"column {column!r} of {path} {expected}" in str(info.value)
+
+
+def test_seed_sample_checks_the_labels_of_the_whole_file(tmp_path, write_imdb, hf_datasets_cache):
+    # One bad row among 60: wrong for every seed, whether or not this sample draws it.
+    path = write_imdb(tmp_path, 60, labels=[7 if i == 33 else i % 2 for i in range(60)])
+    dsets, source = imdb.load_imdb(tmp_path, allow_download=False)
+    with pytest.raises(DataError) as info:
+        imdb.seed_sample(dsets, 4, 2, seed=0, source=source)
+    assert f"must be 0 or 1; column 'label' of {path} holds [7] in 1 of 60 rows" in str(info.value)
+
+
+def test_seed_sample_size_error_names_train_and_test_sizes(imdb_dir):
+    dsets, source = imdb.load_imdb(imdb_dir, allow_download=False)
+    with pytest.raises(DataError) as info:
+        imdb.seed_sample(dsets, 50, 20, seed=42, source=source)
+    assert "has 60 reviews; the profile needs 70 (50 train + 20 test" in str(info.value)
+    assert str(imdb_dir / "imdb" / "train.parquet") in str(info.value)
+
+
 # --- MNIST -------------------------------------------------------------------------------------
 
 def _normalised(images):
@@ -219,6 +274,57 @@ def test_mnist_incomplete_layout_names_the_directory(tmp_path, write_mnist):
     assert str(written["raw"]) in str(info.value) and "--data-dir" in str(info.value)
 
 
+@pytest.mark.parametrize("compress", [True, False], ids=["gzipped", "plain"])
+def test_mnist_wrong_magic_says_found_and_expected(tmp_path, write_mnist, compress):
+    written = write_mnist(tmp_path, compress=compress)
+    name = "t10k-labels-idx1-ubyte"
+    payload = written["payloads"][name]
+    bad = (2051).to_bytes(4, "big") + payload[4:]  # an image file's magic on a label file
+    written["files"][name].write_bytes(gzip.compress(bad) if compress else bad)
+    with pytest.raises(DataError) as info:
+        mnist.load_mnist(tmp_path, allow_download=False)
+    message = str(info.value)
+    assert f"{written['files'][name]} is not an MNIST labels IDX file" in message
+    assert "magic number 2051 (0x00000803" in message and "2049 (0x00000801) was expected" in message
+
+
+def test_mnist_labels_outside_0_to_9_are_refused(tmp_path, write_mnist):
+    written = write_mnist(tmp_path, n_train=6)
+    name = "train-labels-idx1-ubyte"
+    payload = bytearray(written["payloads"][name])
+    payload[8 + 2], payload[8 + 4] = 10, 255
+    written["files"][name].write_bytes(gzip.compress(bytes(payload)))
+    with pytest.raises(DataError) as info:
+        mnist.load_mnist(tmp_path, allow_download=False)
+    assert f"{written['files'][name]} holds label(s) [10, 255] in 2 of 6 rows" in str(info.value)
+
+
+def test_mnist_image_and_label_counts_must_match(tmp_path, write_mnist):
+    written = write_mnist(tmp_path, n_train=6, compress=False)
+    other = write_mnist(tmp_path / "other", n_train=4, compress=False)
+    name = "train-labels-idx1-ubyte"
+    written["files"][name].write_bytes(other["payloads"][name])
+    with pytest.raises(DataError) as info:
+        mnist.load_mnist(tmp_path, allow_download=False)
+    assert "holds 6 images but" in str(info.value) and "holds 4 labels" in str(info.value)
+
+
+def test_mnist_download_without_network_says_so(monkeypatch):
+    import socket
+    import urllib.request
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError) as info:
+        mnist.load_mnist(None, allow_download=True)
+    message = str(info.value)
+    assert "MNIST download" in message and "failed: no network connection" in message
+    assert "corrupt" not in message and "--data-dir" in message
+
+
 # --- smoke data --------------------------------------------------------------------------------
 
 def test_sentiment_corpus_sizes_balance_and_determinism():
@@ -260,4 +366,10 @@ def test_digits_shapes_and_determinism():
 
 def test_digits_refuses_more_than_the_set_has():
     with pytest.raises(ValueError, match="1797"):
+        smoke.digits(1500, 500, seed=0)
+
+
+def test_digits_refusal_is_a_data_error():
+    # An AmpcoreError (a clear message, no traceback), still a ValueError for older callers.
+    with pytest.raises(DataError, match="asked for 2000 \\(1500 train \\+ 500 test\\)"):
         smoke.digits(1500, 500, seed=0)

@@ -15,17 +15,25 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from torch.distributed.elastic.multiprocessing.errors import (
+    ErrorHandler, ProcessFailure, record,
+)
+
 from ampcore import distributed
 from ampcore.cli import main
 from ampcore.distributed import (
     DistributedRunError, RankFailure, check_nproc, failure_message, global_samples_per_round,
-    merge_rank_results, run_distributed, scaling_efficiency, worker_environment,
+    launch_command, merge_rank_results, run_distributed, scaling_efficiency, worker,
+    worker_environment,
 )
-from ampcore.errors import DeviceUnavailableError, UsageError
+from ampcore.distributed.protocol import (
+    LAUNCHER_ERROR_FILE, LOG_DIR, RankErrorHandler, exit_code_of, read_failures,
+)
+from ampcore.errors import DataError, DeviceUnavailableError, UsageError
 from ampcore.loop import Trainer, plan_steps, shard_batch
 from ampcore.precision import get_precision
 from ampcore.result import RunResult, read_json
-from ampcore.run import RunSpec
+from ampcore.spec import RunSpec
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
 CPU = torch.device("cpu")
@@ -156,35 +164,103 @@ def test_merge_rank_results():
     assert cpu.peak_memory_bytes is None
 
 
-TORCHRUN_SUMMARY = """
-Failures:
-[1]:
-  rank      : 0 (local_rank: 0)
-  exitcode  : -15 (pid: 13066)  (SIGTERM)
--------------------------------------------------------
-Root Cause (first observed failure):
-[0]:
-  rank      : 1 (local_rank: 1)
-  exitcode  : -9 (pid: 13067)  (SIGKILL)
-"""
-
-
-def test_failure_message_names_ranks_and_exit_codes():
-    message, failures = failure_message("run", 1, [], TORCHRUN_SUMMARY)
-    assert [(f.rank, f.exit_code) for f in failures] == [(1, -9), (0, -15)]  # root cause first
-    assert message.startswith("run failed: rank 1 was killed by SIGKILL")
+def test_failure_message_puts_the_root_cause_first_and_groups_equal_failures():
+    root = RankFailure(1, 2, "UsageError", "bad option", time=5.0)
+    later = [RankFailure(0, 1, "RuntimeError", "peer gone", time=6.0),
+             RankFailure(1, 2, "UsageError", "bad option", time=5.0),
+             RankFailure(2, 1, "RuntimeError", "peer gone", time=6.0)]
+    message, failures = failure_message("run", 1, later, "", root)
+    assert [f.rank for f in failures] == [1, 0, 2]  # torchrun's root cause, then by time
+    assert message == ("run failed: rank 1 exited with code 2: UsageError: bad option; "
+                       "then ranks 0, 2 exited with code 1: RuntimeError: peer gone")
     raised = [RankFailure(1, 1, "DataError", "no data", time=2.0),
               RankFailure(0, 1, "DataError", "no data", time=1.0)]
-    message, _ = failure_message("run", 1, raised, "")
+    message, failures = failure_message("run", 1, raised, "", root=raised[1])
     assert message == "run failed: ranks 0, 1 exited with code 1: DataError: no data"
-    message, failures = failure_message("run", 1, [], "no summary")
-    assert "no rank reported an error" in message and "no summary" in message and not failures
+    assert [f.rank for f in failures] == [0, 1]
+    message, _ = failure_message("run", 1, [], "", RankFailure(None, 1, "RendezvousError", "x"))
+    assert message == "run failed: torchrun raised RendezvousError: x"
+
+
+def test_failure_message_without_error_files():
+    # A rank killed by a signal first: torchrun has no error file to copy as the root cause.
+    later = [RankFailure(0, 1, "RuntimeError", "Connection closed by peer")]
+    message, failures = failure_message("run", 1, later, "", root=None)
+    assert message.startswith("run failed: a process that left no error file failed first")
+    assert message.endswith("then rank 0 exited with code 1: RuntimeError: Connection closed "
+                            "by peer") and failures == later
+    message, failures = failure_message("run", -9, [], "the summary")
+    assert "was killed by SIGKILL and no rank left an error file" in message
+    assert "the summary" in message and not failures
+    message, _ = failure_message("run", 0, [], "")
+    assert "rank 0 wrote no result" in message
+
+
+def test_exit_code_of():
+    assert exit_code_of(DataError("x")) == 1
+    assert exit_code_of(UsageError("x")) == 2
+    assert exit_code_of(KeyboardInterrupt()) == 130
+    assert exit_code_of(RuntimeError("x")) == 1
+
+
+def test_launch_command_runs_the_worker_module_with_error_files_under_out(tmp_path):
+    command = launch_command(2, tmp_path, progress=True, collective_timeout_s=5, python="py")
+    assert command[:3] == ["py", "-m", "torch.distributed.run"]
+    assert "--nproc-per-node=2" in command and f"--log-dir={tmp_path / LOG_DIR}" in command
+    assert command[command.index("-m", 3) + 1] == "ampcore.distributed.worker"
+    assert command[-5:] == ["--out", str(tmp_path), "--collective-timeout", "5", "--progress"]
+
+
+def _fail_as_rank(rank: int, exc: Exception, monkeypatch, error_file: Path) -> None:
+    """What a failing worker does: its body raises under elastic's ``record`` with ampcore's
+    handler, with the error file torchrun gives it."""
+    error_file.parent.mkdir(parents=True)
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
+    monkeypatch.setenv("RANK", str(rank))
+
+    def body() -> None:
+        raise exc
+
+    with pytest.raises(type(exc)):  # recorded, then raised on: the worker exits after it
+        record(body, RankErrorHandler())()
+
+
+def test_rank_error_files_come_back_with_rank_exit_code_and_traceback(tmp_path, monkeypatch):
+    attempt = tmp_path / LOG_DIR / "run_abc" / "attempt_0"
+    _fail_as_rank(0, UsageError("bad --option"), monkeypatch, attempt / "0" / "error.json")
+    _fail_as_rank(1, DataError("no MNIST in /x"), monkeypatch, attempt / "1" / "error.json")
+    # torchrun parses the same files (ProcessFailure) to pick its root cause: it must accept them.
+    parsed = ProcessFailure(local_rank=1, pid=1, exitcode=1, error_file=str(attempt / "1" /
+                                                                             "error.json"))
+    assert parsed.message["message"] == "DataError: no MNIST in /x" and parsed.timestamp > 0
+    # ... and copies the first failure's file into its own TORCHELASTIC_ERROR_FILE.
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(tmp_path / LAUNCHER_ERROR_FILE))
+    ErrorHandler().dump_error_file(str(attempt / "1" / "error.json"), 1)
+    recorded, root = read_failures(tmp_path)
+    assert [(f.rank, f.exit_code, f.error, f.message) for f in recorded] == [
+        (0, 2, "UsageError", "bad --option"), (1, 1, "DataError", "no MNIST in /x")]
+    assert "Traceback" in recorded[1].traceback and "DataError" in recorded[1].traceback
+    assert (root.rank, root.error, root.message) == (1, "DataError", "no MNIST in /x")
+    message, failures = failure_message("run", 1, recorded, "", root)
+    assert message == ("run failed: rank 1 exited with code 1: DataError: no MNIST in /x; "
+                       "then rank 0 exited with code 2: UsageError: bad --option")
+
+
+def test_read_failures_skips_unreadable_error_files(tmp_path):
+    rank_dir = tmp_path / LOG_DIR / "run" / "attempt_0" / "0"
+    rank_dir.mkdir(parents=True)
+    (rank_dir / "error.json").write_text('{"message": {"mess')  # cut short by a kill
+    assert read_failures(tmp_path) == ([], None)
 
 
 def test_worker_entry_point_needs_torchrun(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("RANK", raising=False)
-    assert distributed.main(["--out", str(tmp_path)]) == 2
+    assert worker.main(["--out", str(tmp_path)]) == 2
     assert "torchrun" in capsys.readouterr().err
+    # The worker's names stay reachable from the package, loaded on first use.
+    assert distributed.rank_device is worker.rank_device
+    with pytest.raises(AttributeError):
+        distributed.no_such_name  # noqa: B018
 
 
 # --- DDP training equals single-process training with the same global batch ----------------
@@ -246,9 +322,9 @@ def _mlp_rank(rank: int, world_size: int, port: int, out_dir: str, precisions: l
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    device = distributed.rank_device(kind, rank)
-    with distributed.process_group(device, timeout_s=60):
-        wrap = distributed.ddp_wrapper(device)
+    device = worker.rank_device(kind, rank)
+    with worker.process_group(device, timeout_s=60):
+        wrap = worker.ddp_wrapper(device)
         runs = {p: _train_mlp(p, device, cuda_graphs, rank, world_size, wrap) for p in precisions}
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(runs))
     os._exit(0)  # done: skip the interpreter's teardown, seconds with torch._dynamo loaded
@@ -346,5 +422,12 @@ def test_worker_failure_is_a_clear_error_naming_the_rank(tmp_path):
     expected = r"rank.*exited with code 1: DataError: MNIST"
     with pytest.raises(DistributedRunError, match=expected) as info:
         run_distributed(spec, 2, timeout_s=300)
-    assert info.value.failures[0].error == "DataError"
+    first = info.value.failures[0]
+    assert first.error == "DataError" and "MNIST" in first.message
     assert info.value.exit_code == 1
+    # It came through the ranks' elastic error files: rank, exit code and the traceback of
+    # the raise, which nothing else carries (no output is parsed).
+    # Both ranks raise, but torchrun may stop the later one before it records its error.
+    assert first.rank in (0, 1) and {f.rank for f in info.value.failures} <= {0, 1}
+    assert all(f.exit_code == 1 and f.time > 0 for f in info.value.failures)
+    assert "Traceback" in first.traceback and "DataError" in first.traceback

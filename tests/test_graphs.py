@@ -11,7 +11,6 @@ from ampcore.distributed import worker_environment
 from ampcore.errors import UsageError
 from ampcore.loop import Trainer, plan_steps
 from ampcore.precision import get_precision
-from ampcore.pytest_plugin import CUDA_GRAPH_CHOICES
 from ampcore.workloads.base import linear_schedule, make_adamw
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -30,10 +29,6 @@ def test_cuda_graphs_on_a_cpu_is_refused_with_the_way_out():
         graphs.resolve_cuda_graphs("on", CPU)
     with pytest.raises(UsageError, match="unknown CUDA-graph choice 'yes'; valid: auto, on, off"):
         graphs.resolve_cuda_graphs("yes", CUDA)
-
-
-def test_plugin_offers_the_same_choices():
-    assert CUDA_GRAPH_CHOICES == graphs.CHOICES
 
 
 def test_trainer_refuses_cuda_graphs_off_cuda(make_tiny_workload):

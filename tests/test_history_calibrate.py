@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ampcore.cli import main
-from ampcore.history import synthetic
+from tests.support import synthetic
 from ampcore.history.calibrate import aa_pairs, calibrate, resampling_trials, suggestions_toml
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
@@ -58,7 +58,7 @@ def test_calibrate_real_history_suggests_loose_thresholds(h200_runs):
         round(bert.suggested["time"] / 0.005) * 0.005)
     snippet = suggestions_toml(result)
     config = parse_config(tomllib.loads(snippet)["tool"]["ampcore"])  # valid [tool.ampcore]
-    assert config.for_benchmark(bert.key, bert.name).time == bert.suggested["time"]
+    assert config.for_benchmark(bert.key, bert.name)["time"] == bert.suggested["time"]
 
 
 def test_calibrate_cli(tmp_path, monkeypatch, capsys):
@@ -74,4 +74,4 @@ def test_calibrate_cli(tmp_path, monkeypatch, capsys):
     assert data["pairs"] == 5 and data["trials"] == 5 and len(data["benchmarks"]) == 4
     assert main(["calibrate", str(store), "--json", str(out)]) == 2  # never overwrites
     assert main(["calibrate", str(store), "--slowdown", "2"]) == 2
-    assert main(["calibrate", str(tmp_path / "none")]) == 2
+    assert main(["calibrate", str(tmp_path / "none")]) == 3

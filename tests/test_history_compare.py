@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ampcore.cli import main
-from ampcore.history import synthetic
+from tests.support import synthetic
 from ampcore.history.compare import REGRESSION, compare
 from ampcore.history.config import GateConfig, Thresholds, load_config, parse_config
 from ampcore.history.storage import UnusableInputError, load_history
@@ -103,7 +103,7 @@ def test_speedup_drop_with_unchanged_amp_time(tmp_path, monkeypatch, capsys):
     assert status == 1
     speedup = metric(data, "bert-amp-bf16", "speedup")
     assert speedup["status"] == REGRESSION and speedup["change"] == pytest.approx(-0.2, abs=0.03)
-    assert speedup["ci"][1] < 1 and speedup["method"].startswith("bootstrap test")
+    assert speedup["ci"][1] < 1 and speedup["method"].startswith("bootstrap")
     assert metric(data, "bert-amp-bf16", "time")["status"] == "ok"
     assert metric(data, "bert-fp32", "time")["status"] == "improvement"
 
@@ -126,7 +126,7 @@ def test_memory_growth(tmp_path, monkeypatch, capsys):
     status, data, text = run_compare(tmp_path, monkeypatch, capsys, store)
     assert status == 1
     assert statuses(data) == {("test_train[bert-fp32]", "memory"): REGRESSION}
-    assert "+15.0 %" in text and "3072.0 MiB" in text
+    assert "+15.0 %" in text and "3,072.0 MiB" in text
 
 
 def test_skipped_steps_growth(tmp_path, monkeypatch, capsys):
@@ -140,7 +140,7 @@ def test_different_gpu_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
     other = synthetic.environment(gpu="NVIDIA A100-SXM4-80GB", driver="535.104.05", cuda="12.2")
     store = pair(tmp_path, env=other)
     status, data, text = run_compare(tmp_path, monkeypatch, capsys, store)
-    assert status == 2 and data["verdict"] == "refused" and data["benchmarks"] == []
+    assert status == 4 and data["verdict"] == "refused" and data["benchmarks"] == []
     differences = "\n".join(data["environment_differences"])
     for field in ("gpu: 'NVIDIA H200'", "'NVIDIA A100-SXM4-80GB'", "driver:", "cuda:"):
         assert field in differences
@@ -155,7 +155,7 @@ def test_torch_and_tf32_differences_are_listed(tmp_path, monkeypatch, capsys):
     store = pair(tmp_path, env=synthetic.environment(torch="2.8.0+cu128", tf32=True))
     status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store)
     differences = "\n".join(data["environment_differences"])
-    assert status == 2
+    assert status == 4
     assert "torch: '2.7.1+cu128'" in differences and "tf32.matmul_tf32: False" in differences
 
 
@@ -198,7 +198,7 @@ def test_runs_without_rounds_get_a_labelled_threshold_only_verdict(tmp_path, mon
     assert time["status"] == REGRESSION and time["method"].startswith("THRESHOLD ONLY")
     assert time["p_value"] is None
     speedup = metric(data, "bert-amp-bf16", "speedup")
-    assert speedup["method"] == "THRESHOLD ONLY (speedup from extra_info)"
+    assert speedup["method"] == "THRESHOLD ONLY (speedup from recorded speedup_vs_fp32)"
     assert "THRESHOLD ONLY" in text
 
 
@@ -213,9 +213,11 @@ def test_missing_benchmarks_and_extra_info_keys(tmp_path, monkeypatch, capsys):
     candidate.unlink()
     synthetic.write_run(candidate.parent, 2, doc)
     status, data, text = run_compare(tmp_path, monkeypatch, capsys, store)
-    assert status == 0
+    assert status == 1 and data["verdict"] == "missing"  # nothing passes silently
     assert data["only_in_baseline"] == ["benchmarks/test_amp.py::test_train[resnet18-fp32]"]
     assert "missing from the candidate" in text
+    status, data, text = run_compare(tmp_path, monkeypatch, capsys, store, "--allow-missing")
+    assert status == 0 and data["missing_allowed"] is True
     accuracy = metric(data, "bert-fp32", "accuracy")
     assert accuracy["status"] == "n/a" and "final_accuracy" in accuracy["note"]
     assert metric(data, "bert-fp32", "memory")["status"] == "n/a"
@@ -235,15 +237,17 @@ def test_corrupt_file_is_named_and_the_rest_compared(tmp_path, monkeypatch, caps
     assert "0000_broken.json" in markdown.read_text()
 
 
-def test_unusable_input_exits_2(tmp_path, monkeypatch, capsys):
-    assert run_compare(tmp_path, monkeypatch, capsys, tmp_path / "absent")[0] == 2
+def test_unusable_input_exits_3_and_usage_errors_2(tmp_path, monkeypatch, capsys):
+    assert run_compare(tmp_path, monkeypatch, capsys, tmp_path / "absent")[0] == 3
     store = tmp_path / "one"
     save(store, 1)
     status, _, text = run_compare(tmp_path, monkeypatch, capsys, store)
-    assert status == 2 and "need at least two readable saved runs" in text
-    (tmp_path / "bad.json").write_text("{")
-    status, _, text = run_compare(tmp_path, monkeypatch, capsys, store, tmp_path / "bad.json")
-    assert status == 2 and "must be exactly one readable saved run" in text
+    assert status == 3 and "need at least two readable saved runs" in text
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "bad.json").write_text("{")
+    status, _, text = run_compare(tmp_path, monkeypatch, capsys, store,
+                                  tmp_path / "elsewhere" / "bad.json")
+    assert status == 3 and "must be exactly one readable saved run" in text
     assert run_compare(tmp_path, monkeypatch, capsys, store, "--baseline-last", "0")[0] == 2
 
 
@@ -295,7 +299,7 @@ def test_config_validation(tmp_path):
     config = parse_config({"thresholds": [{"match": "*a*", "time": 0.1},
                                           {"match": "*ab*", "time": 0.2, "memory": 0.5}]})
     assert config.for_benchmark("xab", "n") == Thresholds(time=0.2, memory=0.5)
-    assert config.for_benchmark("xa", "n").time == 0.1
+    assert config.for_benchmark("xa", "n")["time"] == 0.1
     for bad in ({"compare": {"tim": 0.1}}, {"compare": {"alpha": 2}},
                 {"thresholds": [{"time": 0.1}]}, {"thresholds": [{"match": "*", "time": "x"}]}):
         with pytest.raises(UnusableInputError):
@@ -328,7 +332,7 @@ def test_real_gpu_runs_compare_and_stay_readable_by_pytest_benchmark(tmp_path):
     assert result.stdout.count("test_train[bert-fp32] (") == 4  # both derived, both real
 
 
-def test_nothing_in_common_exits_2_and_module_entry_point(tmp_path, monkeypatch, capsys):
+def test_nothing_in_common_exits_3_and_module_entry_point(tmp_path, monkeypatch, capsys):
     from ampcore.history.__main__ import main as history_main
 
     store = tmp_path / "store"
@@ -340,9 +344,9 @@ def test_nothing_in_common_exits_2_and_module_entry_point(tmp_path, monkeypatch,
     path.unlink()
     synthetic.write_run(store, 2, doc)
     monkeypatch.chdir(tmp_path)
-    assert history_main(["compare", str(store)]) == 2
+    assert history_main(["compare", str(store)]) == 3
     assert "nothing to compare" in capsys.readouterr().out
-    assert history_main(["compare", str(tmp_path / "absent")]) == 2
+    assert history_main(["compare", str(tmp_path / "absent")]) == 3
     assert "need at least two readable saved runs" in capsys.readouterr().err
 
 
@@ -352,5 +356,5 @@ def test_captured_and_eager_steps_are_not_compared(tmp_path, monkeypatch, capsys
     save(store, 1, env=baseline)
     save(store, 2, env=synthetic.environment(cuda_graphs=True))
     status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
-    assert status == 2 and data["verdict"] == "refused"
+    assert status == 4 and data["verdict"] == "refused"
     assert any(d.startswith("cuda_graphs: False") for d in data["environment_differences"])

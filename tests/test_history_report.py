@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from ampcore.cli import main
-from ampcore.history import changepoints, synthetic
-from ampcore.history.report import collect_charts, draw, render_html
+from ampcore.history import changepoints
+from ampcore.history.page import render_html
+from ampcore.history.report import collect_charts, draw
 from ampcore.history.storage import load_history
+from tests.support import synthetic
 
 DATA = Path(__file__).parent / "data" / "history"
 
@@ -77,7 +79,7 @@ def test_report_never_writes_into_storage_or_over_files(stepped, tmp_path, monke
     assert main(["report", str(stepped), "--out", str(taken)]) == 2
     assert (taken / "index.html").read_text() == "keep"
     assert not (stepped / "report").exists()
-    assert main(["report", str(tmp_path / "empty"), "--out", "out"]) == 2
+    assert main(["report", str(tmp_path / "empty"), "--out", "out"]) == 3
 
 
 def test_report_over_real_gpu_history():

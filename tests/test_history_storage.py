@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampcore.history import environment, synthetic
+from ampcore.history import matching
 from ampcore.history.storage import expand_paths, load_history, read_run, storage_roots
+from tests.support import synthetic
 
 DATA = Path(__file__).parent / "data" / "history"
 H200 = DATA / "h200-smoke"  # 10 sessions of the suite, smoke profile, one H200, same code
@@ -26,14 +27,15 @@ def test_reads_real_gpu_history_in_order():
     bench = first.benchmarks["benchmarks/test_amp.py::test_train[bert-amp-bf16]"]
     assert (bench.workload, bench.precision) == ("bert", "amp-bf16")
     assert len(bench.rounds) == 10 and bench.median == pytest.approx(np.median(bench.rounds))
-    assert bench.counterpart_key("fp32") == "benchmarks/test_amp.py::test_train[bert-fp32]"
-    assert isinstance(bench.extra("peak_memory_bytes"), int)
+    reference = matching.reference_benchmark(first, bench)
+    assert reference.key == "benchmarks/test_amp.py::test_train[bert-fp32]"
+    assert bench.record.peak_memory_bytes > 0 and bench.record.profile == "smoke"
 
 
 def test_reads_real_cpu_run_and_its_environment():
     (run,), problems = load_history([CPU])
     assert problems == []
-    fingerprint = environment.fingerprint(run)
+    fingerprint = matching.fingerprint(run)
     assert fingerprint["device_type"] == "cpu" and fingerprint["gpu"] is None
     assert "cpu" in fingerprint
 

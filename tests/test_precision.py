@@ -5,12 +5,12 @@ import torch
 
 from ampcore.errors import UnsupportedPrecisionError, UsageError
 from ampcore.precision import (
-    PRECISIONS,
     ActivePrecision,
     get_precision,
     tf32_enabled,
     tf32_flags,
 )
+from ampcore.registry import PRECISIONS
 
 CPU = torch.device("cpu")
 # What each mode must mean: (autocast dtype or None, GradScaler enabled, TF32 on).

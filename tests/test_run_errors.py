@@ -5,7 +5,8 @@ import torch
 
 from ampcore.errors import DeviceOutOfMemoryError
 from ampcore.loop import Trainer
-from ampcore.run import Experiment, RunSpec
+from ampcore.run import Experiment
+from ampcore.spec import RunSpec
 
 
 def test_out_of_memory_names_workload_precision_batch_and_length(monkeypatch):

@@ -1,13 +1,15 @@
-"""The benchmark suite's own logic: gates, options, skips, summary, histories and baselines."""
+"""The benchmark suite's own logic: gates, records, skips, summary, histories and baselines."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from ampcore import gates
-from ampcore.pytest_plugin import OptionError, parse_ids
+from ampcore import gates, options
+from ampcore.record import BenchmarkRecord
 from ampcore.result import RunResult
+from ampcore.suite.session import SuiteSession, ddp_group
+from ampcore.table import ddp_table, suite_summary
 
 pytest_plugins = ["pytester"]
 
@@ -91,57 +93,91 @@ def test_health(skipped, nonfinite, passed):
     assert verdict.passed is passed, verdict.message
 
 
-def test_ddp_extra_info_and_table_report_scaling():
-    from types import SimpleNamespace
+# --- the session: records and groups ----------------------------------------------------------
 
-    from ampcore.pytest_plugin import AmpRuns, ddp_table, record_ddp_extra_info
+class FakeBenchmark:
+    """What the session uses of pytest-benchmark's fixture; remembers the group at timing."""
 
-    single = make_run("amp-bf16", rounds=[1.0] * 10)
-    ddp = make_run("amp-bf16", rounds=[0.625] * 10)  # 1.6x the single-GPU throughput
-    ddp.samples_per_round = [128] * 10  # global samples: twice the single-GPU batch
-    ddp.details = {"world_size": 2, "per_rank_peak_memory_bytes": [2**30, 2**30],
+    def __init__(self, disabled=False):
+        self.disabled, self.group, self.extra_info, self.timed_group = disabled, None, {}, "unset"
+
+    def pedantic(self, target, args=(), **kwargs):
+        self.timed_group = self.group  # pytest-benchmark copies the group here
+        return target(*args)
+
+
+def session(**given) -> SuiteSession:
+    return SuiteSession(options.resolve(options.SUITE, given, environ={"AMPCORE_DEVICE": "cpu"}),
+                        config=None)
+
+
+def ddp_run(precision="amp-bf16"):
+    run = make_run(precision, rounds=[0.625] * 10)  # 1.6x the single-GPU throughput
+    run.samples_per_round = [128] * 10  # global samples: twice the single-GPU batch
+    run.details = {"world_size": 2, "per_rank_peak_memory_bytes": [2**30, 2**30],
                    "scaler_consistent": True}
-    benchmark = SimpleNamespace(extra_info={}, group=None)
-    record_ddp_extra_info(benchmark, ddp, single, nproc=2)
-    assert benchmark.extra_info["scaling_efficiency"] == pytest.approx(1.6)
-    assert benchmark.extra_info["world_size"] == 2 and benchmark.group == "bert-ddp"
-    runs = AmpRuns(options=None, config=None, results={("bert", "amp-bf16"): single},
-                   ddp_results={"amp-bf16": ddp})
-    table = ddp_table(runs)
+    return run
+
+
+def test_ddp_run_is_grouped_apart_before_timing_and_recorded(monkeypatch):
+    import ampcore.distributed
+
+    monkeypatch.setattr(ampcore.distributed, "run_distributed", lambda spec, nproc: ddp_run())
+    runs = session(nproc="2")
+    runs.results[("bert", "amp-bf16")] = make_run("amp-bf16", rounds=[1.0] * 10)
+    benchmark = FakeBenchmark()
+    result = runs.benchmark_ddp("bert", "amp-bf16", benchmark)
+    assert benchmark.timed_group == ddp_group("bert") == "bert-ddp"
+    record = BenchmarkRecord.from_extra_info(benchmark.extra_info)
+    assert record.scaling_efficiency == pytest.approx(1.6) and record.world_size == 2
+    assert record.per_rank_peak_memory_bytes == (2**30, 2**30) and record.scaler_consistent
+    assert runs.ddp("bert", "amp-bf16") is result  # once per session
+
+
+def test_record_carries_the_speedup_only_when_timed():
+    runs = session()
+    runs.results[("bert", "fp32")] = make_run(rounds=[2.0] * 10)
+    benchmark = FakeBenchmark()
+    record = runs.record(benchmark, make_run("amp-bf16", rounds=[1.0] * 10))
+    # config=None: no pytest-benchmark session, so nothing was timed by it.
+    assert record.speedup_vs_fp32 is None and "speedup_ci" in benchmark.extra_info
+    assert benchmark.extra_info["workload"] == "bert" and benchmark.extra_info["ampcore_schema"]
+
+
+def test_ddp_table_and_summary_report_scaling():
+    single = make_run("amp-bf16", rounds=[1.0] * 10)
+    table = ddp_table([(ddp_run(), 1.6)])
+    assert table.startswith("### bert, DistributedDataParallel")
     assert "| Mixed precision (bf16) | 2" in table and "1.60" in table and "1,024, 1,024" in table
-
-
-# --- options -------------------------------------------------------------------------------
-
-def test_parse_ids_expands_all_and_keeps_order():
-    valid = ("fp32", "tf32", "amp-fp16", "amp-bf16")
-    assert parse_ids("all", valid, "--x") == list(valid)
-    assert parse_ids("amp-bf16, fp32 amp-bf16", valid, "--x") == ["amp-bf16", "fp32"]
-    assert parse_ids(None, valid, "--x") == list(valid)
-    with pytest.raises(OptionError, match="unknown id 'fp8'.*valid: fp32"):
-        parse_ids("fp8", valid, "--x")
+    text = suite_summary([single, make_run(rounds=[2.0] * 10)], {"bert-amp-bf16": (2.0, 1.9, 2.1)},
+                         [(ddp_run(), None)], ["Training steps: eager."])
+    rows = [line for line in text.splitlines() if line.startswith("| Regular") or
+            line.startswith("| Mixed")]
+    assert rows[0].startswith("| Regular (fp32)")  # registry order: the reference first
+    assert "2.00x [1.90, 2.10]" in rows[1] and "n/a" in text.split("DistributedDataParallel")[1]
+    assert text.rstrip().endswith("Round CV: bert-fp32 0.0%, bert-amp-bf16 0.0%.")
 
 
 # --- the plugin in a pytest session --------------------------------------------------------
 
 SUITE = '''
 from ampcore import gates
-from ampcore.pytest_plugin import enforce, record_extra_info
+from ampcore.suite import enforce
 
 def test_train(amp_runs, amp_case, benchmark):
-    result = amp_runs.benchmark(*amp_case, benchmark)
-    record_extra_info(benchmark, result, amp_runs)
+    amp_runs.benchmark(*amp_case, benchmark)
 
 def test_parity(amp_runs, amp_mixed_case):
     workload, precision = amp_mixed_case
     fp32, amp = amp_runs.get(workload, "fp32"), amp_runs.get(workload, precision)
     enforce(gates.parity_verdict(fp32, amp, amp_runs.options.acc_tol, 0.0))
 '''
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture
 def suite(pytester, monkeypatch):
-    for name in ("AMPCORE_PROFILE", "AMPCORE_WORKLOADS", "AMPCORE_PRECISIONS", "AMPCORE_DEVICE"):
+    for name in [o.env for o in options.OPTIONS if o.env]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
     # One thread per process: pytest's own process is busy too, and two processes with two
@@ -164,13 +200,17 @@ def test_matrix_skips_what_the_device_cannot_run_and_saves_history(suite, tmp_pa
     # tf32 cannot run; the parity test has no mixed-precision case in this matrix.
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["*ampcore: AMP training summary*", "*Training Method*",
-                                 "*SKIPPED*precision 'tf32' cannot run on device 'cpu'*"])
+                                 "*SKIPPED*precision 'tf32' cannot run on device 'cpu'*",
+                                 "*SKIPPED*--amp-precisions has no mixed-precision mode*"])
     (run,) = saved_runs(storage)
     (bench,) = run["benchmarks"]
     assert bench["name"] == "test_train[resnet18-fp32]"
+    assert bench["group"] == "resnet18"  # set before pedantic() copied it
     assert bench["params"] == {"amp_workload": "resnet18", "amp_precision": "fp32"}
     assert len(bench["stats"]["data"]) >= 10  # raw rounds kept
-    assert bench["extra_info"]["final_accuracy"] > 0.5
+    record = BenchmarkRecord.from_extra_info(bench["extra_info"])
+    assert (record.workload, record.precision, record.profile) == ("resnet18", "fp32", "smoke")
+    assert record.final_accuracy > 0.5
     assert run["machine_info"]["ampcore"]["device_type"] == "cpu"
 
 
@@ -183,10 +223,20 @@ def test_prerequisites_run_on_demand_once(suite):
     result.stdout.fnmatch_lines(["*Mixed precision (bf16)*"])
 
 
-def test_bad_option_is_a_usage_error(suite):
-    result = suite.runpytest_subprocess("--amp-precisions", "fp8")
+@pytest.mark.parametrize("args, env, message", [
+    (["--amp-precisions", "fp8"], {}, "--amp-precisions: unknown precision 'fp8'; valid: fp32*"),
+    (["--amp-cuda-graphs", "maybe"], {},
+     "--amp-cuda-graphs: expected one of auto, on, off, got 'maybe'"),
+    (["--amp-max-length", "0"], {}, "--amp-max-length: expected a whole number >= 1, got '0'"),
+    ([], {"AMPCORE_MIN_SPEEDUP": "inf"},
+     "--amp-min-speedup (from $AMPCORE_MIN_SPEEDUP): expected a finite number > 0, got 'inf'"),
+], ids=["precision", "cuda-graphs", "max-length", "env"])
+def test_bad_option_is_a_usage_error(suite, monkeypatch, args, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--amp-precisions: unknown id 'fp8'*"])
+    result.stderr.fnmatch_lines([f"*{message}*"])
 
 
 def test_cuda_graphs_on_a_cpu_skip_with_the_reason(suite):
@@ -197,12 +247,6 @@ def test_cuda_graphs_on_a_cpu_skip_with_the_reason(suite):
     result.stdout.fnmatch_lines(["*SKIPPED*CUDA graphs need a CUDA device, not cpu*"])
 
 
-def test_bad_cuda_graphs_choice_is_a_usage_error(suite):
-    result = suite.runpytest_subprocess("--amp-cuda-graphs", "maybe")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--amp-cuda-graphs: expected one of auto, on, off, got 'maybe'*"])
-
-
 def test_timing_assertions_skip_when_benchmarks_are_disabled(pytester, monkeypatch):
     monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
     pytester.makepyfile(test_timing='''
@@ -211,8 +255,40 @@ def test_timing(amp_runs):
     if not amp_runs.timing_enabled:
         pytest.skip(amp_runs.timing_disabled_reason)
 ''')
-    result = pytester.runpytest_subprocess("-ra", "--benchmark-disable")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-ra", "--benchmark-disable")
     result.stdout.fnmatch_lines(["*SKIPPED*timing is disabled (--benchmark-disable)*"])
+
+
+def test_plugin_loads_without_torch(pytester):
+    pytester.makepyfile(test_light='''
+import sys
+def test_no_torch(request):
+    assert request.config.getoption("amp_acc_tol") is None
+    assert "torch" not in sys.modules
+''')
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_benchmarks_without_pytest_benchmark_skip_with_the_reason(pytester, monkeypatch):
+    """``-p no:benchmark``: the plugin loads (its pytest-benchmark hook is optional) and the
+    tests that need the benchmark fixture skip, saying why."""
+    monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
+    result = pytester.runpytest_subprocess(
+        str(BENCHMARKS), "-p", "no:benchmark", "-p", "no:cacheprovider", "-ra",
+        "--amp-profile", "smoke", "--amp-workloads", "resnet18", "--amp-precisions", "fp32,amp-bf16")
+    output = "\n".join(result.outlines + result.errlines)
+    assert "INTERNALERROR" not in output and result.ret == pytest.ExitCode.OK, output
+    result.stdout.fnmatch_lines(["*SKIPPED [[]2[]]*no 'benchmark' fixture: pytest-benchmark is not active*"])
+    # test_train x 2 and the DDP tests skip; parity and health train what they need and pass.
+    result.assert_outcomes(passed=2, skipped=5)
+
+
+def test_benchmarks_help_lists_the_options(pytester):
+    result = pytester.runpytest_subprocess(str(BENCHMARKS), "--help")
+    text = " ".join(result.stdout.str().split())
+    assert "AMP training benchmarks (ampcore)" in text
+    for option in options.options_for(options.SUITE):
+        assert option.flag(options.SUITE) in text
 
 
 def test_baseline_compare_fails_on_a_real_slowdown(suite, tmp_path):

@@ -3,16 +3,18 @@
 import dataclasses
 import json
 import math
+import shutil
 import statistics
 
 import pytest
 import torch
 
-from ampcore.errors import UsageError, WeightsError
+from ampcore.errors import DataError, UsageError, WeightsError
 from ampcore.flops import bert_train_flops_per_sample, mfu, tflops
 from ampcore.profiles import get_profile
 from ampcore.result import RunResult
-from ampcore.run import RunSpec, run_experiment
+from ampcore.run import run_experiment
+from ampcore.spec import RunSpec
 from ampcore.workloads import bert, get_workload, resnet18
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
@@ -232,6 +234,193 @@ def test_bert_max_length_beyond_position_embeddings_is_a_usage_error():
         run_experiment(RunSpec("bert", "fp32", "smoke", device="cpu", max_length=128))
 
 
+# --- bert model sources: every bad source a WeightsError naming the file --------------------------
+
+def _model_copy(tiny_bert_dirs, tmp_path, kind="fp16_weights", **config_changes):
+    """A writable copy of a tiny model directory, its config.json edited with ``config_changes``."""
+    target = tmp_path / kind
+    shutil.copytree(tiny_bert_dirs[kind], target)
+    if config_changes:
+        config = json.loads((target / "config.json").read_text())
+        config.update(config_changes)
+        (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def _refused(source, **kwargs):
+    """The WeightsError message of ``bert.load_model(source)``; stdin must never be read."""
+    options = dict(allow_random_init=False, allow_download=False) | kwargs
+    with pytest.raises(WeightsError) as info:
+        bert.load_model(str(source), **options)
+    return str(info.value)
+
+
+@pytest.fixture
+def no_prompt(monkeypatch):
+    """CI has no terminal: a [y/N] question would hang or fail there."""
+    def refuse(*args):
+        raise AssertionError(f"prompted: {args}")
+
+    monkeypatch.setattr("builtins.input", refuse)
+
+
+def test_bert_dir_without_tokenizer_files_is_refused(tiny_bert_dirs, tmp_path, no_prompt):
+    # transformers would build a 5-token tokenizer: [CLS] [UNK] ... [SEP] for every review.
+    source = _model_copy(tiny_bert_dirs, tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (source / name).unlink()
+    message = _refused(source)
+    assert str(source) in message
+    assert "vocab.txt" in message and "tokenizer.json" in message
+
+
+@pytest.mark.parametrize("case", ["specials-only", "much-smaller-than-model"])
+def test_bert_implausibly_small_tokenizer_is_refused(tiny_bert_dirs, tmp_path, no_prompt, case):
+    if case == "specials-only":  # a vocab.txt of only the special tokens, vocab_size as saved
+        source = _model_copy(tiny_bert_dirs, tmp_path)
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (source / name).unlink()
+        (source / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) + "\n")
+        expected = "has 5 tokens"
+    else:  # the tiny 57-token tokenizer for a model with a 28,996-row embedding table
+        source = _model_copy(tiny_bert_dirs, tmp_path, "config_only", vocab_size=28996)
+        expected = "vocab_size is 28996"
+    message = _refused(source, allow_random_init=True)
+    assert expected in message and "implausibly small" in message and str(source) in message
+
+
+def test_bert_tokenizer_larger_than_the_embedding_table_is_refused(tiny_bert_dirs, tmp_path):
+    source = _model_copy(tiny_bert_dirs, tmp_path, "config_only", vocab_size=40)
+    message = _refused(source, allow_random_init=True)
+    assert "vocab_size 40" in message and str(source) in message
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "bad-header"])
+def test_bert_bad_safetensors_names_the_file(tiny_bert_dirs, tmp_path, damage):
+    source = _model_copy(tiny_bert_dirs, tmp_path)
+    path = source / "model.safetensors"
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
+                      "bad-header": b"\xff" * 8 + data[8:]}[damage])
+    assert f"{path} is not a valid safetensors file: " in _refused(source)
+
+
+def _pickle_model(tiny_bert_dirs, tmp_path, state):
+    """The fp16 tiny model with its weights as a pickle (pytorch_model.bin) of ``state``."""
+    source = _model_copy(tiny_bert_dirs, tmp_path)
+    (source / "model.safetensors").unlink()
+    torch.save(state, source / "pytorch_model.bin")
+    return source, source / "pytorch_model.bin"
+
+
+class _RunsCode:
+    """A pickle that would create a file when unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_bert_pickle_checkpoint_is_loaded_weights_only(tiny_bert_dirs, tmp_path):
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_bert_dirs["fp16_weights"] / "model.safetensors"))
+    source, _ = _pickle_model(tiny_bert_dirs, tmp_path, saved)
+    model, _, weights_source, pretrained = bert.load_model(
+        str(source), allow_random_init=False, allow_download=False)
+    name = "bert.embeddings.word_embeddings.weight"
+    assert pretrained and torch.equal(dict(model.named_parameters())[name], saved[name].float())
+    # A pickle holding more than tensors is refused, and its code never runs.
+    marker = tmp_path / "pickle-ran-code"
+    source, path = _pickle_model(tiny_bert_dirs, tmp_path / "evil", {**saved, "x": _RunsCode(marker)})
+    message = _refused(source)
+    assert str(path) in message and "weights_only=True" in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_bert_damaged_pickle_names_the_file(tiny_bert_dirs, tmp_path, damage):
+    from safetensors.torch import load_file
+
+    source, path = _pickle_model(tiny_bert_dirs, tmp_path,
+                                 load_file(str(tiny_bert_dirs["fp16_weights"] / "model.safetensors")))
+    data = path.read_bytes()
+    path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    message = _refused(source)
+    assert f"{path} is not a readable PyTorch checkpoint" in message
+
+
+@pytest.mark.parametrize("where, model_type", [
+    ("config.json", "ampcore-custom"),  # transformers cannot build it without the code
+    ("config.json", "bert"),  # transformers would silently build plain BERT instead
+    ("tokenizer_config.json", "bert"),
+], ids=["unknown-type", "known-type", "tokenizer"])
+def test_bert_custom_code_is_refused_without_a_prompt(tiny_bert_dirs, tmp_path, no_prompt,
+                                                      where, model_type):
+    source = _model_copy(tiny_bert_dirs, tmp_path, model_type=model_type)
+    path = source / where
+    content = json.loads(path.read_text())
+    content["auto_map"] = {"AutoConfig": "modeling_custom.CustomConfig",
+                           "AutoModelForSequenceClassification": "modeling_custom.CustomModel"}
+    path.write_text(json.dumps(content))
+    (source / "modeling_custom.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w')\n")
+    message = _refused(source)
+    assert f"{path} has an 'auto_map'" in message and "trust_remote_code=False" in message
+    assert not (tmp_path / "ran").exists()
+
+
+def test_bert_loading_passes_trust_remote_code_false(tiny_bert_dirs, monkeypatch):
+    import transformers
+
+    calls = []
+    for cls in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
+        original = getattr(transformers, cls).from_pretrained
+
+        def spy(*args, _original=original, _cls=cls, **kwargs):
+            calls.append((_cls, kwargs.get("trust_remote_code", "not passed")))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(getattr(transformers, cls), "from_pretrained", spy)
+    bert.load_model(str(tiny_bert_dirs["fp16_weights"]), allow_random_init=False, allow_download=False)
+    # AutoTokenizer reads the config itself too: every call says False.
+    assert {cls for cls, _ in calls} == {"AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"}
+    assert {trust for _, trust in calls} == {False}
+
+
+def _seed_bert_config(model, max_length):
+    return dataclasses.replace(get_profile("seed").workloads["bert"], train_samples=24,
+                               test_samples=8, max_length=max_length, model=str(model))
+
+
+def test_bert_max_length_refusal_names_the_model_and_the_fix(tmp_path, tiny_bert_dirs, write_imdb,
+                                                             hf_datasets_cache):
+    write_imdb(tmp_path, 40)
+    source = tiny_bert_dirs["config_only"]  # 64 position embeddings
+    with pytest.raises(UsageError) as info:
+        bert.build(_seed_bert_config(source, 128), CPU, real_data=True, data_dir=tmp_path,
+                   allow_download=False, allow_random_init=True)
+    message = str(info.value)
+    assert "--max-length 128 exceeds the model's 64" in message
+    assert str(source) in message and "--max-length 64 or less" in message
+
+
+def test_roberta_style_positions_count_the_padding_offset(tmp_path, tiny_bert_dirs, write_imdb,
+                                                          hf_datasets_cache):
+    # RoBERTa numbers positions from padding_idx + 1: 66 embeddings hold 64 positions, and a
+    # 66-token sequence fails with an index error inside the first forward.
+    write_imdb(tmp_path, 40)
+    source = _model_copy(tiny_bert_dirs, tmp_path, "config_only", model_type="roberta",
+                         max_position_embeddings=66, pad_token_id=1)
+    with pytest.raises(UsageError, match="--max-length 66 exceeds the model's 64 position"):
+        bert.build(_seed_bert_config(source, 66), CPU, real_data=True, data_dir=tmp_path,
+                   allow_download=False, allow_random_init=True)
+    workload = bert.build(_seed_bert_config(source, 64), CPU, real_data=True, data_dir=tmp_path,
+                          allow_download=False, allow_random_init=True)
+    assert workload.forward(workload.model, {k: v[:2] for k, v in workload.train_inputs.items()}).shape == (2, 2)
+
+
 # --- builders ----------------------------------------------------------------------------------
 
 def test_resnet18_build_on_local_mnist(tmp_path, write_mnist):
@@ -242,6 +431,20 @@ def test_resnet18_build_on_local_mnist(tmp_path, write_mnist):
     assert workload.test_labels.shape == (5,)
     assert workload.details["image_size"] == [28, 28]
     assert workload.forward(workload.model, {"pixels": workload.train_inputs["pixels"][:3]}).shape == (3, 10)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_resnet18_more_samples_than_the_data_holds_is_refused(tmp_path, write_mnist, split):
+    # A slice past the end would train or evaluate on 5 images while the record says 10.
+    write_mnist(tmp_path, n_train=12, n_test=5)
+    sizes = {"train": dict(train_samples=20, test_samples=5), "test": dict(train_samples=12, test_samples=10)}
+    config = dataclasses.replace(get_profile("seed").workloads["resnet18"], model="builtin:tiny",
+                                 **sizes[split])
+    with pytest.raises(DataError) as info:
+        resnet18.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False)
+    have = {"train": 12, "test": 5}[split]
+    assert f"asks for {sizes[split][split + '_samples']} {split} images" in str(info.value)
+    assert f"holds {have}" in str(info.value)
 
 
 def test_resnet18_has_the_small_image_stem():

@@ -9,6 +9,10 @@ from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP
 from ampcore.errors import DataError
 
 REQUIRED_COLUMNS = ("text", "label")
+TEXT_TYPES = ("string", "large_string")
+# Integer labels only: 0.0/1.0 or True/False pass a "0 or 1" test yet are not class ids.
+LABEL_TYPES = tuple(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64))
+LOCAL_SOURCE = "imdb parquet from "
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
             except Exception as exc:  # pyarrow and datasets raise many types for a bad file
                 raise DataError(f"cannot read IMDB parquet file {path}: {exc}") from exc
             _check_columns(dsets[split], path)
-        return datasets.DatasetDict(dsets), f"imdb parquet from {local}"
+        return datasets.DatasetDict(dsets), f"{LOCAL_SOURCE}{local}"
     if not allow_download:
         where = f"{local} has no train.parquet" if local else (
             f"no data directory was given (--data-dir or ${DATA_DIR_ENV})")
@@ -54,32 +58,86 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
             f"could not load 'imdb' from the Hugging Face hub or its cache ({exc}); "
             f"use --data-dir with local files instead; {LAYOUT_HELP}"
         ) from exc
-    _check_columns(dsets["train"], "hub:imdb")
+    for split in ("train", "test"):
+        _check_columns(dsets[split], f"the {split} split of hub:imdb")
     return datasets.DatasetDict({"train": dsets["train"], "test": dsets["test"]}), "imdb from the hub"
 
 
 def _check_columns(dataset, where: str) -> None:
+    """The columns, their types and no nulls: a float or bool label or a missing text would
+    otherwise train (or crash) far from the file that caused it."""
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise DataError(
             f"{where} lacks column(s) {missing}; it has {dataset.column_names}. "
             "IMDB files need columns 'text' (string) and 'label' (0 = negative, 1 = positive)."
         )
+    rows = len(dataset)
+    text_type = _dtype(dataset, "text")
+    if text_type not in TEXT_TYPES:
+        raise DataError(f"column 'text' of {where} holds {text_type} values, not strings "
+                        f"(all {rows} rows); every review must be a string.")
+    label_type = _dtype(dataset, "label")
+    if label_type not in LABEL_TYPES:
+        raise DataError(
+            f"column 'label' of {where} holds {label_type} values ({_values(dataset, 'label')}); "
+            "IMDB labels must be the integers 0 (negative) and 1 (positive): convert the column "
+            "to int.")
+    for column in REQUIRED_COLUMNS:
+        nulls = dataset.data.column(column).null_count
+        if nulls:
+            raise DataError(f"column {column!r} of {where} is null in {nulls} of {rows} rows; "
+                            "drop or fill those rows.")
+
+
+def _dtype(dataset, column: str) -> str:
+    """The column's type name; a ClassLabel (the hub's label feature) holds int64 ids."""
+    feature = dataset.features[column]
+    return "int64" if type(feature).__name__ == "ClassLabel" else str(getattr(feature, "dtype", feature))
+
+
+def _values(dataset, column: str, limit: int = 5) -> str:
+    """A few of the column's distinct values, for the message."""
+    import pyarrow.compute as pc
+
+    distinct = pc.unique(dataset.data.column(column)).to_pylist()
+    shown = ", ".join(repr(v) for v in distinct[:limit])
+    return f"values {shown}" + (f" and {len(distinct) - limit} more" if len(distinct) > limit else "")
+
+
+def _split_file(source: str, split: str) -> str:
+    """The file a split came from, as the user knows it."""
+    if source.startswith(LOCAL_SOURCE):
+        return str(Path(source[len(LOCAL_SOURCE):]) / f"{split}.parquet")
+    return f"the {split} split of {source}"
 
 
 def seed_sample(dsets, train_samples: int, test_samples: int, seed: int, source: str) -> TextSplits:
     """The seed experiment's sample: ``train+test`` reviews drawn with ``seed`` from the train
     split, then split into train and test, as the published experiment did."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if train_samples < 1 or test_samples < 1:
+        raise DataError(f"the IMDB sample needs at least 1 train and 1 test review; the profile "
+                        f"asks for {train_samples} train / {test_samples} test")
     total = train_samples + test_samples
     pool = dsets["train"]
     if len(pool) < total:
-        raise DataError(f"IMDB train split has {len(pool)} reviews; the profile needs {total}")
+        raise DataError(f"IMDB train split has {len(pool)} reviews; the profile needs {total} "
+                        f"({train_samples} train + {test_samples} test, both drawn from "
+                        f"{_split_file(source, 'train')}). Use a larger train split.")
+    # The whole pool, not only the sample: a file with wrong labels is wrong for every seed.
+    labels = pool.data.column("label")
+    bad = pc.invert(pc.is_in(labels, value_set=pa.array([0, 1])))
+    if pc.any(bad).as_py():
+        values = sorted(set(pc.filter(labels, bad).to_pylist()))
+        raise DataError(f"IMDB labels must be 0 or 1; column 'label' of "
+                        f"{_split_file(source, 'train')} holds {values[:5]} in "
+                        f"{pc.sum(bad).as_py()} of {len(pool)} rows.")
     sample = pool.shuffle(seed=seed).select(range(total))
     split = sample.train_test_split(test_size=test_samples, seed=seed)
     train, test = split["train"], split["test"]
-    labels = set(train["label"]) | set(test["label"])
-    if not labels <= {0, 1}:
-        raise DataError(f"IMDB labels must be 0 or 1; found {sorted(labels)} in {source}")
     return TextSplits(list(train["text"]), list(train["label"]), list(test["text"]),
                       list(test["label"]), source=f"{source}: seeded sample of {total} "
                       f"(seed {seed}) -> {train_samples} train / {test_samples} test")

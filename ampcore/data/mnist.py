@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import socket
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ RAW_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+NUM_CLASSES = 10
+# IDX magic: 0x08 (unsigned bytes) then the number of dimensions (3 for images, 1 for labels).
+IDX_MAGIC = {"images": 0x0803, "labels": 0x0801}
+_MAGIC_NAMES = {0x0803: ", an IDX image file's", 0x0801: ", an IDX label file's"}
 
 
 @dataclass(frozen=True)
@@ -39,22 +45,45 @@ def load_mnist(data_dir: Path | None, allow_download: bool) -> ImageSplits:
     from torchvision.datasets import MNIST
 
     root, sources = _prepare_root(data_dir, allow_download)
+    raw = root / "MNIST" / "raw"
+    if allow_download and not all((raw / name).is_file() for name in RAW_FILES):
+        _download(root)
+    # Checked here rather than left to torchvision, whose header errors have no message.
+    check_idx_files(raw, sources)
     try:
-        train = MNIST(str(root), train=True, download=allow_download)
-        test = MNIST(str(root), train=False, download=allow_download)
-    except Exception as exc:
-        bad = _first_unreadable(root / "MNIST" / "raw")
-        if bad is None:
-            raise DataError(f"cannot load MNIST from {root}: {exc}; {LAYOUT_HELP}") from exc
-        if bad in sources:  # a decompressed copy: blame the user's file, drop the copy
-            bad.unlink(missing_ok=True)
-            bad = sources[bad]
-        raise DataError(f"corrupt MNIST file {bad}: {exc}. Replace it with the original IDX "
-                        f"file; {LAYOUT_HELP}") from exc
+        train = MNIST(str(root), train=True, download=False)
+        test = MNIST(str(root), train=False, download=False)
+    except Exception as exc:  # torchvision raises bare asserts and RuntimeErrors
+        raise DataError(f"cannot load MNIST from {root}: {exc}; {LAYOUT_HELP}") from exc
     return ImageSplits(
         _normalise(train.data), train.targets.long(), _normalise(test.data), test.targets.long(),
-        num_classes=10, source=f"mnist IDX files via torchvision from {root}",
+        num_classes=NUM_CLASSES, source=f"mnist IDX files via torchvision from {root}",
     )
+
+
+def _download(root: Path) -> None:
+    """torchvision's download into ampcore's cache; its failure named for what it is."""
+    from torchvision.datasets import MNIST
+
+    try:
+        MNIST(str(root), train=True, download=True)
+    except Exception as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        offline = "urlopen error" in reason or _is_network_error(exc)
+        cause = ("no network connection (or the MNIST mirrors are unreachable)" if offline
+                 else "the download did not complete")
+        raise DataError(f"MNIST download into {root} failed: {cause}: {reason}. Without "
+                        f"network, point --data-dir at local copies; {LAYOUT_HELP}") from exc
+
+
+def _is_network_error(exc: BaseException | None) -> bool:
+    from urllib.error import URLError
+
+    while exc is not None:
+        if isinstance(exc, (URLError, ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _normalise(images: torch.Tensor) -> torch.Tensor:
@@ -104,15 +133,49 @@ def _prepare_root(data_dir: Path | None, allow_download: bool) -> tuple[Path, di
     )
 
 
-def _first_unreadable(raw: Path) -> Path | None:
-    """The first raw IDX file torchvision cannot parse, to name it in the error."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
+def check_idx_files(raw: Path, sources: dict[Path, Path]) -> None:
+    """Each IDX file's magic number, size and (labels) range, and matching image and label
+    counts. Errors name the user's file: the .gz, not ampcore's decompressed copy of it."""
+    counts = {}
     for name in RAW_FILES:
         path = raw / name
-        reader = read_image_file if "images" in name else read_label_file
         try:
-            reader(str(path))
-        except Exception:
-            return path
-    return None
+            counts[name] = _check_idx(path, sources.get(path, path))
+        except DataError:
+            if path in sources:  # a decompressed copy of a bad file: not worth keeping
+                path.unlink(missing_ok=True)
+            raise
+    for split in ("train", "t10k"):
+        images, labels = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if images != labels:
+            shown = [str(sources.get(raw / n, raw / n)) for n in RAW_FILES if n.startswith(split)]
+            raise DataError(f"{shown[0]} holds {images} images but {shown[1]} holds {labels} "
+                            "labels; the two files must come from the same MNIST split.")
+
+
+def _check_idx(path: Path, shown: Path) -> int:
+    """The sample count of one IDX file, after checking its header against its size."""
+    kind = "images" if "images" in path.name else "labels"
+    with path.open("rb") as handle:  # labels whole (60 kB) for the range check; images' header
+        data = handle.read() if kind == "labels" else handle.read(16)
+    magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if magic != IDX_MAGIC[kind]:
+        found = "no magic number (the file is shorter than 4 bytes)" if magic is None else (
+            f"magic number {magic} (0x{magic:08x}{_MAGIC_NAMES.get(magic, '')})")
+        raise DataError(f"{shown} is not an MNIST {kind} IDX file: it has {found} where "
+                        f"{IDX_MAGIC[kind]} (0x{IDX_MAGIC[kind]:08x}) was expected. Check that "
+                        f"it is the right file; {LAYOUT_HELP}")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    size = path.stat().st_size
+    if len(data) < header or size != header + math.prod(dims):
+        raise DataError(f"{shown} is truncated or damaged: its IDX header says "
+                        f"{'x'.join(map(str, dims))} bytes of {kind} after {header} header "
+                        f"bytes, but it holds {size} bytes. Replace it with the original file.")
+    if kind == "labels":
+        bad = [label for label in data[header:] if label >= NUM_CLASSES]
+        if bad:
+            raise DataError(f"{shown} holds label(s) {sorted(set(bad))[:5]} in {len(bad)} of "
+                            f"{dims[0]} rows; MNIST labels are the digits 0-9.")
+    return dims[0]

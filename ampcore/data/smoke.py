@@ -12,6 +12,7 @@ import torch
 
 from ampcore.data.imdb import TextSplits
 from ampcore.data.mnist import ImageSplits
+from ampcore.errors import DataSizeError
 
 POSITIVE = ("great", "wonderful", "superb", "moving", "brilliant", "delightful", "charming",
             "gripping", "beautiful", "excellent", "funny", "touching")
@@ -81,7 +82,8 @@ def digits(train_samples: int, test_samples: int, seed: int) -> ImageSplits:
     labels = torch.tensor(bunch.target, dtype=torch.long)
     total = train_samples + test_samples
     if total > len(labels):
-        raise ValueError(f"the digit set has {len(labels)} images; asked for {total}")
+        raise DataSizeError(f"the digit set has {len(labels)} images; asked for {total} "
+                            f"({train_samples} train + {test_samples} test)")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:total]
     images = ((images[order] - images.mean()) / images.std()).unsqueeze(1)
     labels = labels[order]

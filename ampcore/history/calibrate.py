@@ -22,15 +22,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ampcore import stats
-from ampcore.history import environment
-from ampcore.history.compare import RELATIVE, REGRESSION, compare_runs, run_speedup, stats_number
+from ampcore.history import matching
+from ampcore.history.compare import REGRESSION, compare_runs
 from ampcore.history.config import GateConfig, Thresholds
+from ampcore.history.progress import track
+from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
+from ampcore.metrics import METRICS, get_metric
+from ampcore.record import number
 
 MARGIN = 1.5
 QUANTILE = 0.99
-# Suggestions are rounded up to these steps; relative metrics in fractions.
-STEPS = {"time": 0.005, "speedup": 0.005, "memory": 0.005, "accuracy": 0.005, "skipped_steps": 1}
 
 
 @dataclass
@@ -66,35 +68,42 @@ def aa_pairs(runs: Sequence[Run], same_commit: bool = False) -> list[tuple[Run, 
     """Consecutive runs on the same environment (and commit, if asked): presumed A/A."""
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        key = (repr(environment.fingerprint(run)), run.commit if same_commit else None)
+        key = (repr(matching.fingerprint(run)), run.commit if same_commit else None)
         groups.setdefault(key, []).append(run)
     return [(a, b) for group in groups.values() for a, b in zip(group, group[1:])]
 
 
 def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | None]:
+    """The change of every METRICS row from run ``a`` to run ``b`` (each row's own relative
+    or absolute change), and the Mann-Whitney U p-value of their rounds."""
     first, second = a.benchmarks[key], b.benchmarks[key]
     changes: dict[str, float] = {}
+    time = METRICS["time"]
     if first.rounds and second.rounds:
-        changes["time"] = stats.relative_change(stats.median(first.rounds), stats.median(second.rounds))
+        changes[time.name] = time.change(stats.median(first.rounds), stats.median(second.rounds))
         p_value = stats.mann_whitney(first.rounds, second.rounds)
     else:
-        changes["time"] = stats.relative_change(first.median, second.median)
+        changes[time.name] = time.change(first.median, second.median)
         p_value = None
     s1, s2 = run_speedup(a, first), run_speedup(b, second)
     if s1 is not None and s2 is not None:
-        changes["speedup"] = stats.relative_change(s1.value, s2.value)
-    for metric, extra in (("accuracy", "final_accuracy"), ("memory", "peak_memory_bytes"),
-                          ("skipped_steps", "skipped_steps")):
-        x, y = stats_number(first.extra(extra)), stats_number(second.extra(extra))
+        changes["speedup"] = METRICS["speedup"].change(s1.value, s2.value)
+    records = (first.record, second.record)
+    for metric in METRICS.values():
+        if metric.field is None or None in records or any(
+                metric.requires and getattr(r, metric.requires) is False for r in records):
+            continue
+        x, y = (number(getattr(r, metric.field)) for r in records)
         if x is not None and y is not None:
-            changes[metric] = stats.relative_change(x, y) if metric in RELATIVE else y - x
-    return changes, p_value
+            changes[metric.name] = metric.change(x, y)
+    # a relative change from a zero baseline is NaN: no evidence of noise either way
+    return {m: c for m, c in changes.items() if math.isfinite(c)}, p_value
 
 
 def suggest(changes: Sequence[float], metric: str) -> float:
-    """1.5x the 99th percentile of the absolute A/A changes, rounded up to a step."""
+    """1.5x the 99th percentile of the absolute A/A changes, rounded up to the row's step."""
     worst = float(np.quantile(np.abs(changes), QUANTILE))
-    step = STEPS[metric]
+    step = get_metric(metric).calibration_step
     return max(step, math.ceil(MARGIN * worst / step - 1e-9) * step)
 
 
@@ -121,7 +130,8 @@ class TrialCounts:
 
 
 def resampling_trials(runs: Sequence[Run], config: GateConfig, trials: int = 100,
-                      slowdown: float = 0.10, seed: int = 0) -> TrialCounts:
+                      slowdown: float = 0.10, seed: int = 0,
+                      progress: bool = False) -> TrialCounts:
     """Run the gate on ``trials`` resampled A/A pairs and ``trials`` pairs whose candidate is
     ``slowdown`` slower in every round, trial t resampling ``runs[t % len(runs)]``; counts of
     alarms, overall and per benchmark."""
@@ -129,7 +139,7 @@ def resampling_trials(runs: Sequence[Run], config: GateConfig, trials: int = 100
     per: dict[str, list[int]] = {k: [0, 0] for run in runs for k, b in run.benchmarks.items()
                                  if b.rounds}
     alarms = detections = 0
-    for trial in range(trials):
+    for trial in track(range(trials), "calibrate: trials", progress):
         run = runs[trial % len(runs)]
         baseline = resample_run(run, rng)
         for slot, candidate in ((0, resample_run(run, rng)),
@@ -147,9 +157,9 @@ def resampling_trials(runs: Sequence[Run], config: GateConfig, trials: int = 100
 
 # --- the whole calibration ---------------------------------------------------------------------
 
-def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False,
-              trials: int = 100, slowdown: float = 0.10, seed: int = 0) -> Calibration:
-    pairs = aa_pairs(runs, same_commit)
+def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, BenchmarkNoise]:
+    """Within-run round CV and the A/A changes of every benchmark. A pair in which a benchmark
+    measured other work (``matching.measured_key``) is no A/A pair for it."""
     noise: dict[str, BenchmarkNoise] = {}
     for run in runs:
         for key, bench in run.benchmarks.items():
@@ -158,6 +168,8 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
                 entry.round_cv.append(float(np.std(bench.rounds, ddof=1) / np.mean(bench.rounds)))
     for a, b in pairs:
         for key in a.benchmarks.keys() & b.benchmarks.keys():
+            if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):
+                continue
             changes, p_value = _pair_changes(a, b, key)
             for metric, value in changes.items():
                 noise[key].changes.setdefault(metric, []).append(value)
@@ -165,7 +177,35 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
                 noise[key].p_values.append(p_value)
     for entry in noise.values():
         entry.suggested = {m: suggest(v, m) for m, v in entry.changes.items() if v}
+    return noise
 
+
+def _add_trials(result: Calibration, noise: dict[str, BenchmarkNoise], runs: Sequence[Run],
+                config: GateConfig, trials: int, slowdown: float, seed: int,
+                progress: bool = False) -> None:
+    """Resample the runs that share the newest run's environment (and saved raw rounds)."""
+    with_rounds = [r for r in runs if any(b.rounds for b in r.benchmarks.values())]
+    if not with_rounds:
+        result.notes.append("no run saved raw rounds (stats.data): resampling trials skipped")
+        return
+    newest = with_rounds[-1]
+    chosen = [r for r in with_rounds if matching.same_environment(r, newest)]
+    counts = resampling_trials(chosen, config, trials, slowdown, seed, progress)
+    result.trials, result.slowdown = trials, slowdown
+    result.trial_run = (newest.path.name if len(chosen) == 1 else
+                        f"{len(chosen)} runs ({chosen[0].path.name} .. {newest.path.name})")
+    result.gate_false_alarms, result.gate_detections = counts.false_alarms, counts.detections
+    for key, (alarms, detected) in counts.per_benchmark.items():
+        noise[key].false_alarms, noise[key].detections = alarms, detected
+
+
+def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False,
+              trials: int = 100, slowdown: float = 0.10, seed: int = 0,
+              progress: bool = False) -> Calibration:
+    """A/A noise of every benchmark and, with ``trials``, the gate's resampled rates; a
+    progress bar over the trials when ``progress``."""
+    pairs = aa_pairs(runs, same_commit)
+    noise = _noise(runs, pairs)
     pairing = ("consecutive runs of the same commit and environment" if same_commit else
                "consecutive runs on the same environment (assumes no real change between them; "
                "use --same-commit for true repeats)")
@@ -174,20 +214,8 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
     if len(pairs) < 10:
         result.notes.append(f"only {len(pairs)} A/A pair(s): suggestions are rough; save more "
                             "repeated runs of one commit")
-    # Resample the runs that share the newest run's environment (and saved raw rounds).
-    with_rounds = [r for r in runs if any(b.rounds for b in r.benchmarks.values())]
-    if trials and with_rounds:
-        newest = with_rounds[-1]
-        chosen = [r for r in with_rounds if environment.same_environment(r, newest)]
-        counts = resampling_trials(chosen, config, trials, slowdown, seed)
-        result.trials, result.slowdown = trials, slowdown
-        result.trial_run = (newest.path.name if len(chosen) == 1 else
-                            f"{len(chosen)} runs ({chosen[0].path.name} .. {newest.path.name})")
-        result.gate_false_alarms, result.gate_detections = counts.false_alarms, counts.detections
-        for key, (alarms, detected) in counts.per_benchmark.items():
-            noise[key].false_alarms, noise[key].detections = alarms, detected
-    elif trials:
-        result.notes.append("no run saved raw rounds (stats.data): resampling trials skipped")
+    if trials:
+        _add_trials(result, noise, runs, config, trials, slowdown, seed, progress)
     return result
 
 
@@ -197,10 +225,9 @@ def _pct(values: Sequence[float]) -> str:
 
 def to_text(result: Calibration) -> str:
     t = result.thresholds
+    defaults = ", ".join(f"{m.name} {m.format_threshold(t[m.name])}" for m in METRICS.values())
     lines = [f"{result.runs} runs, {result.pairs} A/A pairs ({result.pairing})",
-             f"current defaults: time +{t.time:.1%}, speedup -{t.speedup:.1%}, accuracy "
-             f"-{t.accuracy:g}, memory +{t.memory:.1%}, skipped steps +{t.skipped_steps:g}, "
-             f"alpha {t.alpha:g}", ""]
+             f"current defaults: {defaults}, alpha {t.alpha:g}", ""]
     header = (f"{'benchmark':34} {'pairs':>5} {'round CV':>8} {'|dt| p99':>9} "
               f"{'MWU<alpha':>9} {'sugg. time':>10} {'sugg. speedup':>13}")
     lines.append(header)

@@ -1,67 +1,128 @@
 """Subcommands over saved histories (compare, report, calibrate).
 
-Exit status of every subcommand: 0 nothing regressed, 1 a regression, 2 unusable input."""
+Exit status of every subcommand (``ampcore.history.errors``): 0 ok, 1 a regression or
+benchmarks missing from the candidate, 2 usage error, 3 unusable input or no baseline, 4
+environment or comparison-key mismatch, 70 internal error. Results go to stdout; file
+problems, errors and progress bars to stderr."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ampcore.history.storage import DEFAULT_STORAGE, Problem, UnusableInputError
+from ampcore.errors import AmpcoreError
+from ampcore.history.errors import EXIT_INTERNAL, Problem, UnusableInputError, UsageError
+from ampcore.history.paths import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from ampcore.history.config import GateConfig
+
+Handler = Callable[[argparse.Namespace], int]
 
 
-def _add_storage_paths(parser: argparse.ArgumentParser, metavar: str) -> None:
-    parser.add_argument("paths", nargs="*", metavar=metavar,
-                        help=f"storage directories, saved JSON files or globs (default: {DEFAULT_STORAGE})")
+EXIT_HELP = ("Exit status: 0 ok, 1 regression or benchmarks missing from the candidate, 2 usage "
+             "error, 3 unusable input or no baseline, 4 environment or comparison-key "
+             "mismatch, 70 internal error.")
+DASH = "; - for stdout"
+
+
+def guarded(handler: Handler) -> Handler:
+    """Run ``handler``; an unexpected exception (a bug, not a verdict) prints "ampcore:
+    internal error" with its traceback on stderr and exits 70, never 1 (a regression).
+    AmpcoreError and KeyboardInterrupt go on to ``ampcore.cli.dispatch``."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except AmpcoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the point: no crash passes as a verdict
+            print(f"ampcore: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            return EXIT_INTERNAL
+
+    return run
+
+
+def _add_common(parser: argparse.ArgumentParser, metavar: str) -> None:
+    parser.add_argument("paths", nargs="*", metavar=metavar, help="storage directories, saved "
+                        f"JSON files or globs (default: {DEFAULT_STORAGE})")
+    parser.add_argument("--config", type=Path, metavar="PYPROJECT",
+                        help="pyproject.toml with [tool.ampcore]: the thresholds (default: the "
+                        "nearest one above the working directory)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the history subcommands to ``ampcore``'s parser."""
+    _register_compare(commands)
+    _register_report(commands)
+    _register_calibrate(commands)
+
+
+def _register_compare(commands: argparse._SubParsersAction) -> None:
+    from ampcore.metrics import METRICS
+
+    judged = ", ".join(m.label for m in METRICS.values())
     compare = commands.add_parser(
         "compare", help="gate: compare the newest saved run with its baseline",
         description="Compare a candidate pytest-benchmark run with a baseline: per benchmark a "
-        "verdict on time (Mann-Whitney U + threshold), AMP speedup over fp32, accuracy, peak "
-        "memory and GradScaler skipped steps. With one PATH (default: .benchmarks, searched "
-        "recursively) the newest run is the candidate and the run before it (see "
-        "--baseline-last) the baseline; with several, the last is the candidate and the others "
-        "are pooled as the baseline. Exit status: 0 no regression, 1 regression, 2 unusable "
-        "input (including different environments).")
-    _add_storage_paths(compare, metavar="PATH")
+        f"verdict on each metric ({judged}), for benchmarks that measured the same work. "
+        "With one PATH (default: .benchmarks, searched recursively) the newest run is the "
+        "candidate and the run before it (see --baseline-last) the baseline; with several, "
+        "the last is the candidate and the others are pooled as the baseline. " + EXIT_HELP)
+    _add_common(compare, metavar="PATH")
     compare.add_argument("--baseline-last", type=int, metavar="N",
                          help="pool the last N runs before the candidate as the baseline (default 1)")
     compare.add_argument("--alpha", type=float, help="significance level for time "
                          "(default: [tool.ampcore.compare] alpha, else 0.02)")
-    compare.add_argument("--config", type=Path, metavar="PYPROJECT",
-                         help="pyproject.toml with [tool.ampcore] (default: the nearest one above "
-                         "the working directory)")
     compare.add_argument("--allow-env-mismatch", action="store_true",
                          help="compare runs whose GPU, driver, CUDA, torch, step mode (CUDA graphs "
-                         "or eager) or TF32 flags differ")
+                         "or eager) or TF32 flags differ; benchmarks that measured other work "
+                         "(model, sizes, world size, the step mode they recorded) are still "
+                         "not compared")
+    compare.add_argument("--allow-missing", action="store_true",
+                         help="pass when benchmarks of the baseline are missing from the "
+                         "candidate (default: exit 1)")
     compare.add_argument("--markdown", type=Path, metavar="PATH",
-                         help="append a Markdown report here (e.g. \"$GITHUB_STEP_SUMMARY\")")
+                         help="append a Markdown report here (e.g. \"$GITHUB_STEP_SUMMARY\")" + DASH)
     compare.add_argument("--json", type=Path, metavar="PATH",
-                         help="write the machine-readable verdict to this new file")
-    compare.set_defaults(handler=_compare)
+                         help="write the machine-readable verdict to this new file" + DASH)
+    compare.set_defaults(handler=guarded(_compare))
 
+
+def _register_report(commands: argparse._SubParsersAction) -> None:
+    from ampcore.metrics import METRICS
+
+    charted = ", ".join(m.label for m in METRICS.values() if m.chart and m.field)
     report = commands.add_parser(
         "report", help="HTML page and PNG charts of a saved history",
         description="Charts per benchmark of median time (with IQR and min/max) over the saved "
-        "runs, AMP speedup over fp32, accuracy and peak memory, with detected change points; "
-        "an index.html that embeds them and needs no server or network.")
-    _add_storage_paths(report, metavar="STORAGE")
+        f"runs; per workload the speedup over fp32 and {charted}, with detected change points; "
+        "an index.html that embeds them and needs no server or network. " + EXIT_HELP)
+    _add_common(report, metavar="STORAGE")
     report.add_argument("--out", type=Path, required=True,
-                        help="new (or empty) directory for index.html and the PNGs; never "
-                        "inside the storage")
+                        help="new (or empty) directory for index.html and the PNGs, never "
+                        "inside the storage; - writes the page alone (it embeds the charts) "
+                        "to stdout")
     report.add_argument("--title", default="ampcore benchmark history")
-    report.set_defaults(handler=_report)
+    report.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report.set_defaults(handler=guarded(_report))
 
+
+def _register_calibrate(commands: argparse._SubParsersAction) -> None:
     calibrate = commands.add_parser(
         "calibrate", help="measure run-to-run noise (A/A) and suggest thresholds",
         description="From repeated saved runs of unchanged code, measure each benchmark's "
         "run-to-run variation and suggest [[tool.ampcore.thresholds]]; also estimates the "
-        "gate's false-alarm and detection rates by resampling the newest run's rounds.")
-    _add_storage_paths(calibrate, metavar="STORAGE")
+        "gate's false-alarm and detection rates by resampling the newest run's rounds. "
+        + EXIT_HELP)
+    _add_common(calibrate, metavar="STORAGE")
     calibrate.add_argument("--same-commit", action="store_true",
                            help="only pair runs of the same commit (true A/A repeats)")
     calibrate.add_argument("--trials", type=int, default=100,
@@ -69,11 +130,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--slowdown", type=float, default=0.10,
                            help="slowdown injected to estimate detection (default 0.10)")
     calibrate.add_argument("--seed", type=int, default=0)
-    calibrate.add_argument("--config", type=Path, metavar="PYPROJECT",
-                           help="pyproject.toml with [tool.ampcore] (default: the nearest one)")
     calibrate.add_argument("--json", type=Path, metavar="PATH",
-                           help="write the measurements to this new file")
-    calibrate.set_defaults(handler=_calibrate)
+                           help="write the measurements to this new file" + DASH)
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    calibrate.set_defaults(handler=guarded(_calibrate))
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -81,106 +141,107 @@ def _print_problems(problems: list[Problem]) -> None:
         print(f"ampcore: {problem}", file=sys.stderr)
 
 
-def _load_config(path: Path | None, alpha: float | None = None):
+def _load_config(path: Path | None, alpha: float | None = None) -> GateConfig:
     from dataclasses import replace
 
     from ampcore.history.config import load_config
 
     config = load_config(path)
     if alpha is not None:
-        if not 0 < alpha < 1:
-            raise UnusableInputError(f"--alpha must be between 0 and 1, got {alpha}")
-        config = replace(config, defaults=replace(config.defaults, alpha=alpha),
+        config = replace(config, defaults=config.defaults.replace(alpha=alpha),
                          overrides=tuple(replace(o, values={k: v for k, v in o.values.items()
                                                             if k != "alpha"})
                                          for o in config.overrides))
     return config
 
 
+def _check_outputs(paths: list[str], new_files: dict[str, Path | None],
+                   append: dict[str, Path | None] | None = None) -> None:
+    """Before any work: every output may be written, none inside the storage read, and at
+    most one goes to stdout."""
+    from ampcore.history import files
+    from ampcore.history.paths import storage_roots
+
+    outputs = {**new_files, **(append or {})}
+    dashes = [option for option, path in outputs.items() if files.is_stdout(path)]
+    if len(dashes) > 1:
+        raise UsageError(f"{' and '.join(dashes)} both name stdout (-); choose one")
+    roots = storage_roots(paths)
+    for option, path in new_files.items():
+        files.check_new_file(path, option, roots)
+    for option, path in (append or {}).items():
+        files.check_append_file(path, option, roots)
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from ampcore.history import output
-    from ampcore.history.compare import choose_baseline, compare
-    from ampcore.history.storage import load_history
+    from ampcore.history import files, output
+    from ampcore.history.compare import compare
+    from ampcore.history.selection import SelectionError, select_runs
 
     if args.baseline_last is not None and args.baseline_last < 1:
-        raise UnusableInputError("--baseline-last must be at least 1")
-    if args.json is not None:
-        output.check_new(args.json)
+        raise UsageError("--baseline-last must be at least 1")
+    if args.alpha is not None and not 0 < args.alpha < 1:  # also refuses NaN
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    _check_outputs(args.paths, {"--json": args.json}, {"--markdown": args.markdown})
     config = _load_config(args.config, args.alpha)
-    notes: list[str] = []
-    if len(args.paths) >= 2:
-        candidates, problems = load_history(args.paths[-1:])
-        if len(candidates) != 1:
-            _print_problems(problems)
-            raise UnusableInputError(f"the candidate {args.paths[-1]!r} must be exactly one "
-                                     f"readable saved run; it gives {len(candidates)}")
-        candidate = candidates[0]
-        baseline, more = load_history(args.paths[:-1])
-        problems += more
-        baseline = [r for r in baseline if r.path.resolve() != candidate.path.resolve()]
-        baseline = baseline[-args.baseline_last:] if args.baseline_last else baseline
-    else:
-        runs, problems = load_history(args.paths)
-        if len(runs) < 2:
-            _print_problems(problems)
-            where = ", ".join(args.paths) or DEFAULT_STORAGE
-            raise UnusableInputError(f"need at least two readable saved runs in {where}; "
-                                     f"found {len(runs)}")
-        candidate = runs[-1]
-        baseline, notes = choose_baseline(runs[:-1], candidate, args.baseline_last or 1)
-    if not baseline:
-        _print_problems(problems)
-        raise UnusableInputError("no readable baseline run")
-
-    comparison = compare(baseline, candidate, config, args.allow_env_mismatch, problems, notes)
-    refused = bool(comparison.env_differences) and not args.allow_env_mismatch
-    status = 2 if refused or not comparison.verdicts else comparison.exit_status
-    sys.stdout.write(output.to_text(comparison))
+    try:
+        chosen = select_runs(args.paths, args.baseline_last)
+    except SelectionError as exc:
+        _print_problems(exc.problems)
+        raise
+    _print_problems(chosen.problems)
+    comparison = compare(chosen.baseline, chosen.candidate, config, args.allow_env_mismatch,
+                         chosen.problems, chosen.notes, allow_missing=args.allow_missing)
+    if not (files.is_stdout(args.json) or files.is_stdout(args.markdown)):
+        sys.stdout.write(output.to_text(comparison))
     if args.markdown is not None:
-        output.append_text(args.markdown, output.to_markdown(comparison))
+        files.append_text(args.markdown, output.to_markdown(comparison))
     if args.json is not None:
-        output.write_new(args.json, output.dump_json(output.to_json(comparison, status)))
-    return status
+        files.write_new(args.json, output.dump_json(output.to_json(comparison)), "--json")
+    return comparison.exit_status
+
+
+def _no_runs(paths: list[str]) -> UnusableInputError:
+    return UnusableInputError(f"no readable saved run in {', '.join(paths) or DEFAULT_STORAGE}")
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ampcore.history import files, progress
+    from ampcore.history.paths import storage_roots
     from ampcore.history.report import build_report
-    from ampcore.history.storage import load_history, storage_roots
-
-    out = args.out.resolve()
-    for root in storage_roots(args.paths):
-        if out == root or root in out.parents:
-            raise UnusableInputError(f"--out {args.out} is inside the storage {root}; "
-                                     "the report never writes into the history it reads")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UnusableInputError(f"--out {args.out} exists and is not an empty directory; "
-                                 "ampcore never overwrites files")
-    runs, problems = load_history(args.paths)
-    _print_problems(problems)
-    if not runs:
-        raise UnusableInputError(f"no readable saved run in {', '.join(args.paths) or DEFAULT_STORAGE}")
-    page = build_report(runs, out, problems, args.title)
-    print(f"wrote {page} ({len(runs)} runs)")
-    return 0
-
-
-def _calibrate(args: argparse.Namespace) -> int:
-    from ampcore.history import output
-    from ampcore.history.calibrate import calibrate, to_json, to_text
     from ampcore.history.storage import load_history
 
-    if args.json is not None:
-        output.check_new(args.json)
-    if args.trials < 0 or not 0 < args.slowdown < 1:
-        raise UnusableInputError("--trials must be >= 0 and --slowdown between 0 and 1")
+    files.check_new_directory(args.out, "--out", storage_roots(args.paths))
     config = _load_config(args.config)
     runs, problems = load_history(args.paths)
     _print_problems(problems)
     if not runs:
-        raise UnusableInputError(f"no readable saved run in {', '.join(args.paths) or DEFAULT_STORAGE}")
+        raise _no_runs(args.paths)
+    page = build_report(runs, args.out, problems, args.title,
+                        progress=progress.wanted(args.no_progress), config=config)
+    if not files.is_stdout(args.out):
+        print(f"wrote {page} ({len(runs)} runs)")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ampcore.history import files, output, progress
+    from ampcore.history.calibrate import calibrate, to_json, to_text
+    from ampcore.history.storage import load_history
+
+    if args.trials < 0 or not 0 < args.slowdown < 1:
+        raise UsageError("--trials must be >= 0 and --slowdown between 0 and 1")
+    _check_outputs(args.paths, {"--json": args.json})
+    config = _load_config(args.config)
+    runs, problems = load_history(args.paths)
+    _print_problems(problems)
+    if not runs:
+        raise _no_runs(args.paths)
     result = calibrate(runs, config, same_commit=args.same_commit, trials=args.trials,
-                       slowdown=args.slowdown, seed=args.seed)
-    sys.stdout.write(to_text(result))
+                       slowdown=args.slowdown, seed=args.seed,
+                       progress=progress.wanted(args.no_progress))
+    if not files.is_stdout(args.json):
+        sys.stdout.write(to_text(result))
     if args.json is not None:
-        output.write_new(args.json, output.dump_json(to_json(result)))
+        files.write_new(args.json, output.dump_json(to_json(result)), "--json")
     return 0

@@ -12,37 +12,66 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ampcore.history.storage import UnusableInputError
+from ampcore.history.errors import UnusableInputError
+from ampcore.metrics import METRICS
+from ampcore.record import number
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+# Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
+# speedups), after Benjamini-Hochberg adjustment over all of them. 0.02 is what the
+# calibration on real H200 runs supports (docs/HISTORY.md): 0.8 % false alarms, 97.4 %
+# detection of a 10 % slowdown; 0.01 gave 0.1 % and 88.6 %.
+DEFAULT_ALPHA = 0.02
 
-@dataclass(frozen=True)
+
 class Thresholds:
-    """How much worse a metric may get before the gate calls it a regression."""
+    """How much worse each metric of ``METRICS`` may get before the gate calls it a
+    regression (``thresholds["time"]``), and the tests' significance level ``alpha``.
+    Unnamed metrics take their row's default."""
 
-    # Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
-    # speedups), after Benjamini-Hochberg adjustment over all of them. 0.02 is what the
-    # calibration on real H200 runs supports (docs/HISTORY.md): 0.8 % false alarms, 97.4 %
-    # detection of a 10 % slowdown; 0.01 gave 0.1 % and 88.6 %.
-    alpha: float = 0.02
-    time: float = 0.05  # relative growth of the median round time
-    speedup: float = 0.05  # relative drop of the AMP speedup over fp32
-    accuracy: float = 0.03  # absolute drop of the final test accuracy
-    memory: float = 0.10  # relative growth of the peak device memory
-    skipped_steps: float = 1  # extra optimizer steps skipped by the GradScaler
+    __slots__ = ("alpha", "_limits")
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA, **limits: float) -> None:
+        unknown = sorted(set(limits) - set(METRICS))
+        if unknown:
+            raise TypeError(f"no such metric: {', '.join(unknown)}; valid: {', '.join(METRICS)}")
+        values = {name: float(metric.default_threshold) for name, metric in METRICS.items()}
+        values.update({name: float(value) for name, value in limits.items()})
+        object.__setattr__(self, "alpha", float(alpha))
+        object.__setattr__(self, "_limits", values)
+
+    def __getitem__(self, metric: str) -> float:
+        return self._limits[metric]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Thresholds are immutable; use replace()")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Thresholds) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().items()))
+
+    def __repr__(self) -> str:
+        return "Thresholds(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
+
+    def replace(self, **values: float) -> Thresholds:
+        return Thresholds(**{**self.as_dict(), **values})
 
     def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"alpha": self.alpha, **self._limits}
 
 
-METRIC_NAMES = tuple(f.name for f in fields(Thresholds))
+def threshold_keys() -> tuple[str, ...]:
+    """Keys of ``[tool.ampcore.compare]``: alpha and one per metric row."""
+    return ("alpha", *METRICS)
 
 
 @dataclass(frozen=True)
@@ -56,7 +85,7 @@ class Override:
 
 @dataclass(frozen=True)
 class GateConfig:
-    defaults: Thresholds = Thresholds()
+    defaults: Thresholds = field(default_factory=Thresholds)
     overrides: tuple[Override, ...] = ()
     source: Path | None = None
 
@@ -65,7 +94,7 @@ class GateConfig:
         for override in self.overrides:
             if override.applies_to(key, name):
                 values.update(override.values)
-        return replace(self.defaults, **values)
+        return self.defaults.replace(**values)
 
 
 def _values(table: dict, where: str, allowed: tuple[str, ...]) -> dict[str, float]:
@@ -74,10 +103,17 @@ def _values(table: dict, where: str, allowed: tuple[str, ...]) -> dict[str, floa
         if key not in allowed:
             raise UnusableInputError(f"{where}: unknown key {key!r}; valid: {', '.join(allowed)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UnusableInputError(f"{where}: {key} must be a non-negative number, got {value!r}")
-        if key == "alpha" and not 0 < value < 1:
+            shown = repr(value) if not isinstance(value, int) or number(value) is not None else (
+                f"an integer of {len(str(value))} digits")
+            raise UnusableInputError(f"{where}: {key} must be a non-negative number, got {shown}")
+        # TOML has nan and inf (either would disable the metric) and integers of any size
+        finite = number(value)
+        if finite is None:
+            shown = value if isinstance(value, float) else f"an integer of {len(str(value))} digits"
+            raise UnusableInputError(f"{where}: {key} must be a finite number, got {shown}")
+        if key == "alpha" and not 0 < finite < 1:
             raise UnusableInputError(f"{where}: alpha must be between 0 and 1, got {value!r}")
-        values[key] = float(value)
+        values[key] = finite
     return values
 
 
@@ -87,7 +123,8 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
     compare = tool_ampcore.get("compare", {})
     if not isinstance(compare, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.compare] must be a table")
-    defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]", METRIC_NAMES))
+    allowed = threshold_keys()
+    defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]", allowed))
     overrides = []
     entries = tool_ampcore.get("thresholds", [])
     if not isinstance(entries, list):
@@ -97,7 +134,7 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
         if not isinstance(entry, dict) or not isinstance(entry.get("match"), str):
             raise UnusableInputError(f"{label}: needs match = \"<pattern>\"")
         rest = {k: v for k, v in entry.items() if k != "match"}
-        overrides.append(Override(entry["match"], _values(rest, label, METRIC_NAMES)))
+        overrides.append(Override(entry["match"], _values(rest, label, allowed)))
     return GateConfig(defaults, tuple(overrides), source)
 
 
@@ -117,13 +154,24 @@ def load_config(path: Path | None = None, start: Path | None = None) -> GateConf
         path = find_pyproject(start or Path.cwd())
         if path is None:
             return GateConfig()
+    document = _read_toml(Path(path))
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UnusableInputError(f"{path}: 'tool' must be a table ([tool]), got {tool!r:.40}")
+    ampcore = tool.get("ampcore", {})
+    if not isinstance(ampcore, dict):
+        raise UnusableInputError(f"{path}: [tool.ampcore] must be a table, got {ampcore!r:.40}")
+    return parse_config(ampcore, Path(path))
+
+
+def _read_toml(path: Path) -> dict:
     try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UnusableInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UnusableInputError(f"{path} is not UTF-8 text: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UnusableInputError(f"{path} is not valid TOML: {exc}") from None
-    tool = document.get("tool", {}).get("ampcore", {})
-    if not isinstance(tool, dict):
-        raise UnusableInputError(f"{path}: [tool.ampcore] must be a table")
-    return parse_config(tool, Path(path))
+    except RecursionError:
+        raise UnusableInputError(f"{path} is nested too deeply to read") from None

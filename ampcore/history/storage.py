@@ -5,64 +5,46 @@ Files are only ever opened for reading. A file that cannot be used is reported a
 
 from __future__ import annotations
 
-import glob
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ampcore.errors import AmpcoreError
+from ampcore.history import integrity
+from ampcore.history.errors import Problem, UnusableInputError
+from ampcore.history.paths import DEFAULT_STORAGE, expand_paths, storage_roots
+from ampcore.record import BenchmarkRecord, RecordError, number
 
-DEFAULT_STORAGE = ".benchmarks"
+__all__ = ["DEFAULT_STORAGE", "Benchmark", "Problem", "Run", "UnusableInputError",
+           "expand_paths", "load_history", "read_run", "read_runs", "storage_roots"]
+
 # Major versions of pytest-benchmark whose saved format this reader was written against.
 KNOWN_MAJOR_VERSIONS = (3, 4, 5)
 
 
-class UnusableInputError(AmpcoreError):
-    """Nothing usable to analyse: no files, no readable run, nothing in common."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: Path
-    message: str
-    severity: str = "error"  # "error": (part of) the file was skipped; "warning": read anyway
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.path}: {self.message}"
-
-
 @dataclass(frozen=True)
 class Benchmark:
-    """One benchmark of one saved run."""
+    """One benchmark of one saved run: pytest-benchmark's timing and ampcore's record."""
 
     key: str  # fullname (stable across runs from the same rootdir), else name
     name: str
     group: str | None
-    params: dict
-    workload: str | None
-    precision: str | None
     median: float
     q1: float | None
     q3: float | None
     min: float | None
     max: float | None
     rounds: tuple[float, ...] | None  # raw round seconds (stats.data); None when not saved
-    extra_info: dict
+    record: BenchmarkRecord | None  # None: saved without one, only time can be compared
 
-    def extra(self, name: str) -> object:
-        return self.extra_info.get(name)
+    @property
+    def workload(self) -> str | None:
+        return self.record.workload if self.record else None
 
-    def counterpart_key(self, precision: str) -> str | None:
-        """Key of the benchmark of the same workload at another precision, by rewriting the
-        ``[workload-precision]`` id; None when this name does not follow that pattern."""
-        if not self.precision or not self.key.endswith(f"-{self.precision}]"):
-            return None
-        return self.key[: -len(self.precision) - 1] + f"{precision}]"
+    @property
+    def precision(self) -> str | None:
+        return self.record.precision if self.record else None
 
 
 @dataclass(frozen=True)
@@ -95,52 +77,6 @@ class Run:
         return (when, self.path.name, str(self.path))
 
 
-def expand_paths(arguments: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
-    """Saved JSON files named by ``arguments``: directories (searched recursively), files,
-    glob patterns, or ``file://`` storage URLs as pytest-benchmark takes them. Keeps order,
-    drops repeats; an argument that names nothing is a problem."""
-    files: list[Path] = []
-    problems: list[Problem] = []
-    seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        resolved = path.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            files.append(path)
-
-    for argument in arguments:
-        text = str(argument)
-        if text.startswith("file://"):
-            text = text[len("file://"):]
-        path = Path(text)
-        if path.is_dir():
-            for found in sorted(path.rglob("*.json")):
-                if found.is_file():
-                    add(found)
-        elif path.is_file():
-            add(path)
-        elif glob.has_magic(text):
-            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
-            for found in matches:
-                if found.is_dir():
-                    for inner in sorted(found.rglob("*.json")):
-                        add(inner)
-                elif found.is_file():
-                    add(found)
-            if not matches:
-                problems.append(Problem(path, "the pattern matches no file"))
-        else:
-            problems.append(Problem(path, "no such file or directory"))
-    return files, problems
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _parse_datetime(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -159,6 +95,43 @@ def _major(version: object) -> int | None:
         return None
 
 
+def _record(entry: dict, name: str, path: Path,
+            problems: list[Problem]) -> tuple[bool, BenchmarkRecord | None]:
+    """(usable, record): a benchmark saved without extra_info is usable for time alone; one
+    whose record is malformed or of a newer schema is not used at all, never half-read."""
+    extra = entry.get("extra_info")
+    if extra is None or extra == {}:
+        what = "no extra_info" if extra is None else "an empty extra_info (not an ampcore run?)"
+        problems.append(Problem(path, f"{name}: {what}; only time can be compared", "warning"))
+        return True, None
+    if not isinstance(extra, dict):
+        problems.append(Problem(path, f"{name}: extra_info is not an object; benchmark skipped"))
+        return False, None
+    try:
+        record = BenchmarkRecord.from_extra_info(extra)
+    except RecordError as exc:
+        problems.append(Problem(path, f"{name}: {exc}; benchmark skipped"))
+        return False, None
+    why = integrity.record_problem(record)
+    if why:
+        problems.append(Problem(path, f"{name}: {why}; benchmark skipped"))
+        return False, None
+    return True, record
+
+
+def _rounds(stats: dict, name: str, path: Path,
+            problems: list[Problem]) -> tuple[float, ...] | None:
+    data = stats.get("data")
+    if not isinstance(data, list) or not data:
+        return None
+    values = [number(v) for v in data]
+    if all(v is not None and v > 0 for v in values):
+        return tuple(values)
+    problems.append(Problem(path, f"{name}: stats.data has non-numeric or non-positive "
+                            "values; using the stored median only", "warning"))
+    return None
+
+
 def _benchmark(entry: object, index: int, path: Path,
                problems: list[Problem]) -> Benchmark | None:
     if not isinstance(entry, dict):
@@ -167,76 +140,76 @@ def _benchmark(entry: object, index: int, path: Path,
     name = entry.get("name")
     label = name if isinstance(name, str) else f"benchmarks[{index}]"
     stats = entry.get("stats")
-    if not isinstance(stats, dict) or _number(stats.get("median")) is None:
-        problems.append(Problem(path, f"{label}: no numeric stats.median; benchmark skipped"))
+    why = integrity.median_problem(stats) if isinstance(stats, dict) else "no stats object"
+    if why:
+        problems.append(Problem(path, f"{label}: {why}; benchmark skipped"))
         return None
     if not isinstance(name, str):
         problems.append(Problem(path, f"{label}: no name; benchmark skipped"))
         return None
+    usable, record = _record(entry, name, path, problems)
+    if not usable:
+        return None
     fullname = entry.get("fullname")
-    key = fullname if isinstance(fullname, str) and fullname else name
-    params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
-    extra = entry.get("extra_info") if isinstance(entry.get("extra_info"), dict) else {}
-    if "extra_info" not in entry:
-        problems.append(Problem(path, f"{name}: no extra_info; only time can be compared",
-                                "warning"))
-    rounds = None
-    data = stats.get("data")
-    if isinstance(data, list) and data:
-        values = [_number(v) for v in data]
-        if all(v is not None and v > 0 for v in values):
-            rounds = tuple(values)
-        else:
-            problems.append(Problem(path, f"{name}: stats.data has non-numeric or non-positive "
-                                    "values; using the stored median only", "warning"))
-    workload = params.get("workload", extra.get("workload"))
-    precision = params.get("precision", extra.get("precision"))
+    group = entry.get("group")
     return Benchmark(
-        key=key, name=name,
-        group=entry.get("group") if isinstance(entry.get("group"), str) else None,
-        params=params,
-        workload=workload if isinstance(workload, str) else None,
-        precision=precision if isinstance(precision, str) else None,
-        median=_number(stats["median"]), q1=_number(stats.get("q1")), q3=_number(stats.get("q3")),
-        min=_number(stats.get("min")), max=_number(stats.get("max")),
-        rounds=rounds, extra_info=extra)
+        key=fullname if isinstance(fullname, str) and fullname else name, name=name,
+        group=group if isinstance(group, str) else None,
+        median=number(stats["median"]), q1=integrity.positive(stats.get("q1")),
+        q3=integrity.positive(stats.get("q3")), min=integrity.positive(stats.get("min")),
+        max=integrity.positive(stats.get("max")),
+        rounds=_rounds(stats, name, path, problems), record=record)
 
 
-def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
-    """Read one saved file: the run (None if unusable) and the problems met on the way."""
-    problems: list[Problem] = []
+def _document(path: Path) -> tuple[dict | None, str | None]:
+    """The parsed saved run, or why there is none."""
     try:
         with path.open("rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        return None, [Problem(path, f"cannot be read: {exc.strerror or exc}")]
+        return None, f"cannot be read: {exc.strerror or exc}"
     if not raw.strip():
-        return None, [Problem(path, "is empty")]
+        return None, "is empty"
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, [Problem(path, f"is not valid JSON (truncated or corrupt?): {exc}")]
+    except RecursionError:
+        return None, "is nested too deeply to be a saved run (JSON depth over Python's limit)"
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
+        return None, f"is not valid JSON (truncated or corrupt?): {exc}"
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
-        return None, [Problem(path, "is not a pytest-benchmark saved run (no 'benchmarks' list)")]
+        return None, "is not a pytest-benchmark saved run (no 'benchmarks' list)"
+    return document, None
 
+
+def _header_problems(document: dict, path: Path) -> list[Problem]:
+    """Warnings about the run as a whole; the file is read anyway."""
+    problems = []
     version = document.get("version")
-    major = _major(version)
     if version is None:
         problems.append(Problem(path, "no pytest-benchmark version recorded; read as 5.x",
                                 "warning"))
-    elif major not in KNOWN_MAJOR_VERSIONS:
+    elif _major(version) not in KNOWN_MAJOR_VERSIONS:
         known = ", ".join(f"{v}.x" for v in KNOWN_MAJOR_VERSIONS)
         problems.append(Problem(path, f"written by pytest-benchmark {version}; this reader "
                                 f"knows {known}; read anyway", "warning"))
-    when = _parse_datetime(document.get("datetime"))
-    if when is None:
+    if _parse_datetime(document.get("datetime")) is None:
         problems.append(Problem(path, "no valid 'datetime'; ordered by file name", "warning"))
-    commit = document.get("commit_info") if isinstance(document.get("commit_info"), dict) else {}
-    machine = document.get("machine_info") if isinstance(document.get("machine_info"), dict) else {}
-    if "ampcore" not in machine:
+    machine = document.get("machine_info")
+    if not isinstance(machine, dict) or "ampcore" not in machine:
         problems.append(Problem(path, "machine_info has no 'ampcore' environment; GPU, driver "
                                 "and library versions cannot be checked", "warning"))
+    return problems
 
+
+def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
+    """Read one saved file: the run (None if unusable) and the problems met on the way."""
+    document, error = _document(path)
+    if document is None:
+        return None, [Problem(path, error)]
+    interrupted = integrity.interruption(document)
+    if interrupted:
+        return None, [Problem(path, f"interrupted session: {interrupted}; file skipped")]
+    problems = _header_problems(document, path)
     benchmarks: dict[str, Benchmark] = {}
     for index, entry in enumerate(document["benchmarks"]):
         bench = _benchmark(entry, index, path, problems)
@@ -249,7 +222,10 @@ def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
     if not benchmarks:
         problems.append(Problem(path, "has no usable benchmark"))
         return None, problems
-    run = Run(path=path, datetime=when,
+    commit = document.get("commit_info") if isinstance(document.get("commit_info"), dict) else {}
+    machine = document.get("machine_info") if isinstance(document.get("machine_info"), dict) else {}
+    version = document.get("version")
+    run = Run(path=path, datetime=_parse_datetime(document.get("datetime")),
               commit=commit.get("id") if isinstance(commit.get("id"), str) else None,
               branch=commit.get("branch") if isinstance(commit.get("branch"), str) else None,
               dirty=commit.get("dirty") if isinstance(commit.get("dirty"), bool) else None,
@@ -276,17 +252,3 @@ def load_history(arguments: Sequence[str | Path]) -> tuple[list[Run], list[Probl
     files, problems = expand_paths(arguments or [DEFAULT_STORAGE])
     runs, read_problems = read_runs(files)
     return runs, problems + read_problems
-
-
-def storage_roots(arguments: Sequence[str | Path]) -> list[Path]:
-    """Directories a command reads from (a file's own directory), to keep its output out."""
-    roots = []
-    for argument in arguments or [DEFAULT_STORAGE]:
-        text = str(argument)
-        text = text[len("file://"):] if text.startswith("file://") else text
-        if glob.has_magic(text):
-            text = text[: min(text.index(c) for c in "*?[" if c in text)]
-            text = text.rsplit("/", 1)[0] if "/" in text else "."
-        path = Path(text)
-        roots.append((path if path.is_dir() or not path.exists() else path.parent).resolve())
-    return roots

@@ -6,19 +6,23 @@ from pathlib import Path
 
 import torch
 
-from ampcore.data import imdb, smoke
-from ampcore.errors import UsageError, WeightsError
+from ampcore.data import imdb, model_files, smoke
+from ampcore.data.model_files import TOKENIZER_FILES
+from ampcore.errors import AmpcoreError, UsageError, WeightsError
 from ampcore.flops import bert_train_flops_per_sample
 from ampcore.profiles import TINY_MODEL, WorkloadConfig
 from ampcore.workloads.base import PreparedWorkload, linear_schedule, make_adamw
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
 NUM_LABELS = 2
+# A tokenizer is implausible below this many tokens (the model's vocab_size, when that is
+# smaller) or below half the model's vocab_size.
+MIN_VOCAB = 100
 # The smoke profile's model: BERT's architecture, small enough to train in seconds on a CPU.
 TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, max_position_embeddings=64)
 RANDOM_INIT_HINT = "pass --allow-random-init to train from random weights (speed is valid, accuracy is not)"
+CUSTOM_CODE_HINT = ("ampcore never runs a model's own code (trust_remote_code=False); use a model "
+                    "whose architecture transformers ships (a BERT-family model)")
 
 
 def _forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -40,50 +44,131 @@ def sync_free_attention_mask(model: torch.nn.Module, mask: torch.Tensor) -> torc
     return mask
 
 
-def has_weights(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in WEIGHT_FILES)
-
-
 def load_model(source: str, *, allow_random_init: bool, allow_download: bool):
-    """(model, tokenizer, weights_source, pretrained) from a local directory or a hub id."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    """(model, tokenizer, weights_source, pretrained) from a local directory or a hub id.
+
+    Nothing from the source is executed (trust_remote_code=False, pickles loaded with
+    weights_only=True) and nothing prompts: every refusal is a WeightsError naming the file.
+    """
+    from transformers import AutoModelForSequenceClassification
 
     local = Path(source).expanduser()
-    hub_kwargs = {} if local.is_dir() else {"local_files_only": not allow_download}
-    where = str(local) if local.is_dir() else f"hub id {source!r}"
+    is_dir = local.is_dir()
+    name, where = (str(local), str(local)) if is_dir else (source, f"hub id {source!r}")
+    # An explicit False: transformers then refuses custom code instead of asking [y/N].
+    kwargs: dict = {"trust_remote_code": False}
+    if not is_dir:
+        kwargs["local_files_only"] = not allow_download
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(local) if local.is_dir() else source, **hub_kwargs)
-        if local.is_dir() and not has_weights(local):
+        if is_dir:
+            model_files.check_directory(local)
+        config, tokenizer = _config_and_tokenizer(name, where, kwargs)
+        if is_dir and not model_files.has_weights(local):
             if not allow_random_init:
-                raise WeightsError(f"{local} holds no model weights ({', '.join(WEIGHT_FILES[:2])}); "
-                                   f"{RANDOM_INIT_HINT}")
-            config = AutoConfig.from_pretrained(str(local), num_labels=NUM_LABELS)
-            return (AutoModelForSequenceClassification.from_config(config), tokenizer,
-                    f"random init from the config in {local}", False)
-        if allow_random_init and not local.is_dir():
-            config = AutoConfig.from_pretrained(source, num_labels=NUM_LABELS, **hub_kwargs)
-            return (AutoModelForSequenceClassification.from_config(config), tokenizer,
-                    f"random init from the config of {source!r}", False)
+                raise WeightsError(f"{local} holds no model weights (model.safetensors, "
+                                   f"pytorch_model.bin); {RANDOM_INIT_HINT}")
+            return _from_config(config), tokenizer, f"random init from the config in {local}", False
+        if allow_random_init and not is_dir:
+            return _from_config(config), tokenizer, f"random init from the config of {source!r}", False
+        for path in model_files.checkpoint_files(local) if is_dir else ():
+            model_files.check_checkpoint(path)
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(local) if local.is_dir() else source, num_labels=NUM_LABELS,
-            **_float32_kwarg(), **hub_kwargs)
-    except WeightsError:
+            name, config=config, **_weights_kwargs(), **kwargs)
+    except AmpcoreError:
         raise
-    except (OSError, ValueError) as exc:
+    except _load_errors() as exc:
         hint = "give --bert-model a local directory with config, tokenizer and weights"
-        if not allow_download and not local.is_dir():
+        if not allow_download and not is_dir:
             hint = "pass --download to allow the Hugging Face hub, or " + hint
-        raise WeightsError(f"cannot load the BERT model from {where}: {exc}. To fix: {hint}"
-        ) from exc
+        raise WeightsError(f"cannot load the BERT model from {where}: {type(exc).__name__}: "
+                           f"{exc}. To fix: {hint}") from exc
     return model, tokenizer, f"pretrained weights from {where}", True
 
 
-def _float32_kwarg() -> dict:
-    """Load float32 master weights whatever the checkpoint holds (AMP needs float32 params)."""
+def _load_errors() -> tuple[type[Exception], ...]:
+    """What transformers and the libraries under it raise for a source that cannot be loaded
+    (a hub download is not checked as files first)."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, EOFError, KeyError, RuntimeError, SafetensorError,
+            pickle.UnpicklingError)
+
+
+def _config_and_tokenizer(name: str, where: str, kwargs: dict):
+    """The model's config (2 labels) and a tokenizer checked against it."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(name, num_labels=NUM_LABELS, **kwargs)
+    except ValueError as exc:
+        if "custom code" in str(exc):  # transformers' refusal under trust_remote_code=False
+            raise WeightsError(f"{where} needs custom code ({exc}); {CUSTOM_CODE_HINT}") from exc
+        raise
+    if getattr(config, "auto_map", None):  # a hub config; local ones were checked as files
+        raise WeightsError(f"the config of {where} has an 'auto_map' (custom code); {CUSTOM_CODE_HINT}")
+    tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+    check_vocabulary(tokenizer, config, where)
+    return config, tokenizer
+
+
+def check_vocabulary(tokenizer, config, where: str) -> None:
+    """Refuse a tokenizer that cannot be the model's: one of only special tokens (what
+    transformers builds for a directory without tokenizer files), one far smaller than the
+    embedding table, or one with ids past its end (an index error deep in the forward)."""
+    size, rows = len(tokenizer), getattr(config, "vocab_size", None)
+    specials = len(set(tokenizer.all_special_tokens))
+    floor = MIN_VOCAB if rows is None else max(min(MIN_VOCAB, rows), rows // 2)
+    if size <= specials or size < floor:
+        raise WeightsError(
+            f"the tokenizer of {where} has {size} tokens ({specials} of them special) for a model "
+            f"whose vocab_size is {rows}: implausibly small, most text would become [UNK]. Give "
+            f"--bert-model the model's own tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...).")
+    if rows is not None and size > rows:
+        raise WeightsError(
+            f"the tokenizer of {where} has {size} tokens but the model's embedding table has "
+            f"vocab_size {rows} rows: ids past {rows - 1} would fail inside the model. Use the "
+            "tokenizer files that belong to the model.")
+
+
+def _from_config(config):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+
+
+def _weights_kwargs() -> dict:
+    """float32 master weights whatever the checkpoint holds (AMP needs float32 params), and
+    pickles with weights_only=True (transformers 4 does that by default, 5 takes the flag)."""
     import transformers
 
-    major = int(transformers.__version__.split(".")[0])
-    return {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return {"dtype": torch.float32, "weights_only": True}
+    return {"torch_dtype": torch.float32}
+
+
+def usable_positions(model: torch.nn.Module) -> int | None:
+    """Sequence positions the model can embed: max_position_embeddings less the ids that
+    RoBERTa-style embeddings reserve below the first position (padding_idx + 1)."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    table = getattr(getattr(model.base_model, "embeddings", None), "position_embeddings", None)
+    padding_idx = getattr(table, "padding_idx", None)
+    if limit is None or padding_idx is None:
+        return limit
+    return limit - (padding_idx + 1)
+
+
+def check_max_length(model: torch.nn.Module, max_length: int, weights_source: str) -> None:
+    """A longer sequence has no position embedding: an index error in the first forward."""
+    usable = usable_positions(model)
+    if usable is None or max_length <= usable:
+        return
+    limit = model.config.max_position_embeddings
+    reserved = "" if usable == limit else f" ({limit} less {limit - usable} reserved for padding)"
+    raise UsageError(f"--max-length {max_length} exceeds the model's {usable} position embeddings"
+                     f"{reserved} ({weights_source}); pass --max-length {usable} or less, or "
+                     "use a model with more positions (config max_position_embeddings).")
 
 
 def _tiny_model(texts: list[str]):
@@ -112,11 +197,8 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     else:
         model, tokenizer, weights_source, accuracy_meaningful = load_model(
             config.model, allow_random_init=allow_random_init, allow_download=allow_download)
+    check_max_length(model, config.max_length, weights_source)
     model = model.float().to(device)
-    max_positions = model.config.max_position_embeddings
-    if config.max_length > max_positions:
-        raise UsageError(f"--max-length {config.max_length} exceeds the model's "
-                         f"{max_positions} position embeddings")
 
     def encode(batch: list[str]) -> dict[str, torch.Tensor]:
         enc = dict(tokenizer(batch, padding="max_length", truncation=True,

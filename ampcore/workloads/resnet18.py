@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ampcore.data import mnist, smoke
-from ampcore.errors import UsageError
+from ampcore.errors import DataSizeError, UsageError
 from ampcore.profiles import TINY_MODEL, WorkloadConfig
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
@@ -56,6 +56,16 @@ def _forward(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(inputs["pixels"])
 
 
+def _first(images: torch.Tensor, labels: torch.Tensor, count: int | None, split: str,
+           source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` samples (None: all); a slice past the end would silently train or
+    evaluate on fewer samples than the profile and its record say."""
+    if count is not None and count > len(labels):
+        raise DataSizeError(f"the profile asks for {count} {split} images but the {split} split "
+                            f"of {source} holds {len(labels)}; use a complete data set.")
+    return images[:count], labels[:count]
+
+
 def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
           data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
     if config.model not in ARCHITECTURES:
@@ -64,8 +74,10 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
         splits = mnist.load_mnist(data_dir, allow_download)
     else:
         splits = smoke.digits(config.train_samples, config.test_samples, config.seed)
-    train_x, train_y = splits.train_images[: config.train_samples], splits.train_labels[: config.train_samples]
-    test_x, test_y = splits.test_images[: config.test_samples], splits.test_labels[: config.test_samples]
+    train_x, train_y = _first(splits.train_images, splits.train_labels, config.train_samples,
+                              "train", splits.source)
+    test_x, test_y = _first(splits.test_images, splits.test_labels, config.test_samples,
+                            "test", splits.source)
     torch.manual_seed(config.seed)  # the same initial weights for every precision
     model = ARCHITECTURES[config.model](splits.num_classes).to(device)
     return PreparedWorkload(

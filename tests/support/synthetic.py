@@ -1,6 +1,7 @@
-"""Saved runs in pytest-benchmark's format, built from given round times: for tests, demos and
-timing the history tools without a GPU. Statistics come from pytest-benchmark's own ``Stats``
-so the files read back exactly like ones ``--benchmark-autosave`` writes."""
+"""Saved runs in pytest-benchmark's format, built from given round times: for the history
+tests and for timing the history tools without a GPU. Statistics come from pytest-benchmark's
+own ``Stats`` and ``extra_info`` from ``BenchmarkRecord.to_extra_info``, so the files read back
+exactly like ones the suite's ``--benchmark-autosave`` writes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+
+from ampcore.record import BenchmarkRecord
 
 TEST_FILE = "benchmarks/test_amp.py"
 MODEL_TFLOPS_PER_SAMPLE = {"bert": 2.7e-3, "resnet18": 1.1e-3}  # only to fill the field
@@ -32,36 +35,37 @@ def environment(gpu: str | None = "NVIDIA H200", driver: str | None = "570.124.0
 def extra_info(workload: str, precision: str, rounds: Sequence[float], *, accuracy: float = 0.9,
                peak_memory_bytes: int | None = 3 * 2**30, skipped_steps: int = 0,
                samples_per_round: int = 128, speedup: tuple[float, float, float] | None = None,
-               env: dict | None = None) -> dict:
-    """The ``extra_info`` keys the suite's ``record_extra_info`` writes."""
+               env: dict | None = None, **record: object) -> dict:
+    """The ``extra_info`` the suite writes: a ``BenchmarkRecord``'s; ``record`` sets any other
+    field (``world_size``, ``config``, ``injections``...)."""
     total_samples = samples_per_round * len(rounds)
     train_time = float(sum(rounds))
     tf32 = precision == "tf32"
-    info = {
-        "workload": workload, "precision": precision, "profile": "seed", "device": "cuda:0",
-        "train_time_s": train_time, "samples_per_s": total_samples / train_time,
-        "tokens_per_s": total_samples * 256 / train_time if workload == "bert" else None,
-        "model_tflops": MODEL_TFLOPS_PER_SAMPLE.get(workload, 1e-3) * total_samples / train_time,
-        "final_accuracy": accuracy, "accuracy_per_epoch": [accuracy],
-        "final_train_loss": 0.2, "final_test_loss": 0.3,
-        "peak_memory_bytes": peak_memory_bytes, "round_cv": float(np.std(rounds) / np.mean(rounds)),
-        "skipped_steps": skipped_steps, "total_steps": 10 * len(rounds),
-        "grad_scaler_final_scale": 65536.0 if precision == "amp-fp16" else None,
-        "nonfinite_losses": 0, "eval_time_s": 0.5, "warmup_time_s": 1.0,
-        "data_source": "synthetic", "weights_source": "synthetic", "accuracy_meaningful": True,
-        "config": {"epochs": 1, "batch_size": 64}, "samples_per_round": [samples_per_round] * len(rounds),
-        "environment": {**(env or environment()),
-                        "tf32": {"matmul_tf32": tf32, "cudnn_conv_tf32": tf32}},
-    }
-    if speedup is not None:
-        info["speedup_vs_fp32"] = speedup[0]
-        info["speedup_ci"] = [speedup[1], speedup[2]]
-    return info
+    fields = dict(
+        workload=workload, precision=precision, profile="seed", device="cuda:0",
+        train_time_s=train_time, samples_per_s=total_samples / train_time,
+        tokens_per_s=total_samples * 256 / train_time if workload == "bert" else None,
+        model_tflops=MODEL_TFLOPS_PER_SAMPLE.get(workload, 1e-3) * total_samples / train_time,
+        final_accuracy=accuracy, accuracy_per_epoch=(accuracy,),
+        final_train_loss=0.2, final_test_loss=0.3,
+        peak_memory_bytes=peak_memory_bytes, round_cv=float(np.std(rounds) / np.mean(rounds)),
+        skipped_steps=skipped_steps, total_steps=10 * len(rounds),
+        grad_scaler_final_scale=65536.0 if precision == "amp-fp16" else None,
+        nonfinite_losses=0, eval_time_s=0.5, warmup_time_s=1.0,
+        data_source="synthetic", weights_source="synthetic", accuracy_meaningful=True,
+        config={"epochs": 1, "batch_size": 64},
+        samples_per_round=(samples_per_round,) * len(rounds),
+        environment={**(env or environment()),
+                     "tf32": {"matmul_tf32": tf32, "cudnn_conv_tf32": tf32}},
+        speedup_vs_fp32=speedup[0] if speedup else None,
+        speedup_ci=(speedup[1], speedup[2]) if speedup else None)
+    fields.update(record)
+    return BenchmarkRecord(**fields).to_extra_info()
 
 
 def benchmark(workload: str, precision: str, rounds: Sequence[float], extra: dict | None = None,
-              save_data: bool = True) -> dict:
-    """One entry of a saved run's ``benchmarks`` list."""
+              save_data: bool = True, test: str = "test_train") -> dict:
+    """One entry of a saved run's ``benchmarks`` list, of the test function ``test``."""
     from pytest_benchmark.stats import Stats  # optional dependency (ampcore[bench])
 
     stats = Stats()
@@ -73,8 +77,8 @@ def benchmark(workload: str, precision: str, rounds: Sequence[float], extra: dic
     as_dict["iterations"] = 1
     param = f"{workload}-{precision}"
     return {
-        "group": workload, "name": f"test_train[{param}]",
-        "fullname": f"{TEST_FILE}::test_train[{param}]",
+        "group": workload, "name": f"{test}[{param}]",
+        "fullname": f"{TEST_FILE}::{test}[{param}]",
         "params": {"workload": workload, "precision": precision}, "param": param,
         "extra_info": extra if extra is not None else extra_info(workload, precision, rounds),
         "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": len(rounds),
@@ -119,9 +123,11 @@ def amp_session(rng: np.random.Generator, when: datetime, *, commit: str = "0" *
                 n_rounds: int = 10, noise: float = 0.02, slowdown: dict[str, float] | None = None,
                 accuracy: dict[str, float] | None = None, memory: dict[str, float] | None = None,
                 skipped: dict[str, int] | None = None, env: dict | None = None,
-                precisions: Sequence[str] = ("fp32", "amp-bf16")) -> dict:
+                precisions: Sequence[str] = ("fp32", "amp-bf16"),
+                records: dict[str, dict] | None = None) -> dict:
     """One session of the suite: every workload at every precision, rounds drawn around the
-    given medians with relative ``noise``. ``slowdown`` etc. are keyed by "workload-precision"."""
+    given medians with relative ``noise``. ``slowdown`` etc. are keyed by "workload-precision";
+    ``records`` sets other record fields by the same key ("*": every benchmark)."""
     base_times = base_times or {"bert": 0.80, "resnet18": 0.40}
     speedups = speedups or {"bert": 1.9, "resnet18": 1.15}
     env = env if env is not None else environment()
@@ -140,10 +146,12 @@ def amp_session(rng: np.random.Generator, when: datetime, *, commit: str = "0" *
                 ratio = float(np.median(fp32_rounds[workload]) / np.median(rounds))
                 speedup = (ratio, ratio * 0.97, ratio * 1.03)
             mem = int((memory or {}).get(param, 1.0) * (3 if precision == "fp32" else 2) * 2**30)
+            fields = {**(records or {}).get("*", {}), **(records or {}).get(param, {})}
             extra = extra_info(workload, precision, rounds,
                                accuracy=(accuracy or {}).get(param, 0.9),
                                peak_memory_bytes=mem if env.get("device_type") == "cuda" else None,
-                               skipped_steps=(skipped or {}).get(param, 0), speedup=speedup, env=env)
+                               skipped_steps=(skipped or {}).get(param, 0), speedup=speedup, env=env,
+                               **fields)
             entries.append(benchmark(workload, precision, rounds, extra))
     return run_document(entries, when, commit, env)
 
@@ -162,3 +170,19 @@ def write_history(directory: Path, n_runs: int, seed: int = 0, start: datetime |
                           slowdown=slowdown, **session)
         paths.append(write_run(directory, index + 1, doc))
     return paths
+
+
+def edit_run(path: Path, mutate) -> Path:
+    """Rewrite the saved run at ``path`` with ``mutate(document)`` applied (in place; for
+    tests that damage a file the way a crash, a bad disk or a bad writer would)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    mutate(document)
+    path.write_text(json.dumps(document, indent=4), encoding="utf-8")
+    return path
+
+
+def small_history(directory: Path, n_runs: int, seed: int = 0, **session: object) -> list[Path]:
+    """``n_runs`` daily sessions of one benchmark pair (bert fp32 and amp-bf16): the cheapest
+    history with a speedup, for tests that run ``report`` or ``calibrate`` end to end."""
+    return write_history(directory, n_runs, seed=seed, base_times={"bert": 0.8},
+                         speedups={"bert": 1.9}, **session)

@@ -1,0 +1,27 @@
+"""Progress bars for the slow history commands (report, calibrate): tqdm on stderr, only when
+stderr is a terminal and ``--no-progress`` was not given, so logs and pipes stay clean."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wanted(no_progress: bool = False) -> bool:
+    """Whether to draw progress bars: stderr is a terminal and nobody said no."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not no_progress and callable(isatty) and bool(isatty())
+
+
+def track(items: Iterable[T], description: str, enabled: bool,
+          total: int | None = None) -> Iterator[T] | Iterable[T]:
+    """``items``, with a progress bar on stderr while they are consumed when ``enabled``."""
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, total=total, file=sys.stderr, leave=False,
+                dynamic_ncols=True)

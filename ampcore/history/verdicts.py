@@ -1,0 +1,164 @@
+"""Per-metric verdicts: is one metric of a candidate benchmark worse than its baseline, and by
+how much. Time and speedup are measured from the raw rounds; every other ``METRICS`` row reads
+its record field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ampcore import stats
+from ampcore.history.config import Thresholds
+from ampcore.history.speedup import FROM_ROUNDS, run_speedup
+from ampcore.history.storage import Benchmark, Run
+from ampcore.metrics import Metric, get_metric
+from ampcore.record import number
+from ampcore.registry import REFERENCE_PRECISION
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+OK = "ok"
+NOT_AVAILABLE = "n/a"
+
+# How a verdict was reached when the row's own test could not run.
+THRESHOLD_ONLY = "THRESHOLD ONLY on stored medians (no raw rounds)"
+
+
+@dataclass(frozen=True)
+class MetricVerdict:
+    metric: str
+    status: str
+    method: str
+    baseline: float | None = None
+    candidate: float | None = None
+    change: float | None = None  # a fraction for relative metrics, a difference otherwise
+    threshold: float | None = None
+    p_worse: float | None = None  # one-sided p-value that the metric got worse
+    p_better: float | None = None  # one-sided p-value that it got better
+    q_value: float | None = None  # the p-value of the observed direction, FDR-adjusted
+    ci: tuple[float, float] | None = None  # interval of the candidate/baseline ratio
+    ci_level: float | None = None
+    note: str = ""
+    in_family: bool = False  # one of the gate's significance tests (see ``adjust``)
+
+    @property
+    def tested(self) -> bool:
+        return self.p_worse is not None and self.p_better is not None
+
+    @property
+    def p_value(self) -> float | None:
+        """The raw one-sided p-value in the direction the metric moved."""
+        if not self.tested:
+            return None
+        worse = get_metric(self.metric).is_worse(self.change or 0.0)
+        return self.p_worse if worse else self.p_better
+
+
+# --- per-metric verdicts ---------------------------------------------------------------------
+
+def decide(metric: Metric, change: float, threshold: float, worse_significant: bool = True,
+           better_significant: bool = True) -> str:
+    """Regression: worse by more than ``threshold`` and (when tested) significant."""
+    if not abs(change) > threshold:  # NaN: no verdict either way
+        return OK
+    if metric.is_worse(change):
+        return REGRESSION if worse_significant else OK
+    return IMPROVEMENT if better_significant else OK
+
+
+def time_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benchmark,
+                 thresholds: Thresholds, time_ci: bool = True) -> MetricVerdict:
+    """Slower only when a one-sided Mann-Whitney U test on the raw rounds is significant at
+    ``alpha`` (after adjustment over the gate's tests, see ``adjust``) AND the median grew
+    by more than the threshold; threshold only when a run saved no rounds."""
+    threshold = thresholds[metric.name]
+    base_rounds = [b.rounds for b in baseline]
+    if candidate.rounds is None or any(r is None for r in base_rounds):
+        base_median = float(np.median([b.median for b in baseline]))
+        change = metric.change(base_median, candidate.median)
+        return MetricVerdict(metric.name, decide(metric, change, threshold), THRESHOLD_ONLY,
+                             base_median, candidate.median, change, threshold,
+                             note="no significance test: a run saved no stats.data")
+    pooled = np.concatenate([np.asarray(r) for r in base_rounds])
+    base_median, cand_median = float(np.median(pooled)), stats.median(candidate.rounds)
+    change = metric.change(base_median, cand_median)
+    # "less": baseline rounds tend to be shorter, i.e. the candidate is slower
+    p_worse = stats.mann_whitney(pooled, candidate.rounds, alternative="less")
+    p_better = stats.mann_whitney(pooled, candidate.rounds, alternative="greater")
+    ci = None
+    if time_ci:  # for the reader only: the decision rests on the test and the threshold
+        # CI of candidate/baseline median time: invert the speedup interval.
+        _, low, high = stats.bootstrap_speedup_ci(pooled, candidate.rounds)
+        ci = (1 / high, 1 / low) if high > 0 and low > 0 else None  # NaN compares False
+    status = decide(metric, change, threshold, p_worse < thresholds.alpha,
+                    p_better < thresholds.alpha)
+    return MetricVerdict(metric.name, status, metric.test, base_median, cand_median, change,
+                         threshold, p_worse, p_better, ci=ci, ci_level=0.95 if ci else None,
+                         note=f"n={len(pooled)} vs {len(candidate.rounds)} rounds",
+                         in_family=True)
+
+
+def speedup_change_verdict(metric: Metric, baseline_runs: Sequence[Run], candidate_run: Run,
+                           key: str, thresholds: Thresholds) -> MetricVerdict:
+    """A drop of the within-run speedup by more than the threshold (relative). When every
+    run has rounds, the drop must also be significant: a bootstrap over all four samples of
+    candidate speedup / baseline speedup gives the one-sided p-values."""
+    threshold = thresholds[metric.name]
+    cand = run_speedup(candidate_run, candidate_run.benchmarks[key])
+    base = [s for run in baseline_runs if key in run.benchmarks
+            for s in [run_speedup(run, run.benchmarks[key])] if s is not None]
+    if cand is None or not base:
+        missing = "candidate" if cand is None else "baseline"
+        return MetricVerdict(metric.name, NOT_AVAILABLE, "", note=f"no {REFERENCE_PRECISION} "
+                             f"run of this workload nor speedup_vs_fp32 in the {missing}")
+    note = f"within-run median(fp32)/median(amp); baseline: {len(base)} run(s)"
+    if cand.source == FROM_ROUNDS and all(s.source == FROM_ROUNDS for s in base):
+        base_fp32 = np.concatenate([s.fp32_rounds for s in base])
+        base_amp = np.concatenate([s.amp_rounds for s in base])
+        base_value = stats.median(base_fp32) / stats.median(base_amp)
+        change = metric.change(base_value, cand.value)
+        if not abs(change) > threshold:
+            # Within the threshold the verdict is "ok" whatever the test says: skip the
+            # bootstrap (the costly part of a gate); ``adjust`` counts it as p = 1.
+            return MetricVerdict(metric.name, OK, metric.test, base_value, cand.value, change,
+                                 threshold, note=note + "; within threshold, not tested",
+                                 in_family=True)
+        result = stats.bootstrap_speedup_change(base_fp32, base_amp, cand.fp32_rounds,
+                                                cand.amp_rounds, confidence=1 - thresholds.alpha)
+        if math.isfinite(result.p_drop):
+            status = decide(metric, change, threshold, result.p_drop < thresholds.alpha,
+                            result.p_gain < thresholds.alpha)
+            return MetricVerdict(metric.name, status, metric.test, base_value, cand.value,
+                                 change, threshold, result.p_drop, result.p_gain,
+                                 ci=(result.low, result.high), ci_level=1 - thresholds.alpha,
+                                 note=note, in_family=True)
+    base_value = float(np.median([s.value for s in base]))
+    change = metric.change(base_value, cand.value)
+    source = cand.source if cand.source != FROM_ROUNDS else "too few rounds"
+    return MetricVerdict(metric.name, decide(metric, change, threshold),
+                         f"THRESHOLD ONLY (speedup from {source})", base_value, cand.value,
+                         change, threshold, note=note)
+
+
+def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benchmark,
+                  threshold: float) -> MetricVerdict:
+    """A record field against the baseline median: the row's absolute or relative change
+    compared with its threshold."""
+    records = [b.record for b in baseline if b.record is not None]
+    if metric.requires and any(getattr(r, metric.requires) is False
+                               for r in [*records, candidate.record] if r is not None):
+        return MetricVerdict(metric.name, NOT_AVAILABLE, "", note=f"{metric.requires} is "
+                             f"false: the {metric.label} means nothing here")
+    base = [v for r in records if (v := number(getattr(r, metric.field))) is not None]
+    value = number(getattr(candidate.record, metric.field)) if candidate.record else None
+    if value is None or not base:
+        missing = "candidate" if value is None else "baseline"
+        return MetricVerdict(metric.name, NOT_AVAILABLE, "",
+                             note=f"{metric.field} not recorded in the {missing}")
+    base_value = float(np.median(base))
+    change = metric.change(base_value, value)
+    return MetricVerdict(metric.name, decide(metric, change, threshold), metric.test,
+                         base_value, value, change, threshold)

@@ -1,0 +1,100 @@
+"""``METRICS``: every metric the gate judges, one row each, and everything it means.
+
+compare, calibrate, the text/Markdown/JSON output and the report read these rows instead of
+restating which direction is worse, whether a change is relative, how a value is formatted or
+what the default threshold is. Adding a metric is one row here plus the code that measures it
+(a ``BenchmarkRecord`` field). Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from ampcore.record import BenchmarkRecord
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # threshold key in [tool.ampcore.compare] and in every output
+    label: str  # what a reader sees in charts and tables
+    unit: str  # unit of a displayed value
+    relative: bool  # change and threshold are fractions of the baseline; else differences
+    higher_is_worse: bool
+    default_threshold: float
+    calibration_step: float  # ``ampcore calibrate`` rounds suggestions up to this
+    test: str  # how the gate decides, as the output states it
+    field: str | None = None  # the BenchmarkRecord field it reads; None: the raw rounds
+    scale: float = 1.0  # displayed value = stored value / scale
+    fmt: str = ".4g"
+    chart: bool = True  # drawn per workload in ``ampcore report``
+    # A BenchmarkRecord flag that, when False, makes the metric meaningless (not judged):
+    # accuracy after training from random initial weights.
+    requires: str | None = None
+
+    def is_worse(self, change: float) -> bool:
+        return change > 0 if self.higher_is_worse else change < 0
+
+    def change(self, baseline: float, candidate: float) -> float:
+        """The candidate's change: a fraction of the baseline, or a difference."""
+        if not self.relative:
+            return candidate - baseline
+        return (candidate - baseline) / baseline if baseline else math.nan
+
+    def format(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "-"
+        text = format(value / self.scale, self.fmt)
+        return f"{text} {self.unit}" if self.unit and self.unit != "x" else text + self.unit
+
+    def format_change(self, change: float | None) -> str:
+        if change is None or not math.isfinite(change):
+            return "-"
+        if self.relative:
+            return f"{change * 100:+.1f} %"
+        return f"{change / self.scale:+.4g}" + (f" {self.unit}" if self.unit else "")
+
+    def format_threshold(self, threshold: float | None) -> str:
+        """The allowed change, signed in the metric's worse direction."""
+        if threshold is None:
+            return "-"
+        sign = "+" if self.higher_is_worse else "-"
+        return f"{sign}{threshold * 100:g} %" if self.relative else f"{sign}{threshold:g}"
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("time", "median round time", "s", relative=True, higher_is_worse=True,
+           default_threshold=0.05, calibration_step=0.005,
+           test="one-sided Mann-Whitney U on the rounds + threshold"),
+    Metric("speedup", "speedup over fp32", "x", relative=True, higher_is_worse=False,
+           default_threshold=0.05, calibration_step=0.005,
+           test="bootstrap of the within-run speedup change + threshold", fmt=".3f"),
+    Metric("accuracy", "final test accuracy", "", relative=False, higher_is_worse=False,
+           default_threshold=0.03, calibration_step=0.005, test="absolute tolerance",
+           field="final_accuracy", fmt=".4f", requires="accuracy_meaningful"),
+    Metric("memory", "peak device memory", "MiB", relative=True, higher_is_worse=True,
+           default_threshold=0.10, calibration_step=0.005, test="relative threshold",
+           field="peak_memory_bytes", scale=2**20, fmt=",.1f"),
+    Metric("skipped_steps", "GradScaler skipped steps", "", relative=False,
+           higher_is_worse=True, default_threshold=1, calibration_step=1,
+           test="absolute threshold", field="skipped_steps", fmt="g", chart=False),
+)}
+
+
+def get_metric(name: str) -> Metric:
+    return METRICS[name]
+
+
+def _check_fields() -> None:
+    """A row naming a field the record does not have would silently judge nothing."""
+    known = {f.name for f in fields(BenchmarkRecord)}
+    for metric in METRICS.values():
+        if metric.field is not None and metric.field not in known:
+            raise RuntimeError(f"metric {metric.name!r} reads BenchmarkRecord.{metric.field}, "
+                               "which does not exist")
+        if metric.requires is not None and metric.requires not in known:
+            raise RuntimeError(f"metric {metric.name!r} requires BenchmarkRecord."
+                               f"{metric.requires}, which does not exist")
+
+
+_check_fields()

@@ -1,0 +1,329 @@
+"""The option table: every option of ``ampcore run`` and of the suite (``pytest benchmarks``),
+each stated once with its flag, environment variable, parser, default, help and the commands
+that take it.
+
+The table is rendered to argparse for ``ampcore run`` (``--data-dir``) by ``add_arguments`` and
+to pytest options for the suite (``--amp-data-dir``) by ``ampcore.suite.options``; ``resolve``
+then gives both the same values: the flag, else the environment variable, else the default,
+each checked here once (type, range, finiteness, known ids). A bad value is one
+``OptionError`` naming the option, the value and what is valid: the CLI exits 2 with it before
+any training, the suite makes it a pytest usage error.
+
+Torch-free, so that loading the pytest plugin and building the CLI parser cost nothing. The
+one check that needs torch-importing code, the profile name, is made lazily: ``ampcore.profiles``
+(which imports torch) is read only when a profile is named, so no list of profiles is restated
+here. ``python -m ampcore.options run|suite`` prints a command's options as a Markdown table
+(README's tables are this output; a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ampcore import registry
+from ampcore.errors import UsageError
+
+RUN, SUITE = "run", "suite"
+COMMANDS = (RUN, SUITE)
+# ampcore.graphs.CHOICES, which imports torch; tests/test_options.py checks that they agree.
+CUDA_GRAPH_CHOICES = ("auto", "on", "off")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class OptionError(UsageError):
+    """A bad option value; the message names the option, the value and what is valid."""
+
+
+class PerCommand(dict):
+    """A default or help that differs between commands: ``PerCommand(run=1, suite=2)``."""
+
+
+# --- parsers: text -> value, or ValueError saying what is expected ----------------------------
+
+class Unknown(ValueError):
+    """A parser's message that already names the bad value (no ", got ..." is added)."""
+
+
+def text(value: str) -> str:
+    return value
+
+
+def path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def integer(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value) if value.strip().lstrip("+-").isdigit() else None
+        if number is None or number < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}")
+        return number
+    return parse
+
+
+def real(minimum: float, inclusive: bool) -> Callable[[str], float]:
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
+            raise ValueError(f"expected a finite number {bound}")
+        return number
+    return parse
+
+
+def choice(*values: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.lower() not in values:
+            raise ValueError(f"expected one of {', '.join(values)}")
+        return value.lower()
+    return parse
+
+
+def flag(value: str) -> bool:
+    if value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise ValueError(f"expected one of {', '.join(_TRUE)} (on) or {', '.join(_FALSE)} (off)")
+
+
+def ids(kind: str, table: str) -> Callable[[str], list[str]]:
+    """Ids of the registry ``ampcore.registry.<table>``, read when parsing (so an entry
+    registered after this module was imported counts)."""
+    def parse(value: str) -> list[str]:
+        try:
+            return registry.expand_ids(value, list(getattr(registry, table)), kind)
+        except UsageError as exc:
+            raise Unknown(str(exc)) from None
+    return parse
+
+
+def profile_name(value: str) -> str:
+    """A profile of ``ampcore.profiles``, imported (with torch) only now that one is named."""
+    from ampcore.profiles import PROFILES
+
+    if value not in PROFILES:
+        raise ValueError(f"expected one of {', '.join(PROFILES)}")
+    return value
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    key: str  # attribute of the resolved settings
+    help: str | PerCommand  # "{workloads}"/"{precisions}" become the registries' ids
+    parse: Callable[[str], object]
+    env: str | None = None
+    default: object = None  # None: not set (the help says what that means)
+    commands: tuple[str, ...] = COMMANDS
+    kind: str = "value"  # "value"; "flag": takes no value; "ids": one or more ids
+    metavar: str | None = None
+    run_flag: str | None = None  # default: --<key>
+    suite_flag: str | None = None  # default: --amp-<key>
+
+    def flag(self, command: str) -> str:
+        given = self.run_flag if command == RUN else self.suite_flag
+        prefix = "--" if command == RUN else "--amp-"
+        return given or prefix + self.key.replace("_", "-")
+
+    def default_for(self, command: str) -> object:
+        return self.default[command] if isinstance(self.default, PerCommand) else self.default
+
+    def help_for(self, command: str) -> str:
+        text = self.help[command] if isinstance(self.help, PerCommand) else self.help
+        text = text.format(workloads=", ".join(registry.WORKLOADS),
+                           precisions=", ".join(registry.PRECISIONS), all=registry.ALL,
+                           reference=registry.REFERENCE_PRECISION)
+        default = self.default_for(command)
+        if default is not None and self.kind != "flag":
+            text += f" (default: {default})"
+        return text
+
+    def env_text(self) -> str:
+        return "" if self.env is None else self.env + ("=1" if self.kind == "flag" else "")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("workloads", "{workloads}, or {all} (default: {all})", ids("workload", "WORKLOADS"),
+           "AMPCORE_WORKLOADS", kind="ids", metavar="ID", run_flag="--workload"),
+    Option("precisions", PerCommand(
+        run="{precisions}, or {all} (default: {all}); run in the order given",
+        suite="{precisions}, or {all} (default: {all}); {reference} trains first"),
+        ids("precision", "PRECISIONS"), "AMPCORE_PRECISIONS", kind="ids", metavar="ID",
+        run_flag="--precision"),
+    Option("profile", "seed: the published experiment (needs the data sets); smoke: tiny and "
+           "self-contained (default: seed with CUDA, else smoke)", profile_name,
+           "AMPCORE_PROFILE", metavar="NAME"),
+    Option("device", "torch device (default: cuda when available, else cpu)", text,
+           "AMPCORE_DEVICE", metavar="DEVICE"),
+    Option("data_dir", "directory with imdb/ and mnist/, the seed profile's data sets", path,
+           "AMPCORE_DATA_DIR", metavar="DIR"),
+    Option("download", "allow fetching data sets and models from the internet", flag,
+           "AMPCORE_DOWNLOAD", kind="flag"),
+    Option("bert_model", "Hugging Face id or local directory for bert", text,
+           "AMPCORE_BERT_MODEL", metavar="MODEL"),
+    Option("max_length", "bert sequence length (default: the profile's)", integer(1),
+           "AMPCORE_MAX_LENGTH", metavar="N"),
+    Option("allow_random_init", "train bert from random weights when the source has none "
+           "(speed is valid, accuracy is not)", flag, "AMPCORE_ALLOW_RANDOM_INIT", kind="flag"),
+    Option("max_grad_norm", "clip gradients to this norm", real(0, inclusive=False),
+           "AMPCORE_MAX_GRAD_NORM", commands=(RUN,), metavar="NORM"),
+    Option("compile", "torch.compile the models", flag, "AMPCORE_COMPILE", kind="flag"),
+    Option("cuda_graphs", "auto, on or off: capture each training step (forward, backward, "
+           "optimizer) in a CUDA graph and replay it, which times the GPU's work without the "
+           "host's launch jitter; off times a plain eager loop; auto: on for CUDA",
+           choice(*CUDA_GRAPH_CHOICES), "AMPCORE_CUDA_GRAPHS", default="auto",
+           metavar="|".join(CUDA_GRAPH_CHOICES)),
+    Option("nproc", PerCommand(
+        run="train with DistributedDataParallel on N local processes launched by torchrun: one "
+            "GPU each on cuda (nccl), or gloo on cpu; each process trains the profile's batch, "
+            "so the global batch is N times it (1: no DDP)",
+        suite="processes (one per GPU) for the test_ddp_* benchmarks"),
+        integer(1), "AMPCORE_NPROC", default=PerCommand(run=1, suite=2), metavar="N"),
+    Option("min_speedup", "lower 95% CI bound of the speedup over {reference} that AMP must "
+           "reach on the workloads that assert one", real(0, inclusive=False),
+           "AMPCORE_MIN_SPEEDUP", default=1.3, commands=(SUITE,), metavar="X"),
+    Option("acc_tol", "allowed {reference} - AMP test accuracy gap", real(0, inclusive=True),
+           "AMPCORE_ACC_TOL", default=0.03, commands=(SUITE,), metavar="GAP"),
+    Option("summary", "append the session's Markdown summary to this file (e.g. "
+           "$GITHUB_STEP_SUMMARY)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
+    Option("json", "write every RunResult to this new JSON file", path, commands=(RUN,),
+           metavar="FILE"),
+    Option("no_progress", "no progress bars", flag, commands=(RUN,), kind="flag"),
+)
+
+
+def options_for(command: str) -> Iterator[Option]:
+    return (o for o in OPTIONS if command in o.commands)
+
+
+def get_option(key: str) -> Option:
+    return next(o for o in OPTIONS if o.key == key)
+
+
+# --- resolving values ---------------------------------------------------------------------------
+
+class Settings:
+    """Resolved values, as attributes (``settings.max_length``); ``given(key)`` is the raw value
+    a flag or environment variable gave (None: the default was used)."""
+
+    def __init__(self, values: dict[str, object], raw: dict[str, object]) -> None:
+        self._values, self._raw = dict(values), dict(raw)
+
+    def __getattr__(self, key: str) -> object:
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def given(self, key: str) -> object:
+        return self._raw.get(key)
+
+    def replace(self, **changes: object) -> Settings:
+        return Settings({**self._values, **changes}, self._raw)
+
+    def __repr__(self) -> str:
+        return f"Settings({self._values!r})"
+
+
+def _unset(value: object) -> bool:
+    return value is None or value is False or value == "" or value == []
+
+
+def resolve(command: str, given: Mapping[str, object],
+            environ: Mapping[str, str] | None = None) -> Settings:
+    """Every option of ``command``: ``given[key]`` (from the flag), else its environment
+    variable, else its default; ``OptionError`` for the first bad value."""
+    environ = os.environ if environ is None else environ
+    values, raw = {}, {}
+    for option in options_for(command):
+        value, source = given.get(option.key), option.flag(command)
+        if _unset(value) and option.env and environ.get(option.env, "") != "":
+            value, source = environ[option.env], f"{source} (from ${option.env})"
+        if _unset(value):
+            values[option.key] = _default(option, command)
+            continue
+        raw[option.key] = value
+        values[option.key] = _parse(option, value, source)
+    return Settings(values, raw)
+
+
+def _default(option: Option, command: str) -> object:
+    if option.kind == "flag":
+        return False
+    if option.kind == "ids":  # every registered id, read now
+        return option.parse(registry.ALL)
+    return option.default_for(command)
+
+
+def _parse(option: Option, value: object, source: str) -> object:
+    if value is True:  # a flag given on the command line
+        return True
+    value = " ".join(value) if isinstance(value, (list, tuple)) else str(value)
+    try:
+        return option.parse(value)
+    except Unknown as exc:
+        raise OptionError(f"{source}: {exc}") from None
+    except ValueError as exc:
+        raise OptionError(f"{source}: {exc}, got {value!r}") from None
+
+
+def asks_for_all(raw: object) -> bool:
+    """Whether a raw ids value names ``all`` (or none, which means all)."""
+    if _unset(raw):
+        return True
+    tokens = raw if isinstance(raw, (list, tuple)) else str(raw).replace(",", " ").split()
+    return registry.ALL in tokens
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def argparse_help(option: Option, command: str) -> str:
+    """The help argparse (and pytest's parser) shows: ``%`` escaped, the env variable named."""
+    text = option.help_for(command) + (f" [env: {option.env_text()}]" if option.env else "")
+    return text.replace("%", "%%")
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str = RUN) -> None:
+    """``command``'s options as argparse arguments; ``resolve(command, vars(args))`` checks them."""
+    for option in options_for(command):
+        help_text = argparse_help(option, command)
+        if option.kind == "flag":
+            parser.add_argument(option.flag(command), dest=option.key, action="store_true",
+                                default=None, help=help_text)
+        else:
+            parser.add_argument(option.flag(command), dest=option.key, default=None,
+                                nargs="+" if option.kind == "ids" else None,
+                                metavar=option.metavar, help=help_text)
+
+
+def markdown(command: str) -> str:
+    """``command``'s options as the Markdown table README shows."""
+    rows = ["| option | env | meaning |", "| --- | --- | --- |"]
+    for option in options_for(command):
+        env = f"`{option.env_text()}`" if option.env else ""
+        meaning = option.help_for(command).replace("|", "\\|")
+        rows.append(f"| `{option.flag(command)}` | {env} | {meaning} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(f"usage: python -m ampcore.options {{{','.join(COMMANDS)}}}", file=sys.stderr)
+        return 2
+    print(markdown(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

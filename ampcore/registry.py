@@ -1,0 +1,132 @@
+"""The registries: every precision mode and every workload, as torch-free data.
+
+These two tables are the only lists of ids in the project. The CLI, the option table, the
+suite (which must not import torch to parse its options) and the history tools read them; the
+runtime objects (``ampcore.precision.Precision``, a workload's ``build``) are made from an
+entry on demand. Adding a precision mode or a workload is one implementation plus one
+``register_precision`` / ``register_workload`` call (or one entry below).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ampcore.errors import UsageError
+
+ALL = "all"
+# The precision every speedup and parity check is measured against.
+REFERENCE_PRECISION = "fp32"
+
+
+@dataclass(frozen=True)
+class PrecisionEntry:
+    """What a precision mode means, without torch: the runtime object is ``implementation``
+    (a ``module:Class`` path) built with ``from_entry(entry)``."""
+
+    id: str
+    description: str
+    method_name: str  # the seed table's "Training Method" label
+    autocast: str | None = None  # torch dtype name under autocast; None: no autocast
+    grad_scaler: bool = False
+    tf32: bool = False
+    implementation: str = "ampcore.precision:Precision"
+
+    @property
+    def mixed(self) -> bool:
+        """A mixed-precision mode: gated for speedup and parity against the reference."""
+        return self.autocast is not None
+
+
+@dataclass(frozen=True)
+class WorkloadEntry:
+    """A workload and the traits the suite needs to know about it."""
+
+    id: str
+    description: str
+    build: str  # ``module:function`` returning a PreparedWorkload
+    # WorkloadConfig fields a run may override from an option (``model``, ``max_length``).
+    run_options: tuple[str, ...] = ()
+    asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
+    ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
+
+    def accepts(self, option: str) -> bool:
+        return option in self.run_options
+
+
+PRECISIONS: dict[str, PrecisionEntry] = {}
+WORKLOADS: dict[str, WorkloadEntry] = {}
+
+
+def register_precision(entry: PrecisionEntry) -> PrecisionEntry:
+    PRECISIONS[entry.id] = entry
+    return entry
+
+
+def register_workload(entry: WorkloadEntry) -> WorkloadEntry:
+    WORKLOADS[entry.id] = entry
+    return entry
+
+
+for _entry in (
+    PrecisionEntry("fp32", "strict IEEE float32 (TF32 off for matmuls and cuDNN convolutions)",
+                   "Regular (fp32)"),
+    PrecisionEntry("tf32", "float32 with TF32 tensor-core matmuls and convolutions", "TF32",
+                   tf32=True),
+    PrecisionEntry("amp-fp16", "autocast to float16 with a GradScaler", "Mixed precision (fp16)",
+                   autocast="float16", grad_scaler=True),
+    PrecisionEntry("amp-bf16", "autocast to bfloat16 (no loss scaling needed)",
+                   "Mixed precision (bf16)", autocast="bfloat16"),
+):
+    register_precision(_entry)
+
+for _workload in (
+    WorkloadEntry("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
+                  "ampcore.workloads.bert:build", run_options=("model", "max_length"),
+                  asserts_speedup=True, ddp=True),
+    WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
+                  "ampcore.workloads.resnet18:build"),
+):
+    register_workload(_workload)
+
+
+def precision_entry(precision_id: str) -> PrecisionEntry:
+    try:
+        return PRECISIONS[precision_id]
+    except KeyError:
+        raise UsageError(f"unknown precision {precision_id!r}; valid: {', '.join(PRECISIONS)}") from None
+
+
+def workload_entry(workload_id: str) -> WorkloadEntry:
+    try:
+        return WORKLOADS[workload_id]
+    except KeyError:
+        raise UsageError(f"unknown workload {workload_id!r}; valid: {', '.join(WORKLOADS)}") from None
+
+
+def mixed_precision_ids() -> list[str]:
+    return [p.id for p in PRECISIONS.values() if p.mixed]
+
+
+def expand_ids(requested: str | list[str] | tuple[str, ...] | None, valid: list[str],
+               kind: str) -> list[str]:
+    """Expand ``all`` and check every id, keeping the order given and dropping repeats; a
+    string is split on commas and spaces; nothing requested means every id."""
+    if isinstance(requested, str):
+        requested = requested.replace(",", " ").split()
+    if not requested:
+        return list(valid)
+    chosen: list[str] = []
+    for item in requested:
+        for value in (valid if item == ALL else [item]):
+            if value not in valid:
+                raise UsageError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}, or {ALL}")
+            if value not in chosen:
+                chosen.append(value)
+    return chosen
+
+
+def load(path: str) -> object:
+    """The object a ``module:attribute`` path names (imported on first use)."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,50 @@
+"""``RunSpec``: every choice that defines one run, and the device it names."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ampcore.errors import DeviceUnavailableError
+from ampcore.profiles import WorkloadConfig, get_profile
+from ampcore.registry import workload_entry
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Every choice that defines one run."""
+
+    workload: str
+    precision: str
+    profile: str
+    device: str = "cuda"
+    data_dir: Path | None = None
+    bert_model: str | None = None  # overrides the profile's model
+    max_length: int | None = None  # overrides the profile's max length
+    allow_download: bool = False
+    allow_random_init: bool = False
+    max_grad_norm: float | None = None
+    compile: bool = False
+    # Capture each step shape in a CUDA graph (ampcore.graphs). The core does what it is told;
+    # the CLI and the suite default to captured steps on CUDA (``resolve_cuda_graphs``).
+    cuda_graphs: bool = False
+
+    def workload_config(self) -> WorkloadConfig:
+        config = get_profile(self.profile).workloads[self.workload]
+        entry = workload_entry(self.workload)
+        given = {"model": self.bert_model, "max_length": self.max_length}
+        overrides = {name: value for name, value in given.items()
+                     if value is not None and entry.accepts(name)}
+        return dataclasses.replace(config, **overrides)
+
+
+def resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"device {name!r} was asked for but CUDA is not available here "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); use --device cpu")
+    return device

@@ -1,0 +1,17 @@
+"""The AMP benchmark suite as a pytest plugin, split the way pytest-benchmark splits its own:
+
+- ``options``: the suite's options, the ``suite`` rows of ``ampcore.options`` (torch-free)
+- ``session``: ``SuiteSession``, the session of runs: trains each case once and records what it
+  measured as ``ampcore.record.BenchmarkRecord``s
+- ``plugin``: hooks and fixtures (the ``pytest11`` entry point)
+- ``benchmark_adapter``: the only module touching pytest-benchmark's internals
+
+Benchmarks import ``enforce`` from here: ``from ampcore.suite import enforce``.
+"""
+
+from ampcore.suite.plugin import enforce
+from ampcore.suite.session import SuiteSession
+
+AmpRuns = SuiteSession  # the session's former name
+
+__all__ = ["AmpRuns", "SuiteSession", "enforce"]

@@ -1,0 +1,172 @@
+"""pytest plugin: the AMP benchmark matrix, its fixtures, and the session's summary.
+
+Loaded through the ``pytest11`` entry point (``ampcore.suite.plugin``), so any repository with
+ampcore installed can write benchmarks against these fixtures:
+
+- ``amp_case``: one (workload, precision) of the matrix chosen by ``--amp-workloads`` and
+  ``--amp-precisions``; skipped with the reason when the device cannot run it.
+- ``amp_mixed_case``: the same, restricted to the mixed-precision modes.
+- ``amp_ddp_case`` / ``amp_ddp_mixed_case``: the same over the workloads whose registry entry
+  has DDP benchmarks (``ddp=True``); skipped without ``--amp-nproc`` GPUs.
+  ``amp_ddp_precision`` / ``amp_ddp_mixed_precision`` give just their precision.
+- ``amp_runs``: the session's ``SuiteSession``: trains each case once, under pytest-benchmark
+  when a benchmark test asks, on demand otherwise.
+
+Options are ``ampcore.options``' suite rows (``ampcore.suite.options``). torch is imported
+lazily, so loading the plugin costs nothing in unrelated test runs; it also loads without
+pytest-benchmark (tests that need its ``benchmark`` fixture then skip with the reason).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ampcore import registry
+from ampcore.suite import benchmark_adapter as adapter
+from ampcore.suite import options as suite_options
+from ampcore.suite.session import SuiteSession
+
+_SESSION_KEY = pytest.StashKey[SuiteSession]()
+_CASE = "amp_workload,amp_precision"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    suite_options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every option is checked here (torch-free), so a bad value is a usage error before
+    # collection; the session itself imports torch only when something trains.
+    config.stash[_SESSION_KEY] = SuiteSession(suite_options.resolve(config), config)
+
+
+def session_for(config: pytest.Config) -> SuiteSession:
+    return config.stash[_SESSION_KEY]
+
+
+# --- matrix and fixtures ------------------------------------------------------------------
+
+def _matrix(metafunc: pytest.Metafunc) -> tuple[list[str], list[str], str] | None:
+    """(workloads, precisions, what an empty matrix means) for the case fixture requested."""
+    o = session_for(metafunc.config).options
+    names = metafunc.fixturenames
+    mixed = [p for p in o.precisions if registry.PRECISIONS[p].mixed]
+    ddp = [w for w in o.workloads if registry.WORKLOADS[w].ddp]
+    no_mixed = "--amp-precisions has no mixed-precision mode"
+    no_ddp = ("--amp-workloads has no workload with DDP benchmarks (those with: "
+              f"{', '.join(w.id for w in registry.WORKLOADS.values() if w.ddp) or 'none'})")
+    if "amp_ddp_mixed_case" in names:
+        return ddp, mixed, no_ddp if not ddp else no_mixed
+    if "amp_ddp_case" in names:
+        return ddp, o.precisions, no_ddp
+    if "amp_mixed_case" in names:
+        return o.workloads, mixed, no_mixed
+    if "amp_case" in names:
+        return o.workloads, o.precisions, "no case selected"
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    matrix = _matrix(metafunc)
+    if matrix is None:
+        return
+    workloads, precisions, empty = matrix
+    cases = [pytest.param(w, p, id=f"{w}-{p}") for w in workloads for p in precisions]
+    if not cases:  # one skipped case that says why, rather than pytest's "empty parameter set"
+        cases = [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=empty))]
+    metafunc.parametrize(_CASE, cases)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need pytest-benchmark's fixture skip with the reason when it is missing."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)  # pytest's own: where fixtures resolved
+        if (info is not None and "benchmark" in getattr(item, "fixturenames", ())
+                and "benchmark" not in info.name2fixturedefs):
+            reason = f"no 'benchmark' fixture: {adapter.NOT_ACTIVE}"
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
+    return session_for(request.config)
+
+
+def _case(session: SuiteSession, workload: str, precision: str) -> tuple[str, str]:
+    reason = session.unsupported_reason(workload, precision)
+    if reason:
+        pytest.skip(reason)
+    return workload, precision
+
+
+def _ddp_case(session: SuiteSession, workload: str, precision: str) -> tuple[str, str]:
+    reason = session.ddp_unavailable_reason() or session.unsupported_reason(workload, precision)
+    if reason:
+        pytest.skip(reason)
+    return workload, precision
+
+
+@pytest.fixture
+def amp_case(amp_runs: SuiteSession, amp_workload: str, amp_precision: str) -> tuple[str, str]:
+    return _case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_mixed_case(amp_runs: SuiteSession, amp_workload: str,
+                   amp_precision: str) -> tuple[str, str]:
+    return _case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_ddp_case(amp_runs: SuiteSession, amp_workload: str, amp_precision: str) -> tuple[str, str]:
+    return _ddp_case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_ddp_mixed_case(amp_runs: SuiteSession, amp_workload: str,
+                       amp_precision: str) -> tuple[str, str]:
+    return _ddp_case(amp_runs, amp_workload, amp_precision)
+
+
+@pytest.fixture
+def amp_ddp_precision(amp_ddp_case: tuple[str, str]) -> str:
+    """The precision of ``amp_ddp_case`` (its workload is ``amp_ddp_case[0]``)."""
+    return amp_ddp_case[1]
+
+
+@pytest.fixture
+def amp_ddp_mixed_precision(amp_ddp_mixed_case: tuple[str, str]) -> str:
+    return amp_ddp_mixed_case[1]
+
+
+def enforce(verdict) -> None:
+    """Turn an ``ampcore.gates.Verdict`` into a skip, a failure with its numbers, or a pass."""
+    if verdict.skip_reason:
+        pytest.skip(verdict.skip_reason)
+    if not verdict.passed:
+        pytest.fail(verdict.message, pytrace=False)
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add the GPU, driver and library versions pytest-benchmark's machine id ignores."""
+    from ampcore import environment
+
+    session = session_for(config)
+    # The step mode is part of what a timing means: ``ampcore compare`` refuses to mix them.
+    machine_info["ampcore"] = {**environment.capture(session.device),
+                               "cuda_graphs": session.cuda_graphs}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None or not (session.results or session.ddp_results):
+        return
+    text = session.summary()
+    terminalreporter.write_sep("=", "ampcore: AMP training summary")
+    terminalreporter.write_line(text)
+    if session.options.summary is not None:
+        with session.options.summary.open("a", encoding="utf-8") as handle:  # never clobber
+            handle.write(text + "\n")

@@ -1,0 +1,260 @@
+"""The session of runs: each (workload, precision) trained at most once per pytest session.
+
+A benchmark test trains its case under pytest-benchmark (``benchmark``), a test that only needs
+a run's result gets it (``get``), training it on demand with its own timer if no benchmark has
+yet. What a benchmark measured is written into its ``extra_info`` as a ``BenchmarkRecord``, the
+one contract with ``ampcore.history``. torch is imported only when something trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ampcore.options import Settings
+from ampcore.record import BenchmarkRecord
+from ampcore.registry import REFERENCE_PRECISION
+from ampcore.suite import benchmark_adapter as adapter
+
+if TYPE_CHECKING:
+    from ampcore.result import RunResult
+    from ampcore.spec import RunSpec
+
+Key = tuple[str, str]  # (workload, precision)
+
+
+@dataclass
+class SuiteSession:
+    """The suite's runs and what it measured of them (formerly ``AmpRuns``)."""
+
+    options: Settings
+    config: pytest.Config = field(repr=False)
+    results: dict[Key, RunResult] = field(default_factory=dict)
+    ddp_results: dict[Key, RunResult] = field(default_factory=dict)
+    records: dict[str, BenchmarkRecord] = field(default_factory=dict)  # by benchmark group/name
+    failures: dict[str, BaseException] = field(default_factory=dict)
+    speedups: dict[str, object] = field(default_factory=dict)  # run name -> gates.Speedup
+
+    # --- what the session runs on (lazy: pytest-benchmark's session exists only once pytest
+    # is configured, and the device and profile need torch) -------------------------------------
+    @property
+    def timing_enabled(self) -> bool:
+        return adapter.timing_state(self.config)[0]
+
+    @property
+    def timing_disabled_reason(self) -> str:
+        return adapter.timing_state(self.config)[1]
+
+    @property
+    def device(self) -> str:
+        import torch
+
+        return self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    @property
+    def profile(self) -> str:
+        from ampcore.profiles import default_profile_name
+
+        return self.options.profile or default_profile_name()[0]
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether steps are captured; ``on`` off CUDA resolves to False here, and every test
+        that would train skips with the reason (``unsupported_reason``)."""
+        import torch
+
+        from ampcore.errors import UsageError
+        from ampcore.graphs import resolve_cuda_graphs
+
+        try:
+            return resolve_cuda_graphs(self.options.cuda_graphs, torch.device(self.device))
+        except UsageError:
+            return False
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def spec(self, workload: str, precision: str) -> RunSpec:
+        from ampcore.spec import RunSpec
+
+        o = self.options
+        return RunSpec(workload=workload, precision=precision, profile=self.profile,
+                       device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
+                       max_length=o.max_length, allow_download=o.download,
+                       allow_random_init=o.allow_random_init, compile=o.compile,
+                       cuda_graphs=self.cuda_graphs)
+
+    def workload_config(self, workload: str):
+        return self.spec(workload, REFERENCE_PRECISION).workload_config()
+
+    def unsupported_reason(self, workload: str, precision: str) -> str | None:
+        from ampcore.errors import AmpcoreError
+        from ampcore.graphs import resolve_cuda_graphs
+        from ampcore.precision import get_precision
+        from ampcore.spec import resolve_device
+
+        try:
+            device = resolve_device(self.device)
+            get_precision(precision).check_supported(device)
+            resolve_cuda_graphs(self.options.cuda_graphs, device)  # raises for 'on' off CUDA
+        except AmpcoreError as exc:
+            return str(exc)
+        return None
+
+    def ddp_unavailable_reason(self) -> str | None:
+        import torch
+
+        nproc = self.options.nproc
+        visible = torch.cuda.device_count() if self.on_gpu else 0
+        if nproc < 2 or visible < nproc:
+            return (f"DDP benchmarks need --amp-nproc >= 2 CUDA GPUs (asked {nproc}, "
+                    f"{visible} visible on device {self.device})")
+        return None
+
+    # --- training -------------------------------------------------------------------------------
+    def benchmark(self, workload: str, precision: str, benchmark) -> RunResult:
+        """Train under pytest-benchmark, one benchmark round per training round, and record
+        the run in the benchmark's ``extra_info``."""
+        from ampcore.run import Experiment
+
+        key, name = (workload, precision), f"{workload}-{precision}"
+        self._fail_if_failed(name)
+        if key not in self.results:  # else trained on demand earlier in this session
+            adapter.set_group(benchmark, workload)
+            with self._remember_failure(name), \
+                    Experiment(self.spec(workload, precision)) as experiment:
+                experiment.start()
+                self.results[key] = experiment.timed_by(benchmark)
+        result = self.results[key]
+        self.record(benchmark, result)
+        return result
+
+    def get(self, workload: str, precision: str) -> RunResult:
+        """A run's result, training it now (own timer) if no test has yet."""
+        from ampcore.run import run_experiment
+
+        key, name = (workload, precision), f"{workload}-{precision}"
+        self._fail_if_failed(name)
+        if key not in self.results:
+            reason = self.unsupported_reason(workload, precision)
+            if reason:
+                pytest.skip(f"prerequisite {name} cannot run: {reason}")
+            with self._remember_failure(name):
+                self.results[key] = run_experiment(self.spec(workload, precision))
+        return self.results[key]
+
+    def ddp(self, workload: str, precision: str, benchmark=None) -> RunResult:
+        """``workload`` under DDP on ``--amp-nproc`` GPUs (torchrun), once per session.
+
+        The workers run in their own processes, so pytest-benchmark times the whole launch as
+        one round; the training rounds the workers timed are in the result."""
+        from ampcore.distributed import run_distributed
+
+        key, name = (workload, precision), f"{workload}-ddp-{precision}"
+        self._fail_if_failed(name)
+        if key not in self.ddp_results:
+            spec, nproc = self.spec(workload, precision), self.options.nproc
+            with self._remember_failure(name):
+                if benchmark is None:
+                    result = run_distributed(spec, nproc)
+                else:
+                    adapter.set_group(benchmark, ddp_group(workload))
+                    result = adapter.time_once(benchmark, run_distributed, spec, nproc)
+            self.ddp_results[key] = result
+        return self.ddp_results[key]
+
+    def benchmark_ddp(self, workload: str, precision: str, benchmark) -> RunResult:
+        """The DDP run under pytest-benchmark, recorded with its scaling efficiency over the
+        same precision on one GPU (trained now if no test has yet)."""
+        result = self.ddp(workload, precision, benchmark)
+        self.record_ddp(benchmark, result, self.get(workload, precision))
+        return result
+
+    # --- records --------------------------------------------------------------------------------
+    def record(self, benchmark, result: RunResult) -> BenchmarkRecord:
+        """The run's record, with its speedup over the reference when both were timed."""
+        measured = {}
+        reference = self.results.get((result.workload, REFERENCE_PRECISION))
+        timed = reference is not None and self.timing_enabled
+        if timed and result.precision != REFERENCE_PRECISION:
+            from ampcore.gates import speedup
+
+            s = self.speedups[result.name] = speedup(reference, result)
+            measured = {"speedup_vs_fp32": s.ratio, "speedup_ci": (s.low, s.high)}
+        record = BenchmarkRecord.from_result(result, **measured)
+        self.records[result.name] = record
+        adapter.add_extra_info(benchmark, record.to_extra_info())
+        return record
+
+    def record_ddp(self, benchmark, result: RunResult, single: RunResult) -> BenchmarkRecord:
+        """A DDP run's record: its figures plus its scaling efficiency over ``single``, the same
+        precision on one GPU."""
+        details = result.details
+        record = BenchmarkRecord.from_result(
+            result, world_size=details["world_size"],
+            per_rank_peak_memory_bytes=tuple(details.get("per_rank_peak_memory_bytes") or ()) or None,
+            scaler_consistent=details.get("scaler_consistent"),
+            single_gpu_samples_per_s=single.samples_per_s,
+            scaling_efficiency=scaling_efficiency(result, single))
+        self.records[f"{result.workload}-ddp-{result.precision}"] = record
+        adapter.add_extra_info(benchmark, record.to_extra_info())
+        return record
+
+    def summary(self) -> str:
+        """The session's Markdown summary (``ampcore.table.suite_summary``)."""
+        from ampcore.table import suite_summary
+
+        ddp_runs = [(r, scaling_efficiency(r, self.results.get(key)))
+                    for key, r in self.ddp_results.items()]
+        if self.cuda_graphs:
+            steps = "each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
+        else:
+            steps = "eager"
+            if self.on_gpu:
+                steps += " (--amp-cuda-graphs on: captured in CUDA graphs)"
+        notes = [f"Training steps: {steps}.",
+                 "Speedups with an interval are ratios of median round times with bootstrap 95% "
+                 "CIs; the others are ratios of total training times."]
+        if not self.timing_enabled:
+            notes.append(f"Speedup intervals not computed: {self.timing_disabled_reason}.")
+        speedups = {name: (s.ratio, s.low, s.high) for name, s in self.speedups.items()}
+        return suite_summary(list(self.results.values()), speedups, ddp_runs, notes)
+
+    # --- failures -------------------------------------------------------------------------------
+    def _fail_if_failed(self, name: str) -> None:
+        if name in self.failures:
+            pytest.fail(f"prerequisite run {name} failed earlier in this session: "
+                        f"{self.failures[name]}", pytrace=False)
+
+    @contextlib.contextmanager
+    def _remember_failure(self, name: str) -> Iterator[None]:
+        """Keep a failed run's error so tests that need it fail at once instead of retraining."""
+        try:
+            yield
+        except pytest.skip.Exception:
+            raise
+        except BaseException as exc:
+            self.failures[name] = exc
+            from ampcore.errors import AmpcoreError
+
+            if isinstance(exc, AmpcoreError):  # a user-facing message, not a traceback
+                pytest.fail(f"{name}: {exc}", pytrace=False)
+            raise
+
+
+def ddp_group(workload: str) -> str:
+    """DDP benchmarks are compared apart from the single-GPU ones of the same workload."""
+    return f"{workload}-ddp"
+
+
+def scaling_efficiency(result: RunResult, single: RunResult | None) -> float | None:
+    if single is None:
+        return None
+    from ampcore.distributed import scaling_efficiency as efficiency
+
+    return efficiency(result.samples_per_s, single.samples_per_s, result.details["world_size"])

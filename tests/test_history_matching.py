@@ -1,0 +1,137 @@
+"""What may be compared: benchmarks that measured the same work (``matching.measured_key``),
+the fp32 reference found from records, injected runs never as a baseline, and report series
+split by what was measured."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ampcore.history import matching
+from ampcore.history.__main__ import main
+from ampcore.history.report import collect_charts
+from ampcore.history.speedup import run_speedup
+from ampcore.history.storage import load_history, read_run
+from tests.support import synthetic
+
+START = datetime(2025, 6, 1, tzinfo=timezone.utc)
+BERT_AMP = "test_train[bert-amp-bf16]"
+
+
+def save(store: Path, index: int, **session) -> Path:
+    doc = synthetic.amp_session(np.random.default_rng(index), START + timedelta(hours=index),
+                                commit=f"{index:02x}" * 20, **session)
+    return synthetic.write_run(store, index, doc)
+
+
+def compare_json(tmp_path: Path, monkeypatch, *args) -> tuple[int, dict]:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / f"v{len(list(tmp_path.glob('v*.json')))}.json"
+    status = main(["compare", *map(str, args), "--json", str(out)])
+    return status, json.loads(out.read_text())
+
+
+def test_other_work_is_not_compared_and_the_fields_are_named(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "store"
+    first = save(store, 1)
+    save(store, 2, records={"bert-amp-bf16": {"config": {"epochs": 1, "batch_size": 32}}})
+    status, data = compare_json(tmp_path, monkeypatch, store)
+    assert status == 0
+    assert data["measured_differences"] == [f"{BERT_AMP} in {first.name}: batch_size 64 vs 32"]
+    assert BERT_AMP not in [b["name"] for b in data["benchmarks"]]
+    assert len(data["benchmarks"]) == 3
+    assert "batch_size 64 vs 32" in capsys.readouterr().out
+
+
+def test_nothing_measured_alike_exits_4(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "store"
+    save(store, 1)
+    save(store, 2, records={"*": {"profile": "smoke"}})
+    status, data = compare_json(tmp_path, monkeypatch, store)
+    assert status == 4 and data["benchmarks"] == [] and len(data["measured_differences"]) == 4
+    assert data["verdict"] == "refused"
+    assert "profile 'seed' vs 'smoke'" in data["measured_differences"][0]
+    assert "every shared benchmark measured other work" in capsys.readouterr().out
+
+
+def test_one_checkpoint_in_two_directories_is_one_model(tmp_path, monkeypatch):
+    def model(path: str) -> dict:
+        return {"*": {"config": {"epochs": 1, "batch_size": 64, "model": path}}}
+
+    store = tmp_path / "store"
+    save(store, 1, records=model(".gpu/models/bert-base-cased"))
+    save(store, 2, records=model("/cache/.gpu2/models/bert-base-cased/"))
+    save(store, 3, records=model(".gpu/models/all-MiniLM-L6-v2"))
+    files = sorted(store.glob("*.json"))
+    status, data = compare_json(tmp_path, monkeypatch, files[0], files[1])
+    assert status == 0 and data["measured_differences"] == [] and len(data["benchmarks"]) == 4
+    status, data = compare_json(tmp_path, monkeypatch, files[1], files[2])
+    assert status == 4
+    assert data["measured_differences"][0].endswith(
+        "model 'bert-base-cased' vs 'all-MiniLM-L6-v2'")
+
+
+def test_fp32_reference_is_found_from_records_not_the_id(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def entry(test: str, precision: str, world_size: int, median: float, param: str) -> dict:
+        rounds = list(median * (1 + 0.01 * rng.standard_normal(10)))
+        extra = synthetic.extra_info("bert", precision, rounds, world_size=world_size)
+        bench = synthetic.benchmark("bert", precision, rounds, extra, test=test)
+        bench["name"], bench["fullname"] = f"{test}[{param}]", f"b.py::{test}[{param}]"
+        return bench
+
+    doc = synthetic.run_document([
+        entry("test_train", "fp32", 1, 0.8, "one"), entry("test_train", "amp-bf16", 1, 0.4, "two"),
+        entry("test_ddp", "fp32", 2, 0.5, "three"), entry("test_ddp", "amp-bf16", 2, 0.2, "four"),
+        entry("test_ddp", "amp-fp16", 4, 0.2, "five")], START)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    run, _ = read_run(path)
+    bench = run.benchmarks
+    assert matching.reference_benchmark(run, bench["b.py::test_train[two]"]).key == \
+        "b.py::test_train[one]"
+    assert matching.reference_benchmark(run, bench["b.py::test_ddp[four]"]).key == \
+        "b.py::test_ddp[three]"
+    ddp_fp32, ddp_amp = bench["b.py::test_ddp[three]"], bench["b.py::test_ddp[four]"]
+    assert run_speedup(run, ddp_amp).value == np.median(ddp_fp32.rounds) / np.median(ddp_amp.rounds)
+    # no fp32 run at world size 4: no reference, not the one of another world size
+    assert matching.reference_benchmark(run, bench["b.py::test_ddp[five]"]) is None
+
+
+def test_injected_runs_are_candidates_never_baselines(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "store"
+    clean = save(store, 1)
+    injected = save(store, 2, records={"*": {"injections": ("attention-fallback",)}},
+                    slowdown={"bert-amp-bf16": 1.3})
+    later = save(store, 3)
+    status, data = compare_json(tmp_path, monkeypatch, clean, injected)
+    assert status == 1 and data["measured_differences"] == []  # the gate sees the injection
+    status, data = compare_json(tmp_path, monkeypatch, injected, later)
+    assert status == 4
+    assert data["measured_differences"][0].endswith(
+        "the baseline has injected regressions ['attention-fallback']")
+    # the newest clean run's baseline is the clean run before the injected one
+    status, data = compare_json(tmp_path, monkeypatch, store)
+    assert status == 0 and [Path(b["path"]).name for b in data["baseline"]] == [clean.name]
+    assert f"skipped 1 more recent run(s) that measured other work: {injected.name}" in \
+        data["notes"]
+
+
+def test_report_draws_one_series_per_measured_work(tmp_path):
+    store = tmp_path / "store"
+    smaller = {"bert-amp-bf16": {"config": {"epochs": 1, "batch_size": 32}}}
+    for index in range(12):
+        later = index >= 6  # from run 6 on bert-amp-bf16 trains batches of 32: 20 % faster
+        save(store, index + 1, records=smaller if later else None,
+             slowdown={"bert-amp-bf16": 0.8} if later else None)
+    runs, _ = load_history([store])
+    charts = {c.slug: c for c in collect_charts(runs)}
+    time = charts["time-test-train-bert-amp-bf16"]
+    assert [(s.label, s.x) for s in time.series] == [
+        ("median (batch_size=64)", list(range(6))), ("median (batch_size=32)", list(range(6, 12)))]
+    assert all(s.changes == [] for s in time.series)  # other work is not a change point
+    assert [s.label for s in charts["memory-bert"].series] == [
+        "fp32", "amp-bf16 (batch_size=64)", "amp-bf16 (batch_size=32)"]
+    assert [s.label for s in charts["time-test-train-bert-fp32"].series] == ["median"]

@@ -1,0 +1,149 @@
+"""The option table (``ampcore.options``): each option once, checked once, for both faces."""
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ampcore import options
+from ampcore.options import RUN, SUITE, OptionError, resolve
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_table_imports_no_torch():
+    code = ("import sys, ampcore.options, ampcore.suite.options, ampcore.suite.plugin, ampcore.cli; "
+            "ampcore.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cuda_graph_choices_are_the_cores():
+    from ampcore import graphs
+
+    assert options.CUDA_GRAPH_CHOICES == graphs.CHOICES
+
+
+def test_every_option_name_of_both_faces_is_kept():
+    run = {o.flag(RUN) for o in options.options_for(RUN)}
+    suite = {o.flag(SUITE) for o in options.options_for(SUITE)}
+    assert run == {"--workload", "--precision", "--profile", "--device", "--data-dir", "--download",
+                   "--bert-model", "--max-length", "--allow-random-init", "--max-grad-norm",
+                   "--compile", "--cuda-graphs", "--nproc", "--json", "--no-progress"}
+    assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
+                     "--amp-bert-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
+                     "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
+                     "--amp-allow-random-init", "--amp-download", "--amp-compile"}
+    keys = [o.key for o in options.OPTIONS]
+    assert len(keys) == len(set(keys))
+
+
+def test_defaults():
+    run, suite = resolve(RUN, {}, environ={}), resolve(SUITE, {}, environ={})
+    assert (run.nproc, suite.nproc) == (1, 2)
+    assert (suite.min_speedup, suite.acc_tol, suite.cuda_graphs) == (1.3, 0.03, "auto")
+    assert run.workloads == ["bert", "resnet18"]
+    assert run.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16"]
+    assert run.profile is None and run.data_dir is None and run.download is False
+    assert not hasattr(run, "min_speedup") and not hasattr(suite, "max_grad_norm")
+
+
+def test_environment_fills_what_the_flag_leaves_out(tmp_path):
+    env = {"AMPCORE_DATA_DIR": str(tmp_path), "AMPCORE_BERT_MODEL": "some/model",
+           "AMPCORE_DOWNLOAD": "yes", "AMPCORE_MAX_LENGTH": "8", "AMPCORE_PRECISIONS": "amp-bf16,fp32"}
+    for command in (RUN, SUITE):
+        s = resolve(command, {"max_length": "16"}, environ=env)
+        assert (s.data_dir, s.bert_model, s.download) == (tmp_path, "some/model", True)
+        assert s.max_length == 16  # the flag wins
+        assert s.precisions == ["amp-bf16", "fp32"]
+        assert s.given("max_length") == "16" and s.given("device") is None
+
+
+def test_ids_expand_all_keep_order_and_drop_repeats():
+    assert resolve(RUN, {"precisions": ["amp-bf16", "fp32", "amp-bf16"]}, {}).precisions == [
+        "amp-bf16", "fp32"]
+    assert resolve(SUITE, {"workloads": "all"}, {}).workloads == ["bert", "resnet18"]
+    assert options.asks_for_all(None) and options.asks_for_all("fp32,all")
+    assert not options.asks_for_all(["fp32"])
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("max_length", "0", "expected a whole number >= 1"),
+    ("max_length", "16.5", "expected a whole number >= 1"),
+    ("max_length", "x", "expected a whole number >= 1"),
+    ("nproc", "0", "expected a whole number >= 1"),
+    ("nproc", "2.0", "expected a whole number >= 1"),
+    ("max_grad_norm", "0", "expected a finite number > 0"),
+    ("max_grad_norm", "-1", "expected a finite number > 0"),
+    ("max_grad_norm", "nan", "expected a finite number > 0"),
+    ("max_grad_norm", "inf", "expected a finite number > 0"),
+    ("cuda_graphs", "maybe", "expected one of auto, on, off"),
+    ("profile", "huge", "expected one of seed, smoke"),
+    ("download", "maybe", "expected one of 1, true, yes, on (on) or 0, false, no, off (off)"),
+], ids=lambda v: str(v))
+def test_run_bad_value_names_option_value_and_range(key, value, expected):
+    flag = options.get_option(key).flag(RUN)
+    with pytest.raises(OptionError) as raised:
+        resolve(RUN, {key: value}, environ={})
+    assert str(raised.value) == f"{flag}: {expected}, got {value!r}"
+    assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("acc_tol", "-0.01", "expected a finite number >= 0"),
+    ("acc_tol", "nan", "expected a finite number >= 0"),
+    ("min_speedup", "0", "expected a finite number > 0"),
+    ("min_speedup", "inf", "expected a finite number > 0"),
+    ("min_speedup", "fast", "expected a finite number > 0"),
+], ids=lambda v: str(v))
+def test_suite_bad_value_names_option_value_and_range(key, value, expected):
+    with pytest.raises(OptionError, match=re.escape(f"--amp-{key.replace('_', '-')}: {expected}, "
+                                                    f"got {value!r}")):
+        resolve(SUITE, {key: value}, environ={})
+
+
+def test_good_edge_values_pass():
+    s = resolve(SUITE, {"acc_tol": "0", "cuda_graphs": "OFF", "nproc": "1", "max_length": "1"}, {})
+    assert (s.acc_tol, s.cuda_graphs, s.nproc, s.max_length) == (0.0, "off", 1, 1)
+
+
+def test_unknown_ids_name_the_option_and_the_valid_ids():
+    with pytest.raises(OptionError, match=r"^--workload: unknown workload 'gpt2'; valid: bert, "
+                       r"resnet18, or all$"):
+        resolve(RUN, {"workloads": ["bert", "gpt2"]}, {})
+    with pytest.raises(OptionError, match=r"^--amp-precisions: unknown precision 'fp8'"):
+        resolve(SUITE, {"precisions": "fp32,fp8"}, {})
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(OptionError, match=re.escape(
+            "--amp-acc-tol (from $AMPCORE_ACC_TOL): expected a finite number >= 0, got 'nan'")):
+        resolve(SUITE, {}, environ={"AMPCORE_ACC_TOL": "nan"})
+    with pytest.raises(OptionError, match=re.escape("--nproc (from $AMPCORE_NPROC)")):
+        resolve(RUN, {}, environ={"AMPCORE_NPROC": "two"})
+
+
+def test_argparse_rendering_round_trips():
+    parser = argparse.ArgumentParser()
+    options.add_arguments(parser, RUN)
+    args = parser.parse_args(["--workload", "resnet18", "--precision", "fp32", "amp-bf16",
+                              "--compile", "--max-length", "12"])
+    s = resolve(RUN, vars(args), environ={})
+    assert (s.workloads, s.precisions, s.compile, s.max_length) == (
+        ["resnet18"], ["fp32", "amp-bf16"], True, 12)
+    assert "[env: AMPCORE_MAX_LENGTH]" in " ".join(parser.format_help().split())
+
+
+@pytest.mark.parametrize("command", [RUN, SUITE])
+def test_readme_option_tables_are_the_generated_ones(command):
+    """README shows ``python -m ampcore.options run|suite``; regenerate it when this fails."""
+    assert options.markdown(command) in README.read_text(encoding="utf-8")
+
+
+def test_python_dash_m_prints_a_table(capsys):
+    assert options.main(["suite"]) == 0
+    assert capsys.readouterr().out.startswith("| option | env | meaning |")
+    assert options.main(["nope"]) == 2

@@ -1,0 +1,146 @@
+"""The registries are the only lists: a workload and a precision registered from inside a test
+train and are reported through ``ampcore run`` and through the suite, with no other file
+touched; and the faces (suite, CLI, tables, benchmarks) hold no list or id test of their own."""
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ampcore import registry
+from ampcore.precision import Precision
+from ampcore.profiles import PROFILES
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ["--profile", "smoke", "--device", "cpu", "--no-progress"]
+TOY_METHOD = "Toy mixed precision (bf16)"
+
+
+# --- the toy workload and precision, defined here -------------------------------------------
+
+def build_toy(config, device, **kwargs):
+    """resnet18's smoke builder under another id."""
+    from ampcore.workloads import resnet18
+
+    return resnet18.build(config, device, **kwargs)
+
+
+class ToyPrecision(Precision):
+    """amp-bf16's behaviour under another id; counts its activations to prove it was used."""
+
+    activations = []
+
+    def activate(self, device):
+        ToyPrecision.activations.append(self.id)
+        return super().activate(device)
+
+
+def toy_entries(module: str, ddp: bool = False):
+    workload = registry.WorkloadEntry("toy", "resnet18's smoke builder under a new id",
+                                      f"{module}:build_toy", ddp=ddp)
+    precision = registry.PrecisionEntry("amp-toy", "amp-bf16 under a new id", TOY_METHOD,
+                                        autocast="bfloat16", implementation=f"{module}:ToyPrecision")
+    return workload, precision
+
+
+@pytest.fixture
+def toy_registered(monkeypatch):
+    workload, precision = toy_entries(__name__)
+    monkeypatch.setitem(registry.WORKLOADS, "toy", workload)
+    monkeypatch.setitem(registry.PRECISIONS, "amp-toy", precision)
+    # A workload also needs its experiment in each profile it runs in.
+    smoke = PROFILES["smoke"].workloads
+    monkeypatch.setitem(smoke, "toy", smoke["resnet18"])
+    monkeypatch.setattr(ToyPrecision, "activations", [])
+
+
+@pytest.mark.usefixtures("isolated_env", "one_cpu_thread", "toy_registered")
+def test_a_registered_toy_trains_and_is_reported_by_the_cli(tmp_path):
+    from ampcore.cli import main
+    from ampcore.result import read_json
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", "--workload", "toy", "--precision", "amp-toy", *SMOKE,
+                     "--json", str(tmp_path / "r.json")])
+    assert code == 0, err.getvalue()
+    assert "### toy (smoke profile, cpu)" in out.getvalue()
+    assert f"| {TOY_METHOD}" in out.getvalue()
+    assert ToyPrecision.activations == ["amp-toy"]
+    (result,) = read_json(tmp_path / "r.json")
+    assert (result.workload, result.precision) == ("toy", "amp-toy")
+    assert result.final_accuracy > 0.5
+
+
+@pytest.mark.usefixtures("toy_registered")
+def test_the_toy_ids_are_options_of_both_faces():
+    from ampcore import options
+
+    for command in (options.RUN, options.SUITE):
+        s = options.resolve(command, {"workloads": "toy", "precisions": "all"}, environ={})
+        assert s.workloads == ["toy"] and "amp-toy" in s.precisions
+        assert "toy" in options.get_option("workloads").help_for(command)
+
+
+TOY_MODULE = '''
+from ampcore import registry
+from ampcore.profiles import PROFILES
+{source}
+
+def register():
+    workload, precision = toy_entries("toy_ampcore", ddp=True)
+    registry.register_workload(workload)
+    registry.register_precision(precision)
+    PROFILES["smoke"].workloads["toy"] = PROFILES["smoke"].workloads["resnet18"]
+'''
+
+
+@pytest.mark.slow
+def test_a_registered_toy_runs_through_the_suite(pytester, monkeypatch, tmp_path):
+    """A conftest registers the toy; the real benchmark files train, gate and report it, and
+    its DDP benchmarks are parametrized (then skip on a CPU)."""
+    import inspect
+
+    source = "\n\n".join(inspect.getsource(obj) for obj in (build_toy, ToyPrecision, toy_entries))
+    source = "from ampcore.precision import Precision\nTOY_METHOD = %r\n\n%s" % (TOY_METHOD, source)
+    pytester.makepyfile(toy_ampcore=TOY_MODULE.format(source=source))
+    pytester.makeconftest("import toy_ampcore\ntoy_ampcore.register()\n")
+    for name in ("test_amp.py", "test_ddp.py"):
+        pytester.path.joinpath(name).write_text((ROOT / "benchmarks" / name).read_text())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("AMPCORE_DATA_DIR", raising=False)
+    out = tmp_path / "bench.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-ra", "--amp-profile", "smoke", "--amp-device", "cpu",
+        "--amp-workloads", "toy", "--amp-precisions", "amp-toy,fp32", f"--benchmark-json={out}")
+    # train x 2, parity, health pass; the speedup (not asserted for toy) and 3 DDP tests skip.
+    result.assert_outcomes(passed=4, skipped=4)
+    result.stdout.fnmatch_lines([
+        "*ampcore: AMP training summary*", "### toy (smoke profile, cpu)",
+        f"| {TOY_METHOD}*", "*SKIPPED*DDP benchmarks need --amp-nproc >= 2 CUDA GPUs*"])
+    saved = json.loads(out.read_text())["benchmarks"]
+    assert sorted((b["name"], b["group"]) for b in saved) == [
+        ("test_train[toy-amp-toy]", "toy"), ("test_train[toy-fp32]", "toy")]
+    toy = next(b for b in saved if b["name"] == "test_train[toy-amp-toy]")["extra_info"]
+    assert toy["precision"] == "amp-toy" and toy["speedup_vs_fp32"] > 0
+
+
+# --- the faces hold no list of their own ----------------------------------------------------------
+
+FACES = [ROOT / "ampcore" / "cli.py", ROOT / "ampcore" / "table.py", ROOT / "ampcore" / "options.py",
+         *sorted((ROOT / "ampcore" / "suite").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+ID_TEST = re.compile(r"""[=!]=\s*["'](?:%s)["']""" % "|".join(
+    re.escape(i) for i in [*registry.WORKLOADS, *registry.PRECISIONS]))
+
+
+@pytest.mark.parametrize("path", FACES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_faces_compare_no_ids(path):
+    """Traits come from the registry entries (``mixed``, ``asserts_speedup``, ``ddp``,
+    ``method_name``, ``REFERENCE_PRECISION``), not from tests of an id."""
+    hits = [line for line in path.read_text().splitlines() if ID_TEST.search(line)]
+    assert hits == []
