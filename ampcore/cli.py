@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
                            allow_download=settings.download,
                            allow_random_init=settings.allow_random_init,
                            max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                           cuda_graphs=cuda_graphs)
+                           cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
             if settings.nproc > 1:
                 results.append(run_distributed(spec, settings.nproc, progress=progress))
             else:
@@ -84,6 +84,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_injections(args: argparse.Namespace) -> int:
+    from ampcore.inject import INJECTIONS
+
+    for kind, injection in INJECTIONS.items():
+        print(f"{kind:20} {injection.stands_for}\n{'':20} seen by: {injection.seen_by}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ampcore`` parser (torch-free: the option table and the registries are)."""
     from ampcore.history import cli as history_cli
@@ -93,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train workloads under precision modes and time them")
     add_run_arguments(run)
     run.set_defaults(handler=_run)
+    inject = commands.add_parser("inject", help="list the regressions --inject / "
+                                 "AMPCORE_INJECT can apply, and what each stands for")
+    inject.set_defaults(handler=_list_injections)
     history_cli.register(commands)
     return parser
 

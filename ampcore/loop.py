@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ampcore.errors import NonFiniteLossError, UsageError
 from ampcore.precision import ActivePrecision
+from ampcore.probe import PROBE_STEPS, StepProbe, probe_steps
 from ampcore.steps import StepStrategy, step_strategy
 from ampcore.workloads.base import PreparedWorkload
 
@@ -104,7 +105,7 @@ class Trainer:
                  max_grad_norm: float | None = None, compile_model: bool = False,
                  eval_batch_size: int = 256,
                  wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
-                 cuda_graphs: bool = False) -> None:
+                 cuda_graphs: bool = False, probe_steps: int = PROBE_STEPS) -> None:
         self.workload = workload
         self.amp = amp
         self.plan = plan
@@ -113,6 +114,10 @@ class Trainer:
         self.device = amp.device
         self.strategy: StepStrategy = step_strategy(cuda_graphs)(workload.optimizer, self.device)
         self.warmup_steps = 0  # steps the warm-up ran on the plan's first batches
+        self.probe_steps = probe_steps  # extra eager steps the warm-up measures (ampcore.probe)
+        # Counters trace every op: not under DDP (collectives) or torch.compile (a traced graph).
+        self.count_ops = wrap_model is None and not compile_model
+        self.probe: StepProbe | None = None
         # ``wrap_model`` (DistributedDataParallel, say) wraps before compiling, as torch.compile
         # expects; snapshots and restores keep using the unwrapped ``workload.model``. DDP is
         # built on the strategy's stream, as capturing its backward requires.
@@ -159,10 +164,20 @@ class Trainer:
         saved = self._snapshot()
         batches = self._warmup_batches(max(steps, self.strategy.min_warmup_steps))
         self.model.train()
-        self.strategy.warm_up(self._train_step, batches, lambda loss: self._finish_step(0, loss))
+        self.strategy.warm_up(self._train_step, batches, lambda loss: self._finish_step(0, loss),
+                              probe=lambda: self._probe(batches))
         self.evaluate()  # the eval path compiles and autotunes too
         self._restore(saved)
         self.losses.fill_(float("nan"))
+
+    def _probe(self, batches: list[torch.Tensor]) -> None:
+        """Measure ``probe_steps`` more eager steps of the plan's first batch shape."""
+        if self.probe_steps < 1:
+            return
+        shape = [b for b in batches if len(b) == len(batches[0])]
+        chosen = [shape[i % len(shape)] for i in range(self.probe_steps)]
+        self.probe = probe_steps(lambda b: self._finish_step(0, self._train_step(b)), chosen,
+                                 self.device, count=self.count_ops)
 
     def _warmup_batches(self, steps: int) -> list[torch.Tensor]:
         """The plan's first ``steps`` batches, then the first batch of each shape not yet seen."""

@@ -9,9 +9,10 @@ what the default threshold is. Adding a metric is one row here plus the code tha
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, fields
 
-from ampcore.record import BenchmarkRecord
+from ampcore.record import BenchmarkRecord, number
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,27 @@ class Metric:
     # A BenchmarkRecord flag that, when False, makes the metric meaningless (not judged):
     # accuracy after training from random initial weights.
     requires: str | None = None
+    # The field holds per-step samples (a tuple): judged by a one-sided Mann-Whitney U test on
+    # them plus the threshold, and shown by their median.
+    samples: bool = False
+    # A deterministic count per step: exact, no test needed; its verdict names the operators
+    # whose counts changed most (BenchmarkRecord.ops_per_step).
+    counter: bool = False
+
+    def value(self, record: BenchmarkRecord | None) -> float | None:
+        """The figure this row judges in ``record`` (the median of samples), None if absent."""
+        if record is None or self.field is None:
+            return None
+        raw = getattr(record, self.field)
+        if self.samples:
+            values = [v for v in (number(x) for x in raw or ()) if v is not None]
+            return statistics.median(values) if values else None
+        return number(raw)
+
+    def samples_of(self, record: BenchmarkRecord | None) -> tuple[float, ...]:
+        if record is None or not self.samples:
+            return ()
+        return tuple(v for v in (number(x) for x in getattr(record, self.field) or ()) if v is not None)
 
     def is_worse(self, change: float) -> bool:
         return change > 0 if self.higher_is_worse else change < 0
@@ -78,7 +100,47 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("skipped_steps", "GradScaler skipped steps", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
            test="absolute threshold", field="skipped_steps", fmt="g", chart=False),
+    # The step decomposition (ampcore.probe). Host CPU time and eager wall time drift from
+    # process to process on the H200 hosts (15.4-21.7 ms and 36.5-43.6 ms per step measured in
+    # 8 fresh processes), so their default thresholds sit above that drift; the counters below
+    # are exact and carry the fine-grained detection (docs/TRUST.md).
+    Metric("host_time", "host CPU time per eager step", "ms", relative=True,
+           higher_is_worse=True, default_threshold=0.40, calibration_step=0.005,
+           test="one-sided Mann-Whitney U on the probe's steps + threshold",
+           field="host_step_s", scale=1e-3, fmt=".3g", samples=True),
+    Metric("eager_time", "eager step time (synchronised)", "ms", relative=True,
+           higher_is_worse=True, default_threshold=0.20, calibration_step=0.005,
+           test="one-sided Mann-Whitney U on the probe's steps + threshold",
+           field="eager_step_s", scale=1e-3, fmt=".3g", samples=True),
+    Metric("aten_ops", "aten ops per step", "", relative=True, higher_is_worse=True,
+           default_threshold=0.02, calibration_step=0.005, test="exact count + threshold",
+           field="aten_ops_per_step", fmt=",.0f", chart=False, counter=True),
+    Metric("python_ops", "Python bytecodes per step", "", relative=True, higher_is_worse=True,
+           default_threshold=0.02, calibration_step=0.005, test="exact count + threshold",
+           field="python_ops_per_step", fmt=",.0f", chart=False, counter=True),
+    Metric("kernel_launches", "CUDA kernel launches per step", "", relative=True,
+           higher_is_worse=True, default_threshold=0.02, calibration_step=0.005,
+           test="exact count + threshold", field="kernel_launches_per_step", fmt=",.0f",
+           chart=False, counter=True),
+    Metric("casts", "dtype casts per step", "", relative=False, higher_is_worse=True,
+           default_threshold=0, calibration_step=1, test="exact count + threshold",
+           field="casts_per_step", fmt=",.0f", chart=False, counter=True),
+    Metric("syncs", "host-device syncs per step", "", relative=False, higher_is_worse=True,
+           default_threshold=0, calibration_step=1, test="exact count + threshold",
+           field="syncs_per_step", fmt=",.0f", chart=False, counter=True),
+    Metric("bytes_allocated", "bytes allocated per step", "MiB", relative=True,
+           higher_is_worse=True, default_threshold=0.05, calibration_step=0.005,
+           test="exact count + threshold", field="bytes_allocated_per_step", scale=2**20,
+           fmt=",.1f", chart=False, counter=True),
 )}
+
+
+def describe_changes(baseline: dict[str, int], candidate: dict[str, int], limit: int = 3) -> str:
+    """The largest per-operator changes, e.g. "+24 aten._to_copy, -2 aten.mm"."""
+    names = set(baseline) | set(candidate)
+    deltas = [(candidate.get(n, 0) - baseline.get(n, 0), n) for n in names]
+    deltas = sorted((d for d in deltas if d[0]), key=lambda d: (-abs(d[0]), d[1]))
+    return ", ".join(f"{d:+d} {n}" for d, n in deltas[:limit])
 
 
 def get_metric(name: str) -> Metric:

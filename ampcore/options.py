@@ -115,6 +115,16 @@ def profile_name(value: str) -> str:
     return value
 
 
+def injection_kinds(value: str) -> tuple[str, ...]:
+    """Kinds of ``ampcore.inject``, imported (with torch) only now that one is named."""
+    from ampcore.inject import check_kinds
+
+    try:
+        return check_kinds(value.replace(",", " ").split())
+    except UsageError as exc:
+        raise Unknown(str(exc)) from None
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -183,6 +193,9 @@ OPTIONS: tuple[Option, ...] = (
            "host's launch jitter; off times a plain eager loop; auto: on for CUDA",
            choice(*CUDA_GRAPH_CHOICES), "AMPCORE_CUDA_GRAPHS", default="auto",
            metavar="|".join(CUDA_GRAPH_CHOICES)),
+    Option("inject", "regressions to inject on purpose, comma-separated (`ampcore inject` "
+           "lists them); the run is recorded as injected and is never a baseline",
+           injection_kinds, "AMPCORE_INJECT", default=(), metavar="KIND"),
     Option("nproc", PerCommand(
         run="train with DistributedDataParallel on N local processes launched by torchrun: one "
             "GPU each on cuda (nccl), or gloo on cpu; each process trains the profile's batch, "

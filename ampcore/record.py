@@ -64,6 +64,20 @@ class BenchmarkRecord:
     total_steps: int | None = None
     nonfinite_losses: int | None = None
     grad_scaler_final_scale: float | None = None
+    # The step decomposition (ampcore.probe): per eager step, samples and medians; the median
+    # round time per step (captured: the GPU's work); deterministic counters of one step.
+    step_time_s: float | None = None
+    host_step_s: tuple[float, ...] = ()
+    eager_step_s: tuple[float, ...] = ()
+    host_step_median_s: float | None = None
+    eager_step_median_s: float | None = None
+    aten_ops_per_step: int | None = None
+    casts_per_step: int | None = None
+    syncs_per_step: int | None = None
+    bytes_allocated_per_step: int | None = None
+    kernel_launches_per_step: int | None = None
+    python_ops_per_step: int | None = None
+    ops_per_step: dict = field(default_factory=dict)  # per operator, to name what changed
     # DistributedDataParallel runs only
     per_rank_peak_memory_bytes: tuple[float, ...] | None = None
     scaler_consistent: bool | None = None
@@ -117,15 +131,20 @@ class BenchmarkRecord:
                       accuracy_per_epoch=tuple(result.accuracy_per_epoch),
                       environment=result.environment)
         values.update(measured)
+        for name in _TUPLES:
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
 _TUPLES = {"samples_per_round", "accuracy_per_epoch", "injections", "per_rank_peak_memory_bytes",
-           "speedup_ci"}
+           "speedup_ci", "host_step_s", "eager_step_s"}
 _TEXT = {"profile", "device", "data_source", "weights_source"}
-_DICTS = {"config", "environment"}
+_DICTS = {"config", "environment", "ops_per_step"}
 _FLAGS = {"accuracy_meaningful", "scaler_consistent"}
-_COUNTS = {"world_size", "skipped_steps", "total_steps", "nonfinite_losses"}
+_COUNTS = {"world_size", "skipped_steps", "total_steps", "nonfinite_losses", "aten_ops_per_step",
+           "casts_per_step", "syncs_per_step", "bytes_allocated_per_step",
+           "kernel_launches_per_step", "python_ops_per_step"}
 
 
 def _typed(name: str, value: object) -> object:

@@ -34,6 +34,9 @@ class RunResult:
     tokens_per_sample: int | None = None
     flops_per_sample: float | None = None
     details: dict = field(default_factory=dict)
+    # The step decomposition (ampcore.probe): host CPU time and eager wall time per step,
+    # deterministic counters. Empty for results saved before it existed.
+    step_probe: dict = field(default_factory=dict)
 
     # --- derived figures ---------------------------------------------------------------
     @property
@@ -72,6 +75,16 @@ class RunResult:
         return int(self.grad_scaler.get("skipped_steps", 0))
 
     @property
+    def step_time_s(self) -> float:
+        """Median round time per step: the GPU's work per step when steps are captured."""
+        per_step = sorted(t / max(1, n) for t, n in zip(self.round_times_s, self.steps_per_round))
+        return per_step[len(per_step) // 2] if per_step else float("nan")
+
+    @property
+    def steps_per_round(self) -> list[int]:
+        return list(self.config.get("steps_per_round") or [1] * len(self.round_times_s))
+
+    @property
     def round_cv(self) -> float:
         """Coefficient of variation of the per-sample round times (rounds differ in size)."""
         per_sample = [t / n for t, n in zip(self.round_times_s, self.samples_per_round)]
@@ -103,6 +116,9 @@ class RunResult:
             "accuracy_meaningful": self.accuracy_meaningful,
             "profile": self.profile,
             "config": self.config,
+            "injections": list(self.config.get("injections") or []),
+            "step_time_s": self.step_time_s if self.config.get("steps_per_round") else None,
+            **self.step_probe,
         }
 
     # --- serialisation -----------------------------------------------------------------

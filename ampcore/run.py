@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ampcore import environment
+from ampcore import environment, inject
 from ampcore.errors import DeviceOutOfMemoryError, UsageError
 from ampcore.loop import Evaluation, StepPlan, Trainer, plan_steps
 from ampcore.precision import ActivePrecision, get_precision
@@ -107,6 +107,7 @@ class Experiment:
                 config, self.device, real_data=self.profile.real_data,
                 data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
                 allow_random_init=self.spec.allow_random_init)
+            workload = inject.apply(self.spec.injections, workload)
             plan = plan_steps(workload.train_size, config.batch_size, config.epochs,
                               config.seed, self.profile.min_rounds, self.device,
                               rank=self.rank, world_size=self.world_size)
@@ -231,7 +232,9 @@ class Experiment:
             config={**self.config.to_dict(), "compile": self.spec.compile,
                     "cuda_graphs": self.spec.cuda_graphs,
                     "max_grad_norm": self.spec.max_grad_norm, "rounds": self.n_rounds,
-                    "warmup_steps": state.trainer.warmup_steps},
+                    "warmup_steps": state.trainer.warmup_steps,
+                    "steps_per_round": [len(r) for r in plan.rounds],
+                    "injections": list(self.spec.injections)},
             data_source=workload.data_source, weights_source=workload.weights_source,
             accuracy_meaningful=workload.accuracy_meaningful,
             round_times_s=times,
@@ -247,6 +250,7 @@ class Experiment:
             environment=environment.capture(self.device),
             tokens_per_sample=workload.tokens_per_sample,
             flops_per_sample=workload.flops_per_sample, details=workload.details,
+            step_probe=state.trainer.probe.summary() if state.trainer.probe else {},
         )
 
     def peak_memory_bytes(self) -> int | None:

@@ -31,6 +31,8 @@ class RunSpec:
     # Capture each step shape in a CUDA graph (ampcore.graphs). The core does what it is told;
     # the CLI and the suite default to captured steps on CUDA (``resolve_cuda_graphs``).
     cuda_graphs: bool = False
+    # Regressions injected on purpose (ampcore.inject); never on the default path.
+    injections: tuple[str, ...] = ()
 
     def workload_config(self) -> WorkloadConfig:
         config = get_profile(self.profile).workloads[self.workload]

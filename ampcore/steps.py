@@ -44,9 +44,11 @@ class StepStrategy(ABC):
 
     @abstractmethod
     def warm_up(self, step_fn: StepFn, batches: Sequence[torch.Tensor],
-                after_step: Callable[[torch.Tensor], None]) -> None:
+                after_step: Callable[[torch.Tensor], None],
+                probe: Callable[[], None] | None = None) -> None:
         """Run ``step_fn`` eagerly on every batch, handing each loss to ``after_step`` (the
-        trainer's bookkeeping), then be ready to ``step`` any of their shapes."""
+        trainer's bookkeeping), call ``probe`` (more eager steps, measured; before any
+        capture), then be ready to ``step`` any of their shapes."""
 
     @abstractmethod
     def step(self, step_fn: StepFn, batch: torch.Tensor) -> torch.Tensor:
@@ -68,9 +70,12 @@ class EagerStep(StepStrategy):
     name = "eager"
 
     def warm_up(self, step_fn: StepFn, batches: Sequence[torch.Tensor],
-                after_step: Callable[[torch.Tensor], None]) -> None:
+                after_step: Callable[[torch.Tensor], None],
+                probe: Callable[[], None] | None = None) -> None:
         for batch in batches:
             after_step(step_fn(batch))
+        if probe is not None:
+            probe()
 
     def step(self, step_fn: StepFn, batch: torch.Tensor) -> torch.Tensor:
         return step_fn(batch)
@@ -101,10 +106,13 @@ class CapturedStep(StepStrategy):
         return graphs.on_stream(self.stream)
 
     def warm_up(self, step_fn: StepFn, batches: Sequence[torch.Tensor],
-                after_step: Callable[[torch.Tensor], None]) -> None:
+                after_step: Callable[[torch.Tensor], None],
+                probe: Callable[[], None] | None = None) -> None:
         with self.on_stream():
             for batch in batches:
                 after_step(step_fn(batch))
+            if probe is not None:
+                probe()
             # Replays allocate nothing: the step's memory is what capturing it allocated.
             reset_peak_memory(self.device)
             self.graphed = graphs.GraphedSteps(step_fn, batches, self.stream)

@@ -235,7 +235,8 @@ def test_warm_up_does_not_change_the_trajectory(make_tiny_workload, train_all, p
     assert not torch.equal(plain.losses, other_rng.losses)
 
 
-def test_warm_up_visits_every_batch_shape_then_restores_state(make_tiny_workload):
+@pytest.mark.parametrize("probe_steps", [0, 3], ids=["no-probe", "probe"])
+def test_warm_up_visits_every_batch_shape_then_restores_state(make_tiny_workload, probe_steps):
     workload = make_tiny_workload(dropout=0.3, scheduler_steps=8)
     initial = {k: v.clone() for k, v in workload.model.state_dict().items()}
     calls = []
@@ -247,11 +248,19 @@ def test_warm_up_visits_every_batch_shape_then_restores_state(make_tiny_workload
 
     workload.forward = recording_forward
     plan = plan_steps(workload.train_size, 16, 2, seed=0, min_rounds=4, device=CPU)
-    trainer = Trainer(workload, _amp("amp-fp16"), plan, eval_batch_size=32)
+    trainer = Trainer(workload, _amp("amp-fp16"), plan, eval_batch_size=32,
+                      probe_steps=probe_steps)
     rng_before = torch.get_rng_state()
     trainer.warm_up(2)
-    # Two training steps of 16, one of the partial batch of 2, then the eval path.
-    assert [size for training, size in calls if training] == [16, 16, 2]
+    # Two training steps of 16, one of the partial batch of 2, then the probe's steps of the
+    # first shape (timed ones, then the counters' passes), then the eval path.
+    training = [size for training, size in calls if training]
+    assert training[:3] == [16, 16, 2]
+    if probe_steps:
+        assert len(training) > 3 + probe_steps and set(training[3:]) == {16}
+        assert len(trainer.probe.host_s) == probe_steps and trainer.probe.counts.aten_ops > 0
+    else:
+        assert len(training) == 3 and trainer.probe is None
     assert [size for training, size in calls if not training] == [32, 8]
     assert trainer.warmup_steps == 2  # recorded in the result's config
     # Everything is back where it started.

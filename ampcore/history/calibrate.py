@@ -29,7 +29,6 @@ from ampcore.history.progress import track
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
 from ampcore.metrics import METRICS, get_metric
-from ampcore.record import number
 
 MARGIN = 1.5
 QUANTILE = 0.99
@@ -93,7 +92,7 @@ def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | N
         if metric.field is None or None in records or any(
                 metric.requires and getattr(r, metric.requires) is False for r in records):
             continue
-        x, y = (number(getattr(r, metric.field)) for r in records)
+        x, y = (metric.value(r) for r in records)
         if x is not None and y is not None:
             changes[metric.name] = metric.change(x, y)
     # a relative change from a zero baseline is NaN: no evidence of noise either way

@@ -104,7 +104,8 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
     verdicts = []
     for metric in METRICS.values():
         if metric.field is not None:
-            verdicts.append(field_verdict(metric, baseline, candidate, thresholds[metric.name]))
+            verdicts.append(field_verdict(metric, baseline, candidate, thresholds[metric.name],
+                                          thresholds.alpha))
         elif metric.name == "time":
             verdicts.append(time_verdict(metric, baseline, candidate, thresholds, time_ci))
         elif metric.name == "speedup" and candidate.precision != REFERENCE_PRECISION:

@@ -44,7 +44,7 @@ def record_problem(record: BenchmarkRecord) -> str | None:
     for metric in METRICS.values():
         if metric.field is None:
             continue
-        value = getattr(record, metric.field, None)
+        value = metric.value(record)
         if value is None:
             continue
         if metric.relative and value <= 0:

@@ -9,8 +9,14 @@ import json
 import math
 from collections.abc import Callable
 
-from ampcore.history.compare import (IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION, Comparison,
-                                     MetricVerdict)
+from ampcore.history.compare import (
+    IMPROVEMENT,
+    NOT_AVAILABLE,
+    OK,
+    REGRESSION,
+    Comparison,
+    MetricVerdict,
+)
 from ampcore.history.storage import Run
 from ampcore.metrics import get_metric
 
@@ -26,8 +32,8 @@ def evidence(m: MetricVerdict) -> str:
         parts.append(f"p={m.p_value:.2g}{adjusted}")
     if m.ci is not None:  # an interval of the candidate/baseline ratio of the metric
         parts.append(f"{m.metric} ratio {m.ci_level:.0%} CI [{m.ci[0]:.3f}, {m.ci[1]:.3f}]")
-    if m.note and m.status == NOT_AVAILABLE:
-        parts.append(m.note)
+    if m.note and (m.status == NOT_AVAILABLE or get_metric(m.metric).counter):
+        parts.append(m.note)  # a counter's note names the operators whose counts changed
     return "; ".join(parts) or "-"
 
 

@@ -87,7 +87,7 @@ def _latest(runs: Sequence[Run]) -> dict:
         table.append([bench.name, _fmt(bench.median, " s"),
                       len(bench.rounds) if bench.rounds else "not saved",
                       _fmt(speedup.value if speedup else None, "x"),
-                      *(m.format(getattr(bench.record, m.field)) if bench.record else "-"
+                      *(m.format(m.value(bench.record)) if bench.record else "-"
                         for m in rows)])
     return {"header": header, "rows": table}
 

@@ -132,7 +132,7 @@ def _value(metric: Metric | None, run: Run, bench: Benchmark) -> float | None:
     if metric is None:
         speedup = run_speedup(run, bench)
         return speedup.value if speedup else None
-    value = getattr(bench.record, metric.field) if bench.record else None
+    value = metric.value(bench.record)
     return None if value is None else value / metric.scale
 
 

@@ -14,8 +14,7 @@ from ampcore import stats
 from ampcore.history.config import Thresholds
 from ampcore.history.speedup import FROM_ROUNDS, run_speedup
 from ampcore.history.storage import Benchmark, Run
-from ampcore.metrics import Metric, get_metric
-from ampcore.record import number
+from ampcore.metrics import Metric, describe_changes, get_metric
 from ampcore.registry import REFERENCE_PRECISION
 
 REGRESSION = "regression"
@@ -144,7 +143,7 @@ def speedup_change_verdict(metric: Metric, baseline_runs: Sequence[Run], candida
 
 
 def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benchmark,
-                  threshold: float) -> MetricVerdict:
+                  threshold: float, alpha: float = 0.02) -> MetricVerdict:
     """A record field against the baseline median: the row's absolute or relative change
     compared with its threshold."""
     records = [b.record for b in baseline if b.record is not None]
@@ -152,13 +151,44 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
                                for r in [*records, candidate.record] if r is not None):
         return MetricVerdict(metric.name, NOT_AVAILABLE, "", note=f"{metric.requires} is "
                              f"false: the {metric.label} means nothing here")
-    base = [v for r in records if (v := number(getattr(r, metric.field))) is not None]
-    value = number(getattr(candidate.record, metric.field)) if candidate.record else None
+    base = [v for r in records if (v := metric.value(r)) is not None]
+    value = metric.value(candidate.record)
     if value is None or not base:
         missing = "candidate" if value is None else "baseline"
         return MetricVerdict(metric.name, NOT_AVAILABLE, "",
                              note=f"{metric.field} not recorded in the {missing}")
     base_value = float(np.median(base))
     change = metric.change(base_value, value)
+    if metric.samples:
+        return _samples_verdict(metric, records, candidate.record, threshold, alpha)
+    note = _counter_note(records, candidate.record) if metric.counter and change else ""
     return MetricVerdict(metric.name, decide(metric, change, threshold), metric.test,
-                         base_value, value, change, threshold)
+                         base_value, value, change, threshold, note=note)
+
+
+def _samples_verdict(metric: Metric, records: Sequence, candidate, threshold: float,
+                     alpha: float) -> MetricVerdict:
+    """Per-step samples: worse only when a one-sided Mann-Whitney U test is significant (in
+    the gate's adjusted family) and the median moved by more than the threshold."""
+    pooled = [x for r in records for x in metric.samples_of(r)]
+    cand = metric.samples_of(candidate)
+    base_value, value = float(np.median(pooled)), float(np.median(cand))
+    change = metric.change(base_value, value)
+    if len(pooled) < 2 or len(cand) < 2:
+        return MetricVerdict(metric.name, decide(metric, change, threshold), THRESHOLD_ONLY,
+                             base_value, value, change, threshold, note="too few samples")
+    p_worse = stats.mann_whitney(pooled, cand, alternative="less")
+    p_better = stats.mann_whitney(pooled, cand, alternative="greater")
+    status = decide(metric, change, threshold, p_worse < alpha, p_better < alpha)
+    return MetricVerdict(metric.name, status, metric.test, base_value, value, change, threshold,
+                         p_worse, p_better, note=f"n={len(pooled)} vs {len(cand)} steps",
+                         in_family=True)
+
+
+def _counter_note(records: Sequence, candidate) -> str:
+    """Which operators' counts changed most, e.g. "+24 aten._to_copy per step"."""
+    base = next((r.ops_per_step for r in reversed(records) if r.ops_per_step), None)
+    if not base or candidate is None or not candidate.ops_per_step:
+        return ""
+    text = describe_changes(base, candidate.ops_per_step)
+    return f"{text} per step" if text else ""

@@ -87,7 +87,7 @@ class SuiteSession:
                        device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
                        max_length=o.max_length, allow_download=o.download,
                        allow_random_init=o.allow_random_init, compile=o.compile,
-                       cuda_graphs=self.cuda_graphs)
+                       cuda_graphs=self.cuda_graphs, injections=tuple(o.inject))
 
     def workload_config(self, workload: str):
         return self.spec(workload, REFERENCE_PRECISION).workload_config()

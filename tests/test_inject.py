@@ -1,0 +1,130 @@
+"""Injected regressions and the step counters that must see them (smoke workloads, CPU)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ampcore import inject
+from ampcore.counters import count_step
+from ampcore.errors import UsageError
+from ampcore.metrics import describe_changes
+from ampcore.profiles import get_profile
+from ampcore.workloads import get_workload
+
+CPU = torch.device("cpu")
+
+
+def build(workload: str, *kinds: str):
+    config = get_profile("smoke").workloads[workload]
+    prepared = get_workload(workload)(config, CPU, real_data=False, data_dir=None,
+                                      allow_download=False, allow_random_init=False)
+    return inject.apply(kinds, prepared)
+
+
+def train_step(w, dtype=torch.bfloat16):
+    def step():
+        inputs = {name: t[:16] for name, t in w.train_inputs.items()}
+        w.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=dtype):
+            logits = w.forward(w.model, inputs)
+        F.cross_entropy(logits.float(), w.train_labels[:16]).backward()
+        w.optimizer.step()
+    return step
+
+
+def counts(workload: str, *kinds: str):
+    w = build(workload, *kinds)
+    step = train_step(w)
+    step()  # first step: optimizer state is created, not representative
+    return count_step(step, CPU)
+
+
+def test_counts_are_deterministic_without_injection():
+    a, b = counts("bert"), counts("bert")
+    assert a == b
+    assert a.aten_ops > 0 and a.casts > 0 and a.bytes_allocated > 0
+    assert a.kernel_launches is None  # no CUDA
+
+
+@pytest.mark.parametrize("kind, counter", [
+    ("extra-sync", "syncs"),
+    ("activation-memory", "bytes_allocated"),
+])
+def test_injection_raises_its_counter(kind, counter):
+    base, injected = counts("bert"), counts("bert", kind)
+    assert getattr(injected, counter) > getattr(base, counter), describe_changes(base.ops, injected.ops)
+
+
+def test_unfused_optimizer_issues_more_ops():
+    # The workloads' AdamW is fused on CUDA only; on a CPU the multi-tensor (foreach) path
+    # stands for it, the fallback being the same per-parameter loop on both.
+    def with_foreach(w):
+        w.optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-3, foreach=True)
+        return w
+
+    def measured(w):
+        step = train_step(w)
+        step()
+        return count_step(step, CPU)
+
+    base = measured(with_foreach(build("bert")))
+    injected = measured(build("bert", "optimizer-unfused"))
+    assert injected.aten_ops > base.aten_ops, describe_changes(base.ops, injected.ops)
+
+
+def test_fp32_op_changes_the_casts():
+    # Autocast no longer casts the layer's input and weight to bf16; the layer casts its input
+    # to float32 instead: the count moves (down here), the GPU time is what grows.
+    base, injected = counts("bert"), counts("bert", "autocast-fp32-op")
+    assert injected.casts != base.casts
+    assert "aten._to_copy" in describe_changes(base.ops, injected.ops)
+
+
+def test_extra_sync_is_named_by_the_op_that_changed():
+    base, injected = counts("bert"), counts("bert", "extra-sync")
+    assert injected.syncs == base.syncs + 1
+    assert "+1 aten._local_scalar_dense" in describe_changes(base.ops, injected.ops)
+
+
+def test_host_overhead_adds_no_device_work_but_runs_per_block():
+    base, injected = counts("bert"), counts("bert", "host-overhead")
+    assert injected.aten_ops == base.aten_ops  # invisible to the counters: host time sees it
+    w = build("bert", "host-overhead")
+    train_step(w)()
+    blocks = inject._blocks(w.model)
+    assert blocks and all(hasattr(b, "_ampcore_host_work") for b in blocks)
+
+
+def test_accuracy_loss_changes_the_forward_and_keeps_gradients():
+    clean, broken = build("bert"), build("bert", "accuracy-loss")
+    inputs = {name: t[:16] for name, t in clean.train_inputs.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = clean.forward(clean.model, inputs).float()
+        b = broken.forward(broken.model, inputs).float()
+    assert not torch.equal(a, b)  # same seed, same weights: only the injection differs
+    b.sum().backward()
+    assert all(p.grad is not None for p in broken.model.parameters() if p.requires_grad)
+
+
+def test_attention_fallback_keeps_the_result():
+    clean, fallback = build("bert"), build("bert", "attention-fallback")
+    inputs = {name: t[:8] for name, t in clean.train_inputs.items()}
+    clean.model.eval(), fallback.model.eval()  # no dropout: the same maths must agree
+    with torch.no_grad():
+        a, b = clean.forward(clean.model, inputs), fallback.forward(fallback.model, inputs)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # another kernel, same maths
+
+
+def test_unknown_kind_lists_the_kinds():
+    with pytest.raises(UsageError, match="unknown injection 'slow'; valid: attention-fallback"):
+        inject.check_kinds(["slow"])
+
+
+@pytest.mark.parametrize("kind", ["attention-fallback", "autocast-fp32-op"])
+def test_injection_that_cannot_apply_names_kind_and_workload(kind):
+    with pytest.raises(UsageError, match=f"injection '{kind}' cannot apply to workload 'resnet18'"):
+        build("resnet18", kind)
+
+
+def test_no_injection_is_the_default_path():
+    assert inject.apply((), w := build("bert")) is w
