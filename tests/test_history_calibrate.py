@@ -11,6 +11,7 @@ from tests.support import synthetic
 from ampcore.history.calibrate import aa_pairs, calibrate, resampling_trials, suggestions_toml
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
+from ampcore.metrics import get_metric
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,3 +76,12 @@ def test_calibrate_cli(tmp_path, monkeypatch, capsys):
     assert main(["calibrate", str(store), "--json", str(out)]) == 2  # never overwrites
     assert main(["calibrate", str(store), "--slowdown", "2"]) == 2
     assert main(["calibrate", str(tmp_path / "none")]) == 3
+
+
+def test_suggest_keeps_an_unchanging_counter_exact_and_floors_noisy_metrics():
+    from ampcore.history.calibrate import suggest
+
+    assert suggest([0, 0, 0], "syncs") == 0  # exact in every A/A pair: any rise is real
+    assert suggest([0, 0, 0], "aten_ops") == 0
+    assert suggest([0, 0, 0], "time") == get_metric("time").calibration_step  # never 0
+    assert suggest([0.0, 0.02, -0.01], "time") == pytest.approx(0.03)

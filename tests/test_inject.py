@@ -128,3 +128,19 @@ def test_injection_that_cannot_apply_names_kind_and_workload(kind):
 
 def test_no_injection_is_the_default_path():
     assert inject.apply((), w := build("bert")) is w
+
+
+def test_python_op_counter_counts_a_first_call_like_a_second():
+    # Python 3.12's settrace counted 0 opcodes on a function's first traced call; the counter
+    # uses sys.monitoring there. Both calls of the same function must count the same, > 0.
+    from ampcore.counters import _count_python_ops
+
+    def work():
+        total = 0
+        for i in range(50):
+            total += i
+        return total
+
+    first, second = _count_python_ops(work), _count_python_ops(work)
+    assert first == second and first > 50
+    assert _count_python_ops(lambda: None) is not None  # the lambda's own instructions

@@ -100,9 +100,13 @@ def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | N
 
 
 def suggest(changes: Sequence[float], metric: str) -> float:
-    """1.5x the 99th percentile of the absolute A/A changes, rounded up to the row's step."""
+    """1.5x the 99th percentile of the absolute A/A changes, rounded up to the row's step;
+    0 for a counter that never changed (it is exact: any rise is real)."""
     worst = float(np.quantile(np.abs(changes), QUANTILE))
-    step = get_metric(metric).calibration_step
+    row = get_metric(metric)
+    if worst == 0 and row.counter:
+        return 0.0
+    step = row.calibration_step
     return max(step, math.ceil(MARGIN * worst / step - 1e-9) * step)
 
 
