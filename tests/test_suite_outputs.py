@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ampcore.history.storage import read_run
-from tests.test_suite import SUITE, suite  # noqa: F401  (the fixture)
+from tests.test_suite import SUITE, make_run, session, suite  # noqa: F401  (the fixture)
 
 pytest_plugins = ["pytester"]
 
@@ -47,3 +47,15 @@ def test_data_dir_with_the_smoke_profile_is_reported_unused(suite, tmp_path):
                                         "--amp-profile", "smoke", "--amp-data-dir", str(tmp_path))
     result.stdout.fnmatch_lines([f"ampcore: note: --amp-data-dir / $AMPCORE_DATA_DIR {tmp_path} "
                                  "is not used: the smoke profile trains on built-in data*"])
+
+
+def test_summary_notes_an_unused_data_dir_escaped_and_an_interruption():
+    runs = session(profile="smoke", data_dir="/data/<b>x</b>")
+    runs.results[("bert", "fp32")] = make_run()
+    text = runs.summary()
+    assert "Note: --amp-data-dir / $AMPCORE_DATA_DIR /data/&lt;b&gt;x&lt;/b&gt; is not " \
+        "used: the smoke profile trains on built-in data" in text and "<b>" not in text
+    assert "Interrupted" not in text
+    runs.interrupted = True
+    assert "Interrupted: these are the runs that finished (partial)" in runs.summary()
+    assert "is not used" not in session(profile="seed", data_dir="/data").summary()

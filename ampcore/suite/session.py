@@ -231,8 +231,11 @@ class SuiteSession:
                  "CIs; the others are ratios of total training times."]
         if not self.timing_enabled:
             notes.append(f"Speedup intervals not computed: {self.timing_disabled_reason}.")
-        if self.unused_data_dir():
-            notes.append(f"Note: {self.unused_data_dir()}.")
+        unused = self.unused_data_dir()
+        if unused:
+            from ampcore.history.output import md_escape
+
+            notes.append(f"Note: {md_escape(unused)}.")  # a path is the user's text: no HTML
         if self.interrupted:
             notes.append("Interrupted: these are the runs that finished (partial); a saved "
                          "benchmark file is marked incomplete, and ampcore compare and report "
