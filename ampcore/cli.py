@@ -44,14 +44,27 @@ def _run(args: argparse.Namespace) -> int:
     settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
     if settings.json is not None:  # a result that cannot be saved must not cost a training
         files.check_new_file(settings.json, "--json", roots=())
+    from ampcore.distributed import describe
+    from ampcore.table import results_table
+
+    results = _train(_specs(settings), settings)
+    print(results_table(results))
+    for result in results:
+        if "world_size" in result.details:
+            print(describe(result), file=sys.stderr)
+    if settings.json is not None:
+        print(f"wrote {_write_results(results, settings.json)}", file=sys.stderr)
+    return 0
+
+
+def _specs(settings: Settings) -> list:
+    """The runs asked for, every check that needs torch made before the first trains."""
     import torch
 
-    from ampcore.distributed import check_nproc, describe, run_distributed
+    from ampcore.distributed import check_nproc
     from ampcore.graphs import resolve_cuda_graphs
     from ampcore.profiles import default_profile_name
-    from ampcore.run import run_experiment
     from ampcore.spec import RunSpec, resolve_device
-    from ampcore.table import results_table
 
     profile = settings.profile
     if profile is None:
@@ -65,32 +78,31 @@ def _run(args: argparse.Namespace) -> int:
         check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
     cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
     runnable = _runnable_precisions(settings, device)
+    return [RunSpec(workload=workload, precision=precision, profile=profile,
+                    device=str(device), data_dir=settings.data_dir,
+                    bert_model=settings.bert_model, max_length=settings.max_length,
+                    allow_download=settings.download, allow_random_init=settings.allow_random_init,
+                    max_grad_norm=settings.max_grad_norm, compile=settings.compile,
+                    cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
+            for workload in settings.workloads for precision in runnable]
+
+
+def _train(specs: list, settings: Settings) -> list:
+    """Train each run in order; on Ctrl-C keep those that finished, then re-raise (exit 130)."""
+    from ampcore.distributed import run_distributed
+    from ampcore.run import run_experiment
 
     results, progress = [], not settings.no_progress
     try:
-        for workload in settings.workloads:
-            for precision in runnable:
-                spec = RunSpec(workload=workload, precision=precision, profile=profile,
-                               device=str(device), data_dir=settings.data_dir,
-                               bert_model=settings.bert_model, max_length=settings.max_length,
-                               allow_download=settings.download,
-                               allow_random_init=settings.allow_random_init,
-                               max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                               cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
-                if settings.nproc > 1:
-                    results.append(run_distributed(spec, settings.nproc, progress=progress))
-                else:
-                    results.append(run_experiment(spec, progress=progress))
+        for spec in specs:
+            if settings.nproc > 1:
+                results.append(run_distributed(spec, settings.nproc, progress=progress))
+            else:
+                results.append(run_experiment(spec, progress=progress))
     except KeyboardInterrupt:
         _keep_finished(results, settings.json)
         raise
-    print(results_table(results))
-    for result in results:
-        if "world_size" in result.details:
-            print(describe(result), file=sys.stderr)
-    if settings.json is not None:
-        print(f"wrote {_write_results(results, settings.json)}", file=sys.stderr)
-    return 0
+    return results
 
 
 def _write_results(results: list, path: Path, partial: bool = False) -> Path:
