@@ -7,10 +7,14 @@ variable); they are checked before anything trains, and a bad value exits 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from ampcore import options
+from ampcore.history import files
 from ampcore.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
 from ampcore.options import RUN, Settings
 
@@ -38,50 +42,101 @@ def _runnable_precisions(settings: Settings, device) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
-    if settings.json is not None and settings.json.exists():
-        raise UsageError(f"{settings.json} exists; ampcore never overwrites saved results: "
-                         "choose another path")
-    import torch
-
-    from ampcore.distributed import check_nproc, describe, run_distributed
-    from ampcore.graphs import resolve_cuda_graphs
-    from ampcore.profiles import default_profile_name
-    from ampcore.result import write_json
-    from ampcore.run import run_experiment
-    from ampcore.spec import RunSpec, resolve_device
+    if settings.json is not None:  # a result that cannot be saved must not cost a training
+        files.check_new_file(settings.json, "--json", roots=())
+    from ampcore.distributed import describe
     from ampcore.table import results_table
 
-    profile = settings.profile
-    if profile is None:
-        profile, why = default_profile_name()
-        print(f"profile: {profile} ({why}; choose with --profile)", file=sys.stderr)
-    device = resolve_device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if settings.nproc != 1:
-        check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
-    cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
-    runnable = _runnable_precisions(settings, device)
-
-    results, progress = [], not settings.no_progress
-    for workload in settings.workloads:
-        for precision in runnable:
-            spec = RunSpec(workload=workload, precision=precision, profile=profile,
-                           device=str(device), data_dir=settings.data_dir,
-                           bert_model=settings.bert_model, max_length=settings.max_length,
-                           allow_download=settings.download,
-                           allow_random_init=settings.allow_random_init,
-                           max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                           cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
-            if settings.nproc > 1:
-                results.append(run_distributed(spec, settings.nproc, progress=progress))
-            else:
-                results.append(run_experiment(spec, progress=progress))
+    results = _train(_specs(settings), settings)
     print(results_table(results))
     for result in results:
         if "world_size" in result.details:
             print(describe(result), file=sys.stderr)
     if settings.json is not None:
-        print(f"wrote {write_json(results, settings.json)}", file=sys.stderr)
+        print(f"wrote {_write_results(results, settings.json)}", file=sys.stderr)
     return 0
+
+
+def _specs(settings: Settings) -> list:
+    """The runs asked for, every check that needs torch made before the first trains."""
+    import torch
+
+    from ampcore.distributed import check_nproc
+    from ampcore.graphs import resolve_cuda_graphs
+    from ampcore.profiles import default_profile_name
+    from ampcore.spec import RunSpec, resolve_device
+
+    profile = settings.profile
+    if profile is None:
+        profile, why = default_profile_name()
+        print(f"profile: {profile} ({why}; choose with --profile)", file=sys.stderr)
+    unused = options.unused_data_dir(RUN, settings.data_dir, profile)
+    if unused:
+        print(f"note: {unused}", file=sys.stderr)
+    device = resolve_device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if settings.nproc != 1:
+        check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
+    cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
+    runnable = _runnable_precisions(settings, device)
+    return [RunSpec(workload=workload, precision=precision, profile=profile,
+                    device=str(device), data_dir=settings.data_dir,
+                    bert_model=settings.bert_model, max_length=settings.max_length,
+                    allow_download=settings.download, allow_random_init=settings.allow_random_init,
+                    max_grad_norm=settings.max_grad_norm, compile=settings.compile,
+                    cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
+            for workload in settings.workloads for precision in runnable]
+
+
+def _train(specs: list, settings: Settings) -> list:
+    """Train each run in order; on Ctrl-C keep those that finished, then re-raise (exit 130)."""
+    from ampcore.distributed import run_distributed
+    from ampcore.run import run_experiment
+
+    results, progress = [], not settings.no_progress
+    try:
+        for spec in specs:
+            if settings.nproc > 1:
+                results.append(run_distributed(spec, settings.nproc, progress=progress))
+            else:
+                results.append(run_experiment(spec, progress=progress))
+    except KeyboardInterrupt:
+        _keep_finished(results, settings.json)
+        raise
+    return results
+
+
+def _write_results(results: list, path: Path, partial: bool = False) -> Path:
+    from ampcore.result import write_json
+
+    try:
+        return write_json(results, path, partial=partial)
+    except FileExistsError:
+        raise UsageError(f"--json {path} appeared while ampcore trained; ampcore never "
+                         "overwrites saved results: nothing was written") from None
+
+
+def _keep_finished(results: list, path: Path | None) -> None:
+    """On Ctrl-C: show and save the runs that finished, marked partial, and say where (the
+    --json file, else a new file in the temporary directory)."""
+    if not results:
+        print("ampcore: interrupted before any run finished; nothing to save", file=sys.stderr)
+        return
+    from ampcore.table import results_table
+
+    print(results_table(results))
+    if path is None:
+        handle, name = tempfile.mkstemp(prefix="ampcore-interrupted-", suffix=".json")
+        os.close(handle)
+        os.unlink(name)  # a fresh name that write_json creates atomically
+        path = Path(name)
+    try:
+        where = _write_results(results, path, partial=True)
+    except (AmpcoreError, OSError) as exc:
+        print(f"ampcore: interrupted; the {len(results)} finished run(s) could not be "
+              f"saved: {exc}", file=sys.stderr)
+        return
+    print(f"ampcore: interrupted; wrote the {len(results)} finished run(s) to {where} "
+          '(marked "partial": true)', file=sys.stderr)
 
 
 def _list_injections(args: argparse.Namespace) -> int:

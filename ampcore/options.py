@@ -106,6 +106,15 @@ def ids(kind: str, table: str) -> Callable[[str], list[str]]:
     return parse
 
 
+def device_name(value: str) -> str:
+    """cpu, cuda or cuda:N: the devices the precision modes and the step timing support (torch
+    names more, such as mps or meta, on which training crashes or measures nothing)."""
+    name = value.strip().lower()
+    if name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit()):
+        return name
+    raise ValueError("expected cpu, cuda or cuda:N")
+
+
 def profile_name(value: str) -> str:
     """A profile of ``ampcore.profiles``, imported (with torch) only now that one is named."""
     from ampcore.profiles import PROFILES
@@ -173,7 +182,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("profile", "seed: the published experiment (needs the data sets); smoke: tiny and "
            "self-contained (default: seed with CUDA, else smoke)", profile_name,
            "AMPCORE_PROFILE", metavar="NAME"),
-    Option("device", "torch device (default: cuda when available, else cpu)", text,
+    Option("device", "cpu, cuda or cuda:N (default: cuda when available, else cpu)", device_name,
            "AMPCORE_DEVICE", metavar="DEVICE"),
     Option("data_dir", "directory with imdb/ and mnist/, the seed profile's data sets", path,
            "AMPCORE_DATA_DIR", metavar="DIR"),
@@ -288,6 +297,18 @@ def _parse(option: Option, value: object, source: str) -> object:
         raise OptionError(f"{source}: {exc}") from None
     except ValueError as exc:
         raise OptionError(f"{source}: {exc}, got {value!r}") from None
+
+
+def unused_data_dir(command: str, data_dir: Path | None, profile: str) -> str | None:
+    """What to tell a user whose data directory ``profile`` does not read (the smoke profile
+    builds its data in), or None. Imports ``ampcore.profiles`` (torch)."""
+    from ampcore.profiles import get_profile
+
+    if data_dir is None or get_profile(profile).real_data:
+        return None
+    option = get_option("data_dir")
+    return (f"{option.flag(command)} / ${option.env} {data_dir} is not used: the {profile} "
+            "profile trains on built-in data (the seed profile reads the data sets)")
 
 
 def asks_for_all(raw: object) -> bool:

@@ -133,13 +133,16 @@ class RunResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def write_json(results: list[RunResult], path: str | Path) -> Path:
-    """Write results to ``path``; an existing file is never overwritten."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as handle:  # "x": refuse to clobber a saved file
-        json.dump({"runs": [r.to_dict() for r in results]}, handle, indent=1)
-    return path
+def write_json(results: list[RunResult], path: str | Path, partial: bool = False) -> Path:
+    """Write results to the new file ``path`` atomically (a crash leaves no half-written
+    file); ``FileExistsError`` if it exists, which is never overwritten. ``partial``: the run
+    was interrupted and these are the results that finished (``"partial": true``)."""
+    from ampcore.history.files import create_new
+
+    data: dict = {"runs": [r.to_dict() for r in results]}
+    if partial:
+        data["partial"] = True
+    return create_new(Path(path), json.dumps(data, indent=1))
 
 
 def read_json(path: str | Path) -> list[RunResult]:

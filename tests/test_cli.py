@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -176,12 +178,101 @@ def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):
     (["--max-length", "0"], "--max-length: expected a whole number >= 1, got '0'"),
     (["--nproc", "1.5"], "--nproc: expected a whole number >= 1, got '1.5'"),
     (["--cuda-graphs", "maybe"], "--cuda-graphs: expected one of auto, on, off, got 'maybe'"),
-], ids=["grad-norm-nan", "grad-norm-0", "max-length-0", "nproc-1.5", "cuda-graphs"])
+    (["--max-grad-norm", "-1"], "--max-grad-norm: expected a finite number > 0, got '-1'"),
+    (["--max-length", "-5"], "--max-length: expected a whole number >= 1, got '-5'"),
+    (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["--device", "mps"], "--device: expected cpu, cuda or cuda:N, got 'mps'"),
+    (["--device", "meta"], "--device: expected cpu, cuda or cuda:N, got 'meta'"),
+], ids=["grad-norm-nan", "grad-norm-0", "max-length-0", "nproc-1.5", "cuda-graphs",
+        "grad-norm--1", "max-length--5", "device-tpu", "device-mps", "device-meta"])
 def test_cli_bad_value_exits_2_before_training(recorded_runs, capsys, argv, message):
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE, *argv]) == 2
     err = capsys.readouterr().err
     assert f"ampcore: error: {message}" in err and "Traceback" not in err
     assert recorded_runs == []  # nothing trained
+
+
+def test_cli_unwritable_json_exits_2_before_training(recorded_runs, tmp_path, capsys):
+    (tmp_path / "plain-file").write_text("not a directory")
+    targets = [tmp_path / "plain-file" / "r.json"]
+    if Path("/proc").is_dir():
+        targets.append(Path("/proc") / "ampcore-out" / "r.json")
+    for target in targets:
+        assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                     "--json", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert f"--json {target} cannot be written" in err and "Traceback" not in err
+    assert recorded_runs == []  # nothing trained
+
+
+def test_write_json_is_atomic(tmp_path, make_result, monkeypatch):
+    """A failure while writing leaves no half-written file that would block the next try."""
+    results = [make_result(), make_result(precision="fp32")]
+    monkeypatch.setattr(type(results[1]), "to_dict", lambda self: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write_json(results, tmp_path / "r.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def interrupted_runs(monkeypatch, make_result):
+    """Training stubbed: the first run finishes, the second is interrupted (Ctrl-C)."""
+    def fake_run_experiment(spec, progress=False):
+        if spec.precision != "fp32":
+            raise KeyboardInterrupt
+        return make_result(workload=spec.workload, precision=spec.precision, profile=spec.profile,
+                           device=spec.device)
+
+    monkeypatch.setattr(ampcore.run, "run_experiment", fake_run_experiment)
+
+
+@pytest.mark.parametrize("given_json", [True, False], ids=["--json", "no-json"])
+def test_ctrl_c_keeps_the_finished_runs_marked_partial(interrupted_runs, tmp_path, capsys,
+                                                      monkeypatch, given_json):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    path = tmp_path / "r.json"
+    argv = ["run", "--workload", "resnet18", "--precision", "fp32", "amp-bf16", *SMOKE]
+    assert main(argv + (["--json", str(path)] if given_json else [])) == 130
+    out, err = capsys.readouterr()
+    if not given_json:
+        (path,) = (tmp_path / "tmp").glob("ampcore-interrupted-*.json")
+    assert f"wrote the 1 finished run(s) to {path} (marked \"partial\": true)" in err
+    assert "| Regular (fp32)" in out and "ampcore: interrupted" in err
+    assert json.loads(path.read_text())["partial"] is True
+    assert [r.precision for r in read_json(path)] == ["fp32"]
+
+
+def test_ctrl_c_before_any_run_finished_says_so(monkeypatch, tmp_path, capsys):
+    def interrupted(spec, progress=False):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ampcore.run, "run_experiment", interrupted)
+    path = tmp_path / "r.json"
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                 "--json", str(path)]) == 130
+    assert "nothing to save" in capsys.readouterr().err and not path.exists()
+
+
+def test_cli_data_dir_with_the_smoke_profile_is_reported_unused(recorded_runs, tmp_path, capsys):
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                 "--data-dir", str(tmp_path)]) == 0
+    assert (f"note: --data-dir / $AMPCORE_DATA_DIR {tmp_path} is not used: the smoke profile "
+            "trains on built-in data") in capsys.readouterr().err
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE]) == 0
+    assert "is not used" not in capsys.readouterr().err
+
+
+def test_cli_nproc_beyond_the_cpu_cores_is_refused_before_training(recorded_runs, monkeypatch,
+                                                                  capsys):
+    from ampcore.distributed import launch
+
+    monkeypatch.setattr(launch, "cpu_cores", lambda: 2)
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                 "--nproc", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "2 CPU cores are available" in err and "use --nproc 2 or fewer" in err
+    assert recorded_runs == []
 
 
 def test_cli_bad_environment_value_names_the_variable(recorded_runs, capsys, monkeypatch):

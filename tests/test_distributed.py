@@ -26,6 +26,7 @@ from ampcore.distributed import (
     launch_command, merge_rank_results, run_distributed, scaling_efficiency, worker,
     worker_environment,
 )
+from ampcore.distributed import launch
 from ampcore.distributed.protocol import (
     LAUNCHER_ERROR_FILE, LOG_DIR, RankErrorHandler, exit_code_of, read_failures,
 )
@@ -78,7 +79,12 @@ def test_check_nproc(monkeypatch):
     for bad in (0, -1, True, 1.5):
         with pytest.raises(UsageError, match="--nproc"):
             check_nproc(bad, "cpu")
+    monkeypatch.setattr(launch, "cpu_cores", lambda: 4)
     check_nproc(3, "cpu")
+    check_nproc(4, "cpu")
+    with pytest.raises(DeviceUnavailableError, match=r"^--nproc 5 on cpu starts 5 processes, "
+                       r"but 4 CPU cores are available to this process; use --nproc 4 or fewer$"):
+        check_nproc(5, "cpu")
     with pytest.raises(UsageError, match="cuda \\(nccl\\) or cpu"):
         check_nproc(2, "meta")
     with pytest.raises(UsageError, match="give --device cuda"):

@@ -128,10 +128,11 @@ def test_pathological_json_is_named_not_a_crash(tmp_path, content, message):
     ("[tool]\nampcore = 5\n", "[tool.ampcore] must be a table"),
     ("[tool.ampcore]\ncompare = 5\n", "[tool.ampcore.compare] must be a table"),
     ("[tool.ampcore.compare]\ntime = 1" + "0" * 400 + "\n", "time must be a finite number"),
+    ("[tool.ampcore.compare]\ntime = nan\n", "time must be a finite number, got nan"),
     ("[tool.ampcore]\nthresholds = 5\n", "must be an array of tables"),
     (b"[tool.ampcore.compare]\n# \xff\xfe\n", "is not UTF-8 text"),
-], ids=["tool-is-5", "tool.ampcore-is-5", "compare-is-5", "huge-integer", "thresholds-is-5",
-        "not-utf8"])
+], ids=["tool-is-5", "tool.ampcore-is-5", "compare-is-5", "huge-integer", "time-nan",
+        "thresholds-is-5", "not-utf8"])
 def test_malformed_pyproject_is_a_message(history, tmp_path, capsys, toml, message):
     history(n=2)
     path = tmp_path / "pyproject.toml"

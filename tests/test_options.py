@@ -74,6 +74,7 @@ def test_ids_expand_all_keep_order_and_drop_repeats():
     ("max_length", "0", "expected a whole number >= 1"),
     ("max_length", "16.5", "expected a whole number >= 1"),
     ("max_length", "x", "expected a whole number >= 1"),
+    ("max_length", "-5", "expected a whole number >= 1"),
     ("nproc", "0", "expected a whole number >= 1"),
     ("nproc", "2.0", "expected a whole number >= 1"),
     ("max_grad_norm", "0", "expected a finite number > 0"),
@@ -83,6 +84,10 @@ def test_ids_expand_all_keep_order_and_drop_repeats():
     ("cuda_graphs", "maybe", "expected one of auto, on, off"),
     ("profile", "huge", "expected one of seed, smoke"),
     ("download", "maybe", "expected one of 1, true, yes, on (on) or 0, false, no, off (off)"),
+    ("device", "tpu", "expected cpu, cuda or cuda:N"),
+    ("device", "mps", "expected cpu, cuda or cuda:N"),
+    ("device", "meta", "expected cpu, cuda or cuda:N"),
+    ("device", "cuda:x", "expected cpu, cuda or cuda:N"),
 ], ids=lambda v: str(v))
 def test_run_bad_value_names_option_value_and_range(key, value, expected):
     flag = options.get_option(key).flag(RUN)
@@ -108,6 +113,24 @@ def test_suite_bad_value_names_option_value_and_range(key, value, expected):
 def test_good_edge_values_pass():
     s = resolve(SUITE, {"acc_tol": "0", "cuda_graphs": "OFF", "nproc": "1", "max_length": "1"}, {})
     assert (s.acc_tol, s.cuda_graphs, s.nproc, s.max_length) == (0.0, "off", 1, 1)
+    assert [resolve(RUN, {"device": d}, {}).device for d in ("cpu", "CUDA", "cuda:1")] == [
+        "cpu", "cuda", "cuda:1"]
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("AMPCORE_ACC_TOL", "-1", "--amp-acc-tol (from $AMPCORE_ACC_TOL): expected a finite "
+     "number >= 0, got '-1'"),
+    ("AMPCORE_NPROC", "2.5", "--amp-nproc (from $AMPCORE_NPROC): expected a whole number >= 1, "
+     "got '2.5'"),
+    ("AMPCORE_MIN_SPEEDUP", "nan", "--amp-min-speedup (from $AMPCORE_MIN_SPEEDUP): expected a "
+     "finite number > 0, got 'nan'"),
+    ("AMPCORE_DEVICE", "mps", "--amp-device (from $AMPCORE_DEVICE): expected cpu, cuda or "
+     "cuda:N, got 'mps'"),
+], ids=["acc-tol--1", "nproc-2.5", "min-speedup-nan", "device-mps"])
+def test_suite_bad_environment_values_are_refused(name, value, expected):
+    with pytest.raises(OptionError) as raised:
+        resolve(SUITE, {}, environ={name: value})
+    assert str(raised.value) == expected
 
 
 def test_unknown_ids_name_the_option_and_the_valid_ids():

@@ -212,6 +212,7 @@ def test_matrix_skips_what_the_device_cannot_run_and_saves_history(suite, tmp_pa
     assert (record.workload, record.precision, record.profile) == ("resnet18", "fp32", "smoke")
     assert record.final_accuracy > 0.5
     assert run["machine_info"]["ampcore"]["device_type"] == "cpu"
+    assert "incomplete" not in run["machine_info"]["ampcore"]  # only an interrupted one is
 
 
 def test_prerequisites_run_on_demand_once(suite):

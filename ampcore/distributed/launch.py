@@ -77,13 +77,25 @@ def worker_environment(base: Mapping[str, str], nproc: int, cpu_count: int,
     return env
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def check_nproc(nproc: int, device: str) -> None:
     """Raise ``UsageError``/``DeviceUnavailableError`` unless ``nproc`` processes can run on
-    ``device`` (one GPU each on CUDA)."""
+    ``device`` (one GPU each on CUDA, at most one per core on the CPU)."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise UsageError(f"--nproc must be a whole number of processes, at least 1; got {nproc!r}")
     kind = torch.device(device)
     if kind.type == "cpu":
+        cores = cpu_cores()
+        if nproc > cores:  # more gloo processes than cores time the scheduler, not the work
+            raise DeviceUnavailableError(
+                f"--nproc {nproc} on cpu starts {nproc} processes, but {cores} CPU "
+                f"core{'' if cores == 1 else 's'} {'is' if cores == 1 else 'are'} available "
+                f"to this process; use --nproc {cores} or fewer")
         return
     if kind.type != "cuda":
         raise UsageError(f"--nproc runs on --device cuda (nccl) or cpu (gloo); got {device!r}")

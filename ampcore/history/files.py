@@ -113,6 +113,17 @@ def write_new(path: Path, text: str, option: str = "output") -> Path:
         sys.stdout.write(text)
         sys.stdout.flush()
         return path
+    try:
+        return create_new(path, text)
+    except FileExistsError:
+        raise UsageError(f"{option} {path} appeared while ampcore worked; ampcore never "
+                         "overwrites a file: nothing was written") from None
+
+
+def create_new(path: Path, text: str) -> Path:
+    """Write ``text`` to the new file ``path`` atomically (a temporary file in its directory,
+    then linked onto the name); ``FileExistsError`` when ``path`` exists, which is never
+    replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -122,9 +133,6 @@ def write_new(path: Path, text: str, option: str = "output") -> Path:
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
         _link_new(temporary, path)
-    except FileExistsError:
-        raise UsageError(f"{option} {path} appeared while ampcore worked; ampcore never "
-                         "overwrites a file: nothing was written") from None
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)

@@ -10,6 +10,8 @@ import pytest
 
 from ampcore import options as table
 from ampcore import registry
+from ampcore.errors import UsageError
+from ampcore.history import files
 from ampcore.options import SUITE, OptionError, Settings
 
 GROUP = "ampcore"
@@ -37,7 +39,9 @@ def resolve(config: pytest.Config) -> Settings:
     given = {o.key: config.getoption(dest(o)) for o in table.options_for(SUITE)}
     try:
         settings = table.resolve(SUITE, given)
-    except OptionError as exc:
+        # The summary is appended at the session's end: a path that cannot take it fails now.
+        files.check_append_file(settings.summary, table.get_option("summary").flag(SUITE), ())
+    except (OptionError, UsageError) as exc:
         raise pytest.UsageError(str(exc)) from None
     return settings.replace(precisions=reference_first(settings.precisions))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import pytest
 
 from ampcore import registry
+from ampcore.history import files
 from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
 from ampcore.suite.session import SuiteSession
@@ -149,15 +150,34 @@ def enforce(verdict) -> None:
 
 # --- reporting ------------------------------------------------------------------------------
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    session = config.stash.get(_SESSION_KEY, None)
+    note = session.unused_data_dir() if session is not None else None
+    return f"ampcore: note: {note}" if note else None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around pytest-benchmark's, which saves
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    """Note a Ctrl-C (or pytest.exit) before pytest-benchmark saves the session, so that the
+    saved file is marked incomplete and ``ampcore compare``/``report`` skip it."""
+    suite = session.config.stash.get(_SESSION_KEY, None)
+    if suite is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
+        suite.interrupted = True
+    yield
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Add the GPU, driver and library versions pytest-benchmark's machine id ignores."""
     from ampcore import environment
+    from ampcore.history.integrity import SESSION_INCOMPLETE_KEY
 
     session = session_for(config)
     # The step mode is part of what a timing means: ``ampcore compare`` refuses to mix them.
     machine_info["ampcore"] = {**environment.capture(session.device),
                                "cuda_graphs": session.cuda_graphs}
+    if session.interrupted:
+        machine_info["ampcore"][SESSION_INCOMPLETE_KEY] = True
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -168,5 +188,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_sep("=", "ampcore: AMP training summary")
     terminalreporter.write_line(text)
     if session.options.summary is not None:
-        with session.options.summary.open("a", encoding="utf-8") as handle:  # never clobber
-            handle.write(text + "\n")
+        files.append_text(session.options.summary, text + "\n")  # appends: never clobbers

@@ -38,6 +38,7 @@ class SuiteSession:
     records: dict[str, BenchmarkRecord] = field(default_factory=dict)  # by benchmark group/name
     failures: dict[str, BaseException] = field(default_factory=dict)
     speedups: dict[str, object] = field(default_factory=dict)  # run name -> gates.Speedup
+    interrupted: bool = False  # Ctrl-C: what finished is shown, and saved marked incomplete
 
     # --- what the session runs on (lazy: pytest-benchmark's session exists only once pytest
     # is configured, and the device and profile need torch) -------------------------------------
@@ -88,6 +89,14 @@ class SuiteSession:
                        max_length=o.max_length, allow_download=o.download,
                        allow_random_init=o.allow_random_init, compile=o.compile,
                        cuda_graphs=self.cuda_graphs, injections=tuple(o.inject))
+
+    def unused_data_dir(self) -> str | None:
+        """A note when --amp-data-dir is given to a profile that reads no data sets."""
+        from ampcore.options import SUITE, unused_data_dir
+
+        if self.options.data_dir is None:  # the profile (torch) only when there is a note
+            return None
+        return unused_data_dir(SUITE, self.options.data_dir, self.profile)
 
     def workload_config(self, workload: str):
         return self.spec(workload, REFERENCE_PRECISION).workload_config()
@@ -222,6 +231,15 @@ class SuiteSession:
                  "CIs; the others are ratios of total training times."]
         if not self.timing_enabled:
             notes.append(f"Speedup intervals not computed: {self.timing_disabled_reason}.")
+        unused = self.unused_data_dir()
+        if unused:
+            from ampcore.history.output import md_escape
+
+            notes.append(f"Note: {md_escape(unused)}.")  # a path is the user's text: no HTML
+        if self.interrupted:
+            notes.append("Interrupted: these are the runs that finished (partial); a saved "
+                         "benchmark file is marked incomplete, and ampcore compare and report "
+                         "skip it.")
         speedups = {name: (s.ratio, s.low, s.high) for name, s in self.speedups.items()}
         return suite_summary(list(self.results.values()), speedups, ddp_runs, notes)
 
