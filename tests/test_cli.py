@@ -183,8 +183,12 @@ def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):
     (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
     (["--device", "mps"], "--device: expected cpu, cuda or cuda:N, got 'mps'"),
     (["--device", "meta"], "--device: expected cpu, cuda or cuda:N, got 'meta'"),
+    (["--inject", "slow"], "--inject: unknown injection 'slow'; valid: attention-fallback, "
+     "autocast-fp32-op, host-overhead, extra-sync, optimizer-unfused, activation-memory, "
+     "accuracy-loss"),
 ], ids=["grad-norm-nan", "grad-norm-0", "max-length-0", "nproc-1.5", "cuda-graphs",
-        "grad-norm--1", "max-length--5", "device-tpu", "device-mps", "device-meta"])
+        "grad-norm--1", "max-length--5", "device-tpu", "device-mps", "device-meta",
+        "inject-unknown"])
 def test_cli_bad_value_exits_2_before_training(recorded_runs, capsys, argv, message):
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE, *argv]) == 2
     err = capsys.readouterr().err
@@ -336,3 +340,13 @@ def test_python_dash_m_ampcore_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| Regular (fp32)" in proc.stdout
     assert [r.precision for r in read_json(tmp_path / "r.json")] == ["fp32"]
+
+
+def test_cli_injection_that_cannot_apply_stops_before_training(isolated_env, capsys):
+    # resnet18 has no attention layers: the build refuses, naming the kind and the workload
+    status = main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                   "--inject", "attention-fallback"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "injection 'attention-fallback' cannot apply to workload 'resnet18'" in err
+    assert "Traceback" not in err
