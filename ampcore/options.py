@@ -209,8 +209,8 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_ACC_TOL", default=0.03, commands=(SUITE,), metavar="GAP"),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
            "$GITHUB_STEP_SUMMARY)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
-    Option("json", "write every RunResult to this new JSON file", path, commands=(RUN,),
-           metavar="FILE"),
+    Option("json", "write every RunResult to this new JSON file; - for stdout", path,
+           commands=(RUN,), metavar="FILE"),
     Option("no_progress", "no progress bars", flag, commands=(RUN,), kind="flag"),
 )
 

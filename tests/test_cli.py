@@ -245,3 +245,25 @@ def test_python_dash_m_ampcore_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| Regular (fp32)" in proc.stdout
     assert [r.precision for r in read_json(tmp_path / "r.json")] == ["fp32"]
+
+
+# --- conventions: --version, - for stdout ---------------------------------------------------------
+
+def test_cli_version_names_the_package_version(capsys):
+    import ampcore
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ampcore {ampcore.__version__}"
+
+
+def test_cli_json_dash_writes_the_results_to_stdout_and_no_file(recorded_runs, tmp_path,
+                                                               monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                 "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert [r["precision"] for r in json.loads(captured.out)["runs"]] == ["fp32"]
+    assert "| Regular (fp32)" in captured.err  # the table moves out of the JSON's way
+    assert not (tmp_path / "-").exists()
