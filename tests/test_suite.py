@@ -247,6 +247,45 @@ def test_cuda_graphs_on_a_cpu_skip_with_the_reason(suite):
     result.stdout.fnmatch_lines(["*SKIPPED*CUDA graphs need a CUDA device, not cpu*"])
 
 
+def test_a_session_where_every_benchmark_skipped_fails_with_the_reasons(suite):
+    """Nothing measured is not a pass: "2 skipped" on a machine that cannot run the matrix
+    exits non-zero and says why each skipped."""
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
+                                        "--amp-workloads", "resnet18", "--amp-precisions", "tf32",
+                                        "--benchmark-disable")
+    result.assert_outcomes(skipped=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*ampcore: nothing measured*",
+                                 "*every benchmark of the matrix skipped (2 tests)*",
+                                 "*1 x precision 'tf32' cannot run on device 'cpu'*",
+                                 "*1 x --amp-precisions has no mixed-precision mode*"])
+
+
+def test_a_session_where_some_benchmarks_ran_passes(suite):
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
+                                        "--amp-workloads", "resnet18", "--amp-precisions", "fp32",
+                                        "--benchmark-disable")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert "nothing measured" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("device, message", [
+    (None, "--amp-require-cuda: CUDA is not usable (torch *; torch.cuda.is_available() is "
+           "False): check the GPU*"),
+    ("cpu", "--amp-require-cuda with --amp-device cpu: drop one of them*"),
+], ids=["no-cuda", "cpu-device"])
+def test_require_cuda_without_cuda_is_a_usage_error_before_any_test(suite, monkeypatch,
+                                                                     device, message):
+    if device is None:
+        monkeypatch.delenv("AMPCORE_DEVICE")
+    monkeypatch.setenv("AMPCORE_REQUIRE_CUDA", "1")  # as the GPU workflow sets it
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+    assert "passed" not in result.stdout.str() and "skipped" not in result.stdout.str()
+
+
 def test_timing_assertions_skip_when_benchmarks_are_disabled(pytester, monkeypatch):
     monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
     pytester.makepyfile(test_timing='''
