@@ -149,6 +149,10 @@ def test_ddp_table_and_summary_report_scaling():
     table = ddp_table([(ddp_run(), 1.6)])
     assert table.startswith("### bert, DistributedDataParallel")
     assert "| Mixed precision (bf16) | 2" in table and "1.60" in table and "1,024, 1,024" in table
+    on_cpu = ddp_run()
+    on_cpu.details["per_rank_peak_memory_bytes"] = [None, None]  # gloo on a CPU measures none
+    cells = [c.strip() for c in ddp_table([(on_cpu, 0.8)]).splitlines()[-1].split("|")]
+    assert cells[-3:-1] == ["0.80", "n/a"]
     text = suite_summary([single, make_run(rounds=[2.0] * 10)], {"bert-amp-bf16": (2.0, 1.9, 2.1)},
                          [(ddp_run(), None)], ["Training steps: eager."])
     rows = [line for line in text.splitlines() if line.startswith("| Regular") or
@@ -345,3 +349,43 @@ def test_baseline_compare_fails_on_a_real_slowdown(suite, tmp_path):
         ["*Comparing against benchmarks from*", "*Performance has regressed*",
          "*test_train[[]bert-fp32[]]*median*PercentageRegressionCheck*"])
     assert len(list((tmp_path / "storage").rglob("*.json"))) == 1  # the baseline is untouched
+
+
+@pytest.mark.slow
+def test_ddp_benchmarks_save_the_rounds_the_workers_timed(suite, tmp_path):
+    """DDP on 2 gloo processes on the CPU: each benchmark's rounds are the training rounds
+    the workers timed (>= 10, not one torchrun launch), saved in the DDP group with the
+    speedup over DDP fp32 and the scaling efficiency over the single-process run; a copy of
+    the run compared with it is judged by the rounds' test, not the threshold alone."""
+    from ampcore.cli import main
+
+    storage = tmp_path / "storage"
+    result = suite.runpytest_subprocess(
+        str(BENCHMARKS / "test_ddp.py"), "-p", "no:cacheprovider", "-k", "ddp_train",
+        "--amp-profile", "smoke", "--amp-workloads", "bert", "--amp-precisions", "fp32,amp-bf16",
+        "--amp-nproc", "2", "--benchmark-autosave", "--benchmark-save-data",
+        f"--benchmark-storage=file://{storage}")
+    result.assert_outcomes(passed=2, deselected=1)
+    (path,) = sorted(storage.rglob("*.json"))
+    document = json.loads(path.read_text())
+    benches = {b["name"]: b for b in document["benchmarks"]}
+    for name in ("test_ddp_train[bert-fp32]", "test_ddp_train[bert-amp-bf16]"):
+        bench = benches[name]
+        record = BenchmarkRecord.from_extra_info(bench["extra_info"])
+        assert bench["group"] == "bert-ddp" and record.world_size == 2
+        assert len(bench["stats"]["data"]) == record.config["rounds"] >= 10
+        assert bench["options"]["timer"] == "worker_round_times"
+        assert sum(bench["stats"]["data"]) == pytest.approx(record.train_time_s)
+        assert record.scaling_efficiency is not None and record.scaling_efficiency > 0
+    amp = BenchmarkRecord.from_extra_info(benches["test_ddp_train[bert-amp-bf16]"]["extra_info"])
+    assert amp.speedup_vs_fp32 is not None and amp.speedup_ci is not None
+    # The same run again as the candidate: every DDP time verdict comes from the rounds.
+    copy = path.with_name("0002" + path.name[4:])
+    copy.write_text(path.read_text())
+    verdict = tmp_path / "verdict.json"
+    assert main(["compare", str(path), str(copy), "--json", str(verdict)]) == 0
+    judged = {b["name"]: {m["metric"]: m for m in b["metrics"]}
+              for b in json.loads(verdict.read_text())["benchmarks"]}
+    for name in benches:
+        assert judged[name]["time"]["method"].startswith("one-sided Mann-Whitney U"), judged[name]
+    assert judged["test_ddp_train[bert-amp-bf16]"]["scaling_efficiency"]["status"] == "ok"
