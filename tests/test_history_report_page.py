@@ -117,3 +117,34 @@ def test_report_page_shows_the_verdict_end_to_end(tmp_path, monkeypatch, capsys)
     page = (tmp_path / "site" / "index.html").read_text()
     assert "Latest run against its baseline" in page and "regressed" in page
     assert "<script" not in page
+
+
+def test_band_and_whiskers_are_named_once_and_the_legend_sits_under_the_axes():
+    import struct
+
+    from matplotlib.figure import Figure
+
+    axes = Figure().add_subplot()
+    for i in range(3):
+        drawing._draw_series(axes, Series(f"s{i}", x=[0, 1], y=[1.0, 1.1], band=[(0.9, 1.1)] * 2,
+                                          whiskers=[(0.8, 1.2)] * 2), i, 0.0)
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels == ["s0", "IQR of the rounds (band)", "min/max of the rounds (dotted)", "s1", "s2"]
+
+    def png_height(series_count: int) -> int:
+        from ampcore.history.report import Chart
+
+        series = [Series(f"s{i}", x=[0, 1], y=[1.0, 1.1]) for i in range(series_count)]
+        png = drawing.draw(Chart("c", "c", "s", series), [_run(0, START, "a" * 40),
+                                                          _run(1, START + timedelta(days=1), "b" * 40)])
+        return struct.unpack(">I", png[20:24])[0]
+
+    assert png_height(6) > png_height(1)  # one legend row per series, below the plot
+
+
+def test_latest_run_table_leaves_out_columns_no_benchmark_recorded(tmp_path):
+    runs = history(tmp_path / "store", 2)
+    page = render_html(runs, [], {}, [], "t")
+    latest = page.split("<h2>Latest run:")[1].split("</table>")[0]
+    assert "peak device memory" in latest  # recorded by the synthetic runs
+    assert "DDP scaling efficiency" not in latest and "aten ops per step" not in latest
