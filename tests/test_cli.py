@@ -267,3 +267,17 @@ def test_cli_json_dash_writes_the_results_to_stdout_and_no_file(recorded_runs, t
     assert [r["precision"] for r in json.loads(captured.out)["runs"]] == ["fp32"]
     assert "| Regular (fp32)" in captured.err  # the table moves out of the JSON's way
     assert not (tmp_path / "-").exists()
+
+
+def test_license_file_is_the_bsd_3_clause_pyproject_declares():
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the backport pyproject depends on
+        import tomli as tomllib
+    root = Path(__file__).resolve().parent.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]
+    text = (root / "LICENSE").read_text(encoding="utf-8")
+    assert declared == "BSD-3-Clause" and text.startswith("BSD 3-Clause License")
+    assert "ampcore developers" in text and "Neither the name of the copyright holder" in text

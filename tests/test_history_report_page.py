@@ -148,3 +148,30 @@ def test_latest_run_table_leaves_out_columns_no_benchmark_recorded(tmp_path):
     latest = page.split("<h2>Latest run:")[1].split("</table>")[0]
     assert "peak device memory" in latest  # recorded by the synthetic runs
     assert "DDP scaling efficiency" not in latest and "aten ops per step" not in latest
+
+
+def test_report_renders_in_headless_chromium(tmp_path, monkeypatch):
+    """The page as a real browser shows it: the red of a regression and the charts, decoded
+    from their data URIs (matplotlib's first colour, #1f77b4)."""
+    import shutil
+    import subprocess
+
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                     "google-chrome"))), None)
+    if browser is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    history(tmp_path / "store", 3, slower_from=2)
+    assert main(["report", "store", "--out", "site", "--no-progress"]) == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1000,3000", f"--screenshot={shot}",
+                    (tmp_path / "site" / "index.html").as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1000, 3000)
+    colours = {colour for _, colour in image.getcolors(maxcolors=10_000_000)}
+    assert (0xb0, 0x00, 0x20) in colours  # .bad: the regression headline and rows
+    assert (0x1f, 0x77, 0xb4) in colours  # a chart's first series

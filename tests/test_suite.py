@@ -1,6 +1,8 @@
 """The benchmark suite's own logic: gates, records, skips, summary, histories and baselines."""
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -218,6 +220,29 @@ def test_matrix_skips_what_the_device_cannot_run_and_saves_history(suite, tmp_pa
     assert run["machine_info"]["ampcore"]["device_type"] == "cpu"
 
 
+def test_saved_groups_are_read_back_by_pytest_benchmarks_own_compare(suite, tmp_path):
+    """Each workload is saved in its own group, so `pytest-benchmark compare` tables never
+    put bert and resnet18 side by side (or take ratios across them)."""
+    import subprocess
+    import sys
+
+    storage = tmp_path / "storage"
+    suite.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "train", "--amp-profile", "smoke", "--amp-workloads",
+        "bert,resnet18", "--amp-precisions", "fp32", "--benchmark-autosave",
+        f"--benchmark-storage=file://{storage}").assert_outcomes(passed=2, deselected=1)
+    saved_runs_paths = sorted(storage.rglob("*.json"))
+    assert len(saved_runs_paths) == 1
+    assert {b["group"] for b in saved_runs(storage)[0]["benchmarks"]} == {"bert", "resnet18"}
+    code = ("import sys; from pytest_benchmark.cli import main; "
+            "sys.argv = ['pytest-benchmark', 'compare', '--group-by=group', *sys.argv[1:]]; main()")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, saved_runs_paths)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    tables = re.findall(r"benchmark '([^']+)': (\d+) tests?", result.stdout)
+    assert sorted(tables) == [("bert", "1"), ("resnet18", "1")], result.stdout
+
+
 def test_prerequisites_run_on_demand_once(suite):
     # Only the parity test is selected: it must train fp32 and amp-bf16 itself.
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
@@ -324,6 +349,27 @@ def test_benchmarks_without_pytest_benchmark_skip_with_the_reason(pytester, monk
     result.stdout.fnmatch_lines(["*SKIPPED [[]2[]]*no 'benchmark' fixture: pytest-benchmark is not active*"])
     # test_train x 2 and the DDP tests skip; parity and health train what they need and pass.
     result.assert_outcomes(passed=2, skipped=5)
+
+
+def test_plugin_loads_where_pytest_benchmark_is_not_installed(suite):
+    """pytest-benchmark absent (every import of it fails, no autoloaded plugins): the plugin
+    loads, test_train skips naming why, and a session that measured nothing says so."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytest_benchmark'] = None; import pytest; "
+            "sys.exit(pytest.main(sys.argv[1:]))")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "-p", "ampcore.suite.plugin", "-p", "no:cacheprovider",
+         "-rs", "-k", "train", "--amp-profile", "smoke", "--amp-workloads", "resnet18",
+         "--amp-precisions", "fp32", str(suite.path)],
+        cwd=suite.path, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output
+    assert "no 'benchmark' fixture: pytest-benchmark is not active" in output
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, output  # nothing measured
+    assert "every benchmark of the matrix skipped (1 tests)" in output
 
 
 def test_benchmarks_help_lists_the_options(pytester):
