@@ -211,7 +211,7 @@ OPTIONS: tuple[Option, ...] = (
            "instead of skipping every GPU benchmark (for GPU CI)", flag, "AMPCORE_REQUIRE_CUDA",
            kind="flag", commands=(SUITE,)),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
-           "$GITHUB_STEP_SUMMARY)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
+           "$GITHUB_STEP_SUMMARY; -: stdout only)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
     Option("json", "write every RunResult to this new JSON file; - for stdout", path,
            commands=(RUN,), metavar="FILE"),
     Option("no_progress", "no progress bars", flag, commands=(RUN,), kind="flag"),

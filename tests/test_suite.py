@@ -291,12 +291,15 @@ def test_a_session_where_every_benchmark_skipped_fails_with_the_reasons(suite):
 
 
 def test_a_session_where_some_benchmarks_ran_passes(suite):
+    """... and ``--amp-summary -`` prints the summary on stdout, writing no file "-"."""
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
                                         "--amp-workloads", "resnet18", "--amp-precisions", "fp32",
-                                        "--benchmark-disable")
+                                        "--benchmark-disable", "--amp-summary", "-")
     result.assert_outcomes(passed=1, skipped=1)
     assert result.ret == pytest.ExitCode.OK
     assert "nothing measured" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*ampcore: AMP training summary*", "*Regular (fp32)*"])
+    assert not (suite.path / "-").exists()
 
 
 @pytest.mark.parametrize("device, message", [

@@ -188,6 +188,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     text = session.summary()
     terminalreporter.write_sep("=", "ampcore: AMP training summary")
     terminalreporter.write_line(text)
-    if session.options.summary is not None:
+    # "-": stdout, where the terminal reporter has just written it; no file named "-".
+    if session.options.summary is not None and str(session.options.summary) != "-":
         with session.options.summary.open("a", encoding="utf-8") as handle:  # never clobber
             handle.write(text + "\n")
