@@ -251,11 +251,13 @@ def test_python_dash_m_ampcore_runs(tmp_path):
 
 def test_cli_version_names_the_package_version(capsys):
     import ampcore
+    from ampcore.history.__main__ import main as history_main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--version"])
-    assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"ampcore {ampcore.__version__}"
+    for entry in (main, history_main):  # ampcore and python -m ampcore.history
+        with pytest.raises(SystemExit) as exit_info:
+            entry(["--version"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.strip() == f"ampcore {ampcore.__version__}"
 
 
 def test_cli_json_dash_writes_the_results_to_stdout_and_no_file(recorded_runs, tmp_path,
