@@ -7,6 +7,7 @@ variable); they are checked before anything trains, and a bad value exits 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -48,11 +49,16 @@ def _run(args: argparse.Namespace) -> int:
     from ampcore.table import results_table
 
     results = _train(_specs(settings), settings)
-    print(results_table(results))
+    # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
+    to_stdout = files.is_stdout(settings.json)
+    print(results_table(results), file=sys.stderr if to_stdout else sys.stdout)
     for result in results:
         if "world_size" in result.details:
             print(describe(result), file=sys.stderr)
-    if settings.json is not None:
+    if to_stdout:
+        json.dump({"runs": [r.to_dict() for r in results]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif settings.json is not None:
         print(f"wrote {_write_results(results, settings.json)}", file=sys.stderr)
     return 0
 
@@ -151,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ampcore`` parser (torch-free: the option table and the registries are)."""
     from ampcore.history import cli as history_cli
 
+    from ampcore import __version__
+
     parser = argparse.ArgumentParser(prog="ampcore", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"ampcore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train workloads under precision modes and time them")
     add_run_arguments(run)

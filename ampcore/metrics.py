@@ -100,6 +100,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("skipped_steps", "GradScaler skipped steps", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
            test="absolute threshold", field="skipped_steps", fmt="g", chart=False),
+    # DDP runs only (None elsewhere: not judged): samples/s on N processes over N x the
+    # single-GPU run of the same session; a drop is what distribution started to cost.
+    Metric("scaling_efficiency", "DDP scaling efficiency", "", relative=False,
+           higher_is_worse=False, default_threshold=0.05, calibration_step=0.005,
+           test="absolute tolerance", field="scaling_efficiency", fmt=".3f"),
     # The step decomposition (ampcore.probe). Host CPU time and eager wall time drift from
     # process to process on the H200 hosts (probe medians 26.5-45.8 ms and 37.8-46.0 ms in 6
     # fresh seed sessions), so their thresholds are what `ampcore calibrate` derived from those

@@ -216,10 +216,13 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_MIN_SPEEDUP", default=1.3, commands=(SUITE,), metavar="X"),
     Option("acc_tol", "allowed {reference} - AMP test accuracy gap", real(0, inclusive=True),
            "AMPCORE_ACC_TOL", default=0.03, commands=(SUITE,), metavar="GAP"),
+    Option("require_cuda", "exit with an error before any test when CUDA is not usable, "
+           "instead of skipping every GPU benchmark (for GPU CI)", flag, "AMPCORE_REQUIRE_CUDA",
+           kind="flag", commands=(SUITE,)),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
-           "$GITHUB_STEP_SUMMARY)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
-    Option("json", "write every RunResult to this new JSON file", path, commands=(RUN,),
-           metavar="FILE"),
+           "$GITHUB_STEP_SUMMARY; -: stdout only)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
+    Option("json", "write every RunResult to this new JSON file; - for stdout", path,
+           commands=(RUN,), metavar="FILE"),
     Option("no_progress", "no progress bars", flag, commands=(RUN,), kind="flag"),
 )
 

@@ -86,8 +86,8 @@ def ddp_table(runs: Sequence[tuple[RunResult, float | None]]) -> str:
         for r, efficiency in runs:
             if r.workload != workload:
                 continue
-            memory = ", ".join(f"{m / 2**20:,.0f}"
-                               for m in r.details.get("per_rank_peak_memory_bytes") or [])
+            peaks = [m for m in r.details.get("per_rank_peak_memory_bytes") or [] if m is not None]
+            memory = ", ".join(f"{m / 2**20:,.0f}" for m in peaks)  # none on a CPU
             rows.append([method_name(r.precision), str(r.details["world_size"]),
                          f"{r.train_time_s:.1f}", f"{r.samples_per_s:,.0f}",
                          _fmt(efficiency, ".2f"), memory or "n/a"])

@@ -9,7 +9,9 @@ from ampcore.suite import enforce
 
 
 def test_ddp_train(amp_runs, amp_ddp_case, benchmark):
-    """One round: the whole torchrun job; its training rounds and scaling are in extra_info."""
+    """The training rounds the workers timed (at least 10) are the benchmark's rounds; the
+    speedup over DDP fp32 and the scaling efficiency over the single-GPU run are in
+    extra_info."""
     result = amp_runs.benchmark_ddp(*amp_ddp_case, benchmark)
     assert result.details["world_size"] == amp_runs.options.nproc
     assert result.details["scaler_consistent"], "GradScaler decisions differ between ranks"

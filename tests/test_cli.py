@@ -350,3 +350,41 @@ def test_cli_injection_that_cannot_apply_stops_before_training(isolated_env, cap
     assert status == 2, err
     assert "injection 'attention-fallback' cannot apply to workload 'resnet18'" in err
     assert "Traceback" not in err
+
+
+# --- conventions: --version, - for stdout ---------------------------------------------------------
+
+def test_cli_version_names_the_package_version(capsys):
+    import ampcore
+    from ampcore.history.__main__ import main as history_main
+
+    for entry in (main, history_main):  # ampcore and python -m ampcore.history
+        with pytest.raises(SystemExit) as exit_info:
+            entry(["--version"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.strip() == f"ampcore {ampcore.__version__}"
+
+
+def test_cli_json_dash_writes_the_results_to_stdout_and_no_file(recorded_runs, tmp_path,
+                                                               monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
+                 "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert [r["precision"] for r in json.loads(captured.out)["runs"]] == ["fp32"]
+    assert "| Regular (fp32)" in captured.err  # the table moves out of the JSON's way
+    assert not (tmp_path / "-").exists()
+
+
+def test_license_file_is_the_bsd_3_clause_pyproject_declares():
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the backport pyproject depends on
+        import tomli as tomllib
+    root = Path(__file__).resolve().parent.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]
+    text = (root / "LICENSE").read_text(encoding="utf-8")
+    assert declared == "BSD-3-Clause" and text.startswith("BSD 3-Clause License")
+    assert "ampcore developers" in text and "Neither the name of the copyright holder" in text

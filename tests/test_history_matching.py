@@ -135,3 +135,58 @@ def test_report_draws_one_series_per_measured_work(tmp_path):
     assert [s.label for s in charts["memory-bert"].series] == [
         "fp32", "amp-bf16 (batch_size=64)", "amp-bf16 (batch_size=32)"]
     assert [s.label for s in charts["time-test-train-bert-fp32"].series] == ["median"]
+
+
+def test_random_initial_weights_are_other_work_than_pretrained(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    save(store, 1)
+    save(store, 2, records={"*": {"accuracy_meaningful": False}})
+    status, data = compare_json(tmp_path, monkeypatch, store)
+    assert status == 4
+    assert data["measured_differences"][0].endswith("random_init False vs True")
+
+
+def test_allow_env_mismatch_never_compares_other_work(tmp_path, monkeypatch):
+    """--allow-env-mismatch covers the environment part of the key only."""
+    store = tmp_path / "store"
+    save(store, 1)
+    save(store, 2, env=synthetic.environment(gpu="NVIDIA H100"),
+         records={"*": {"config": {"epochs": 1, "batch_size": 32}}})
+    status, data = compare_json(tmp_path, monkeypatch, store, "--allow-env-mismatch")
+    assert status == 4 and data["benchmarks"] == []
+    assert data["environment_differences"][0].startswith("gpu: 'NVIDIA H200'")
+    assert all(d.endswith("batch_size 64 vs 32") for d in data["measured_differences"])
+
+
+REAL = Path(__file__).parents[1] / "docs" / "gpu-runs"
+
+
+def test_real_gpu_runs_of_other_models_or_gpu_counts_are_refused(tmp_path, monkeypatch):
+    """The issue's cases on the committed H200 histories: bert-base vs MiniLM (it gave "3
+    regressed"), and DDP on 2 vs 4 GPUs (it was judged)."""
+    status, data = compare_json(tmp_path, monkeypatch, REAL / "h200-seed-bert-base-random-init-1.json",
+                                REAL / "h200-seed-minilm-pretrained.json")
+    assert status == 4 and data["benchmarks"] == []
+    assert "model 'bert-base-cased-config' vs 'all-MiniLM-L6-v2-fp16'" in data["measured_differences"][0]
+    status, data = compare_json(tmp_path, monkeypatch,
+                                REAL / "h200x2-suite-cuda-graphs-bert-base-random-init.json",
+                                REAL / "h200x4-suite-ddp4-bert-base-random-init.json")
+    judged = [b["name"] for b in data["benchmarks"]]
+    assert judged and not [name for name in judged if "ddp" in name]
+    ddp = [d for d in data["measured_differences"] if "test_ddp_train" in d]
+    assert len(ddp) == 3 and all(d.endswith("world_size 2 vs 4") for d in ddp)
+
+
+def test_report_splits_series_by_environment_too(tmp_path):
+    """A GPU change starts a new line named by it, never a change point inside one."""
+    store = tmp_path / "store"
+    for index in range(8):
+        h100 = index >= 4
+        save(store, index + 1, env=synthetic.environment(gpu="NVIDIA H100") if h100 else None,
+             slowdown={"bert-fp32": 1.5, "bert-amp-bf16": 1.5} if h100 else None)
+    runs, _ = load_history([store])
+    charts = {c.slug: c for c in collect_charts(runs)}
+    time = charts["time-test-train-bert-fp32"]
+    assert [(s.label, s.x) for s in time.series] == [
+        ("median (gpu=NVIDIA H200)", [0, 1, 2, 3]), ("median (gpu=NVIDIA H100)", [4, 5, 6, 7])]
+    assert all(s.changes == [] for s in time.series)

@@ -117,3 +117,61 @@ def test_report_page_shows_the_verdict_end_to_end(tmp_path, monkeypatch, capsys)
     page = (tmp_path / "site" / "index.html").read_text()
     assert "Latest run against its baseline" in page and "regressed" in page
     assert "<script" not in page
+
+
+def test_band_and_whiskers_are_named_once_and_the_legend_sits_under_the_axes():
+    import struct
+
+    from matplotlib.figure import Figure
+
+    axes = Figure().add_subplot()
+    for i in range(3):
+        drawing._draw_series(axes, Series(f"s{i}", x=[0, 1], y=[1.0, 1.1], band=[(0.9, 1.1)] * 2,
+                                          whiskers=[(0.8, 1.2)] * 2), i, 0.0)
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels == ["s0", "IQR of the rounds (band)", "min/max of the rounds (dotted)", "s1", "s2"]
+
+    def png_height(series_count: int) -> int:
+        from ampcore.history.report import Chart
+
+        series = [Series(f"s{i}", x=[0, 1], y=[1.0, 1.1]) for i in range(series_count)]
+        png = drawing.draw(Chart("c", "c", "s", series), [_run(0, START, "a" * 40),
+                                                          _run(1, START + timedelta(days=1), "b" * 40)])
+        return struct.unpack(">I", png[20:24])[0]
+
+    assert png_height(6) > png_height(1)  # one legend row per series, below the plot
+
+
+def test_latest_run_table_leaves_out_columns_no_benchmark_recorded(tmp_path):
+    runs = history(tmp_path / "store", 2)
+    page = render_html(runs, [], {}, [], "t")
+    latest = page.split("<h2>Latest run:")[1].split("</table>")[0]
+    assert "peak device memory" in latest  # recorded by the synthetic runs
+    assert "DDP scaling efficiency" not in latest and "aten ops per step" not in latest
+
+
+def test_report_renders_in_headless_chromium(tmp_path, monkeypatch):
+    """The page as a real browser shows it: the red of a regression and the charts, decoded
+    from their data URIs (matplotlib's first colour, #1f77b4)."""
+    import shutil
+    import subprocess
+
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                     "google-chrome"))), None)
+    if browser is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    history(tmp_path / "store", 3, slower_from=2)
+    assert main(["report", "store", "--out", "site", "--no-progress"]) == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1000,3000", f"--screenshot={shot}",
+                    (tmp_path / "site" / "index.html").as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1000, 3000)
+    colours = {colour for _, colour in image.getcolors(maxcolors=10_000_000)}
+    assert (0xb0, 0x00, 0x20) in colours  # .bad: the regression headline and rows
+    assert (0x1f, 0x77, 0xb4) in colours  # a chart's first series

@@ -119,3 +119,63 @@ def test_workflow_benchmarks_gates_and_uploads(workflow):
     uploaded = _step(workflow, uses="actions/upload-artifact@", path="benchmark-report/")
     assert steps.index(bench) < steps.index(gate) < steps.index(report) < steps.index(uploaded)
     assert history["if"] == uploaded["if"] == "${{ !cancelled() }}"
+
+
+def test_workflow_never_runs_a_fork_pull_request_on_the_gpu_runner(workflow):
+    (job,) = workflow["jobs"].values()
+    guard = " ".join(job["if"].split())
+    assert "github.event_name != 'pull_request'" in guard
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in guard
+
+
+def test_workflow_pins_every_action_by_commit_with_its_tag():
+    import re
+
+    uses = re.findall(r"uses:\s*(\S+)(.*)", WORKFLOW.read_text())
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"\s*# v\d+(\.\d+)*", comment), (action, comment)
+
+
+def test_workflow_caches_pip_and_only_the_model_it_uses(workflow):
+    python = _step(workflow, uses="actions/setup-python@")
+    assert python["with"]["cache"] == "pip"
+    downloads = _step(workflow, uses="actions/cache@", path="~/.cache/huggingface")
+    paths = downloads["with"]["path"].split()
+    model = workflow["env"]["AMPCORE_BERT_MODEL"]
+    assert f"~/.cache/huggingface/hub/models--{model.replace('/', '--')}" in paths
+    assert "~/.cache/huggingface" not in paths  # not the whole Hugging Face cache
+    assert "${{ env.AMPCORE_BERT_MODEL }}" in downloads["with"]["key"]
+
+
+def test_workflow_requires_cuda_and_fails_without_a_new_run(workflow):
+    assert workflow["env"]["AMPCORE_REQUIRE_CUDA"] == "1"
+    steps = _steps(workflow)
+    before = _step(workflow, run="GITHUB_OUTPUT")
+    bench = _step(workflow, run="pytest benchmarks")
+    saved = _step(workflow, run="saved no new run")
+    gate = _step(workflow, run="ampcore compare")
+    assert steps.index(before) < steps.index(bench) < steps.index(saved) < steps.index(gate)
+    assert "exit 1" in saved["run"] and "!cancelled()" in saved["if"]
+    assert f"steps.{saved['id']}.outcome == 'success'" in gate["if"]  # never on old runs
+
+
+def test_workflow_first_run_note_is_true_on_pull_requests(workflow, tmp_path):
+    """With no history the note says whether this run becomes the baseline: only a run on
+    main saves the history; a pull request's run does not."""
+    gate = _step(workflow, run="ampcore compare")
+    script = "ampcore() { exit 99; }\n" + gate["run"]  # compare must not run: no baseline
+    notes = {}
+    for ref, saves in (("main", "true"), ("pull request", "false")):
+        summary = tmp_path / f"summary-{saves}"
+        env = {**os.environ, "BEFORE": "0", "SAVES_HISTORY": saves,
+               "GITHUB_STEP_SUMMARY": str(summary)}
+        result = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
+                                text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        notes[ref] = summary.read_text()
+    assert "becomes the baseline of the next runs" in notes["main"]
+    assert "not saved; the next run on main becomes the baseline" in notes["pull request"]
+    assert "this run" not in notes["pull request"]
+    assert gate["env"]["SAVES_HISTORY"] == "${{ github.ref == 'refs/heads/main' }}"

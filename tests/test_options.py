@@ -36,7 +36,8 @@ def test_every_option_name_of_both_faces_is_kept():
     assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
                      "--amp-bert-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
-                     "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject"}
+                     "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
+                     "--amp-require-cuda"}
     keys = [o.key for o in options.OPTIONS]
     assert len(keys) == len(set(keys))
 

@@ -1,6 +1,8 @@
 """The benchmark suite's own logic: gates, records, skips, summary, histories and baselines."""
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -149,6 +151,10 @@ def test_ddp_table_and_summary_report_scaling():
     table = ddp_table([(ddp_run(), 1.6)])
     assert table.startswith("### bert, DistributedDataParallel")
     assert "| Mixed precision (bf16) | 2" in table and "1.60" in table and "1,024, 1,024" in table
+    on_cpu = ddp_run()
+    on_cpu.details["per_rank_peak_memory_bytes"] = [None, None]  # gloo on a CPU measures none
+    cells = [c.strip() for c in ddp_table([(on_cpu, 0.8)]).splitlines()[-1].split("|")]
+    assert cells[-3:-1] == ["0.80", "n/a"]
     text = suite_summary([single, make_run(rounds=[2.0] * 10)], {"bert-amp-bf16": (2.0, 1.9, 2.1)},
                          [(ddp_run(), None)], ["Training steps: eager."])
     rows = [line for line in text.splitlines() if line.startswith("| Regular") or
@@ -215,6 +221,29 @@ def test_matrix_skips_what_the_device_cannot_run_and_saves_history(suite, tmp_pa
     assert "incomplete" not in run["machine_info"]["ampcore"]  # only an interrupted one is
 
 
+def test_saved_groups_are_read_back_by_pytest_benchmarks_own_compare(suite, tmp_path):
+    """Each workload is saved in its own group, so `pytest-benchmark compare` tables never
+    put bert and resnet18 side by side (or take ratios across them)."""
+    import subprocess
+    import sys
+
+    storage = tmp_path / "storage"
+    suite.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "train", "--amp-profile", "smoke", "--amp-workloads",
+        "bert,resnet18", "--amp-precisions", "fp32", "--benchmark-autosave",
+        f"--benchmark-storage=file://{storage}").assert_outcomes(passed=2, deselected=1)
+    saved_runs_paths = sorted(storage.rglob("*.json"))
+    assert len(saved_runs_paths) == 1
+    assert {b["group"] for b in saved_runs(storage)[0]["benchmarks"]} == {"bert", "resnet18"}
+    code = ("import sys; from pytest_benchmark.cli import main; "
+            "sys.argv = ['pytest-benchmark', 'compare', '--group-by=group', *sys.argv[1:]]; main()")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, saved_runs_paths)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    tables = re.findall(r"benchmark '([^']+)': (\d+) tests?", result.stdout)
+    assert sorted(tables) == [("bert", "1"), ("resnet18", "1")], result.stdout
+
+
 def test_prerequisites_run_on_demand_once(suite):
     # Only the parity test is selected: it must train fp32 and amp-bf16 itself.
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
@@ -246,6 +275,48 @@ def test_cuda_graphs_on_a_cpu_skip_with_the_reason(suite):
                                         "--amp-cuda-graphs", "on", "--benchmark-disable")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*SKIPPED*CUDA graphs need a CUDA device, not cpu*"])
+
+
+def test_a_session_where_every_benchmark_skipped_fails_with_the_reasons(suite):
+    """Nothing measured is not a pass: "2 skipped" on a machine that cannot run the matrix
+    exits non-zero and says why each skipped."""
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
+                                        "--amp-workloads", "resnet18", "--amp-precisions", "tf32",
+                                        "--benchmark-disable")
+    result.assert_outcomes(skipped=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*ampcore: nothing measured*",
+                                 "*every benchmark of the matrix skipped (2 tests)*",
+                                 "*1 x precision 'tf32' cannot run on device 'cpu'*",
+                                 "*1 x --amp-precisions has no mixed-precision mode*"])
+
+
+def test_a_session_where_some_benchmarks_ran_passes(suite):
+    """... and ``--amp-summary -`` prints the summary on stdout, writing no file "-"."""
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke",
+                                        "--amp-workloads", "resnet18", "--amp-precisions", "fp32",
+                                        "--benchmark-disable", "--amp-summary", "-")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert "nothing measured" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*ampcore: AMP training summary*", "*Regular (fp32)*"])
+    assert not (suite.path / "-").exists()
+
+
+@pytest.mark.parametrize("device, message", [
+    (None, "--amp-require-cuda: CUDA is not usable (torch *; torch.cuda.is_available() is "
+           "False): check the GPU*"),
+    ("cpu", "--amp-require-cuda with --amp-device cpu: drop one of them*"),
+], ids=["no-cuda", "cpu-device"])
+def test_require_cuda_without_cuda_is_a_usage_error_before_any_test(suite, monkeypatch,
+                                                                     device, message):
+    if device is None:
+        monkeypatch.delenv("AMPCORE_DEVICE")
+    monkeypatch.setenv("AMPCORE_REQUIRE_CUDA", "1")  # as the GPU workflow sets it
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--amp-profile", "smoke")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+    assert "passed" not in result.stdout.str() and "skipped" not in result.stdout.str()
 
 
 def test_timing_assertions_skip_when_benchmarks_are_disabled(pytester, monkeypatch):
@@ -284,6 +355,27 @@ def test_benchmarks_without_pytest_benchmark_skip_with_the_reason(pytester, monk
     result.assert_outcomes(passed=2, skipped=5)
 
 
+def test_plugin_loads_where_pytest_benchmark_is_not_installed(suite):
+    """pytest-benchmark absent (every import of it fails, no autoloaded plugins): the plugin
+    loads, test_train skips naming why, and a session that measured nothing says so."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytest_benchmark'] = None; import pytest; "
+            "sys.exit(pytest.main(sys.argv[1:]))")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "-p", "ampcore.suite.plugin", "-p", "no:cacheprovider",
+         "-rs", "-k", "train", "--amp-profile", "smoke", "--amp-workloads", "resnet18",
+         "--amp-precisions", "fp32", str(suite.path)],
+        cwd=suite.path, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output
+    assert "no 'benchmark' fixture: pytest-benchmark is not active" in output
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, output  # nothing measured
+    assert "every benchmark of the matrix skipped (1 tests)" in output
+
+
 def test_benchmarks_help_lists_the_options(pytester):
     result = pytester.runpytest_subprocess(str(BENCHMARKS), "--help")
     text = " ".join(result.stdout.str().split())
@@ -307,3 +399,43 @@ def test_baseline_compare_fails_on_a_real_slowdown(suite, tmp_path):
         ["*Comparing against benchmarks from*", "*Performance has regressed*",
          "*test_train[[]bert-fp32[]]*median*PercentageRegressionCheck*"])
     assert len(list((tmp_path / "storage").rglob("*.json"))) == 1  # the baseline is untouched
+
+
+@pytest.mark.slow
+def test_ddp_benchmarks_save_the_rounds_the_workers_timed(suite, tmp_path):
+    """DDP on 2 gloo processes on the CPU: each benchmark's rounds are the training rounds
+    the workers timed (>= 10, not one torchrun launch), saved in the DDP group with the
+    speedup over DDP fp32 and the scaling efficiency over the single-process run; a copy of
+    the run compared with it is judged by the rounds' test, not the threshold alone."""
+    from ampcore.cli import main
+
+    storage = tmp_path / "storage"
+    result = suite.runpytest_subprocess(
+        str(BENCHMARKS / "test_ddp.py"), "-p", "no:cacheprovider", "-k", "ddp_train",
+        "--amp-profile", "smoke", "--amp-workloads", "bert", "--amp-precisions", "fp32,amp-bf16",
+        "--amp-nproc", "2", "--benchmark-autosave", "--benchmark-save-data",
+        f"--benchmark-storage=file://{storage}")
+    result.assert_outcomes(passed=2, deselected=1)
+    (path,) = sorted(storage.rglob("*.json"))
+    document = json.loads(path.read_text())
+    benches = {b["name"]: b for b in document["benchmarks"]}
+    for name in ("test_ddp_train[bert-fp32]", "test_ddp_train[bert-amp-bf16]"):
+        bench = benches[name]
+        record = BenchmarkRecord.from_extra_info(bench["extra_info"])
+        assert bench["group"] == "bert-ddp" and record.world_size == 2
+        assert len(bench["stats"]["data"]) == record.config["rounds"] >= 10
+        assert bench["options"]["timer"] == "worker_round_times"
+        assert sum(bench["stats"]["data"]) == pytest.approx(record.train_time_s)
+        assert record.scaling_efficiency is not None and record.scaling_efficiency > 0
+    amp = BenchmarkRecord.from_extra_info(benches["test_ddp_train[bert-amp-bf16]"]["extra_info"])
+    assert amp.speedup_vs_fp32 is not None and amp.speedup_ci is not None
+    # The same run again as the candidate: every DDP time verdict comes from the rounds.
+    copy = path.with_name("0002" + path.name[4:])
+    copy.write_text(path.read_text())
+    verdict = tmp_path / "verdict.json"
+    assert main(["compare", str(path), str(copy), "--json", str(verdict)]) == 0
+    judged = {b["name"]: {m["metric"]: m for m in b["metrics"]}
+              for b in json.loads(verdict.read_text())["benchmarks"]}
+    for name in benches:
+        assert judged[name]["time"]["method"].startswith("one-sided Mann-Whitney U"), judged[name]
+    assert judged["test_ddp_train[bert-amp-bf16]"]["scaling_efficiency"]["status"] == "ok"

@@ -15,7 +15,10 @@ from ampcore.history import cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ampcore import __version__
+
     parser = argparse.ArgumentParser(prog="python -m ampcore.history", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ampcore {__version__}")
     cli.register(parser.add_subparsers(dest="command", required=True))
     return dispatch(parser, argv)
 

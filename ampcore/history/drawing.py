@@ -5,7 +5,7 @@ Readable by construction: series that lie on top of each other (fp32 and AMP at 
 accuracy) differ by marker and line style and are nudged apart on the x axis; change points are
 coloured by direction (green better, red worse, from the metric's row) and labelled in the
 metric's own unit (points of accuracy, not %); the x axis shows at most ``MAX_TICKS`` distinct
-labels; the latest run's verdict is named in the legend."""
+labels; the latest run's verdict is named in the legend, which sits under the axes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ BETTER, WORSE = "#1a7f37", "#b00020"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", "-.", (0, (1, 1)))
 NUDGE = 0.08  # x offset between series, in runs
+PLOT_HEIGHT, LEGEND_ROW = 3.8, 0.16  # inches
 
 
 def tick_labels(runs: Sequence[Run], indices: Sequence[int]) -> list[str]:
@@ -63,12 +64,16 @@ def _draw_series(axes, series: Series, position: int, offset: float) -> str:
                      fillstyle="full" if position % 2 == 0 else "none",
                      label=_legend_label(series))[0]
     colour = line.get_color()
+    # The band and whiskers mean the same for every series: named once, by the first.
+    first = position == 0
     if series.band:
         low, high = np.asarray(series.band).T
-        axes.fill_between(x, low, high, alpha=0.25, color=colour, linewidth=0, label="IQR")
+        axes.fill_between(x, low, high, alpha=0.25, color=colour, linewidth=0,
+                          label="IQR of the rounds (band)" if first else "_")
     if series.whiskers:
         low, high = np.asarray(series.whiskers).T
-        axes.plot(x, low, linestyle=":", linewidth=0.8, color=colour, label="min/max")
+        axes.plot(x, low, linestyle=":", linewidth=0.8, color=colour,
+                  label="min/max of the rounds (dotted)" if first else "_")
         axes.plot(x, high, linestyle=":", linewidth=0.8, color=colour)
     if series.verdict is not None and series.verdict.status in ("regression", "improvement"):
         axes.plot(x[-1:], series.y[-1:], marker="o", markersize=11, fillstyle="none",
@@ -93,9 +98,16 @@ def draw(chart: Chart, runs: Sequence[Run]) -> bytes:
     """The chart as PNG bytes."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 3.8), dpi=100)
-    # fixed margins: a layout engine would draw every figure twice
-    figure.subplots_adjust(left=0.08, right=0.98, top=0.91, bottom=0.21)
+    # The legend goes under the axes, never over the data: one row per entry.
+    entries = len(chart.series) + sum(bool(chart.series and x) for x in (
+        chart.series[0].band if chart.series else None,
+        chart.series[0].whiskers if chart.series else None))
+    legend_height = LEGEND_ROW * entries
+    height = PLOT_HEIGHT + legend_height
+    figure = Figure(figsize=(9, height), dpi=100)
+    # fixed margins (in inches): a layout engine would draw every figure twice
+    figure.subplots_adjust(left=0.08, right=0.98, top=1 - 0.34 / height,
+                           bottom=(0.8 + legend_height) / height)
     axes = figure.add_subplot()
     count = len(chart.series)
     for position, series in enumerate(chart.series):
@@ -107,7 +119,10 @@ def draw(chart: Chart, runs: Sequence[Run]) -> bytes:
     axes.set_ylabel(chart.ylabel, fontsize=8)
     axes.set_xlabel("run (date, commit)", fontsize=8)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    handles, labels = axes.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.08, 0.01),
+                      fontsize=7, frameon=False, borderaxespad=0)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -129,7 +129,11 @@ def measured_key(record: BenchmarkRecord | None) -> dict[str, object] | None:
     different work. None for a benchmark saved without a record (nothing to check)."""
     if record is None:
         return None
-    key: dict[str, object] = {"profile": record.profile, "model": model_name(record)}
+    key: dict[str, object] = {"workload": record.workload, "precision": record.precision,
+                              "profile": record.profile, "model": model_name(record),
+                              # pretrained or random initial weights: the same architecture
+                              # trains alike, but its accuracy means something else
+                              "random_init": not record.accuracy_meaningful}
     key.update({name: record.config.get(name) for name in MEASURED_CONFIG})
     key.update(world_size=record.world_size, injections=record.injections)
     return key
@@ -147,6 +151,17 @@ def key_differences(baseline: BenchmarkRecord | None,
     if base[INJECTIONS]:
         found.append(f"the baseline has injected regressions {list(base[INJECTIONS])}")
     return found
+
+
+def series_key(run: Run, bench: Benchmark) -> dict[str, object] | None:
+    """What one line of ``ampcore report`` holds alike: the measured work and the run's
+    environment (the comparison key compare uses), so a line never joins runs that compare
+    would refuse to compare."""
+    measured = measured_key(bench.record)
+    env = fingerprint(run)
+    if measured is None and env is None:
+        return None
+    return {**(measured or {}), **(env or {})}
 
 
 def series_label(key: dict[str, object] | None, others: Sequence[dict[str, object] | None]) -> str:
@@ -185,15 +200,17 @@ def reference_benchmark(run: Run, bench: Benchmark) -> Benchmark | None:
     record = bench.record
     if record is None or record.precision == REFERENCE_PRECISION:
         return None
-    wanted = _without_injections(measured_key(record))
+    wanted = _other_fields(measured_key(record))
     matches = [b for b in run.benchmarks.values()
                if b.record is not None and b.record.precision == REFERENCE_PRECISION
                and b.record.workload == record.workload
                and function_name(b) == function_name(bench)
                and b.record.injections in ((), record.injections)
-               and _without_injections(measured_key(b.record)) == wanted]
+               and _other_fields(measured_key(b.record)) == wanted]
     return matches[0] if len(matches) == 1 else None
 
 
-def _without_injections(key: dict[str, object] | None) -> dict[str, object] | None:
-    return None if key is None else {k: v for k, v in key.items() if k != INJECTIONS}
+def _other_fields(key: dict[str, object] | None) -> dict[str, object] | None:
+    """The key without what a reference differs in on purpose: its precision, injections."""
+    return None if key is None else {k: v for k, v in key.items()
+                                     if k not in (INJECTIONS, "precision")}

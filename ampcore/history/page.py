@@ -45,7 +45,9 @@ TEMPLATE = """<!DOCTYPE html>
 {% for row in verdicts.rows %}<tr class="{{ row.css }}">{% for cell in row.cells %}<td>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</table>{% endif %}
 <p class="note">As <code>ampcore compare</code> judges it with the same thresholds; its exit
-status would be {{ verdicts.status }}.</p>
+status would be {{ verdicts.status }}.{% if verdicts.not_available %} Not shown: {{
+verdicts.not_available }} metric(s) not recorded in these runs (n/a), which <code>ampcore
+compare</code> lists.{% endif %}</p>
 {% else %}<p>Only one run: no baseline yet.</p>{% endif %}
 <h2>Change points</h2>
 {% if changes %}<table><tr><th>chart</th><th>series</th><th>first run of the new level</th>
@@ -89,7 +91,10 @@ def _latest(runs: Sequence[Run]) -> dict:
                       _fmt(speedup.value if speedup else None, "x"),
                       *(m.format(m.value(bench.record)) if bench.record else "-"
                         for m in rows)])
-    return {"header": header, "rows": table}
+    # Columns no benchmark of the run recorded (GPU counters on a CPU, DDP figures on one
+    # GPU) only widen the table past the page.
+    keep = [i for i in range(len(header)) if i < 4 or any(row[i] != "-" for row in table)]
+    return {"header": [header[i] for i in keep], "rows": [[row[i] for i in keep] for row in table]}
 
 
 def _verdicts(comparison: Comparison | None) -> dict | None:
@@ -97,14 +102,16 @@ def _verdicts(comparison: Comparison | None) -> dict | None:
 
     if comparison is None:
         return None
+    from ampcore.history.verdicts import NOT_AVAILABLE
+
     css = {"regression": "bad", "improvement": "good"}
-    rows = [{"cells": row, "css": css.get(m.status, "")}
-            for row, m in zip(output.rows(comparison),
-                              (m for v in comparison.verdicts for m in v.metrics))]
+    pairs = list(zip(output.rows(comparison), (m for v in comparison.verdicts for m in v.metrics)))
+    rows = [{"cells": row, "css": css.get(m.status, "")} for row, m in pairs
+            if m.status != NOT_AVAILABLE]
     return {"headline": output.headline(comparison), "status": comparison.exit_status,
             "css": "good" if comparison.exit_status == 0 else "bad",
             "context": [line.strip() for line in output.context_lines(comparison)],
-            "header": output.HEADER, "rows": rows}
+            "header": output.HEADER, "rows": rows, "not_available": len(pairs) - len(rows)}
 
 
 def _changes(runs: Sequence[Run], charts: Sequence[Chart]) -> list[dict]:

@@ -78,8 +78,9 @@ def _benchmark_order(runs: Sequence[Run]) -> list[str]:
     return list(dict.fromkeys(k for run in runs for k in run.benchmarks))
 
 
-# A benchmark's points, split by what was measured (``matching.measured_key``): a series never
-# joins runs of different work, so a model or batch-size change is no "change point".
+# A benchmark's points, split by the comparison key (``matching.series_key``: what was measured
+# and where): a series never joins runs compare would refuse, so a model, batch-size, GPU or
+# step-mode change is no "change point".
 Points = dict[tuple | None, list[tuple[int, Benchmark]]]
 
 
@@ -88,7 +89,7 @@ def _points(runs: Sequence[Run], key: str) -> Points:
     for index, run in enumerate(runs):
         bench = run.benchmarks.get(key)
         if bench is not None:
-            points.setdefault(matching.hashable(matching.measured_key(bench.record)),
+            points.setdefault(matching.hashable(matching.series_key(run, bench)),
                               []).append((index, bench))
     return points
 

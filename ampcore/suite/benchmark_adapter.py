@@ -11,6 +11,11 @@ things it has no public API for, each kept here with why:
 - keeping raw rounds in saved runs (``--benchmark-save-data``) whatever the command line
   said: ``config.option.benchmark_save_data``.
 
+- rounds timed elsewhere (a DDP run's workers, in their own processes) saved as the
+  benchmark's rounds: ``record_rounds`` replays them through ``pedantic()`` with a clock
+  that reports them (the fixture's ``_timer``; pytest-benchmark has no API for times it did
+  not take). The saved ``options.timer`` names that clock.
+
 The group a benchmark is saved under must be set before ``pedantic()``: pytest-benchmark copies
 ``benchmark.group`` into the stats it makes then (``set_group``).
 
@@ -22,7 +27,7 @@ pytest-benchmark has no public accessor either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -59,8 +64,30 @@ def add_extra_info(benchmark, info: dict) -> None:
     benchmark.extra_info.update(info)
 
 
-def time_once(benchmark, target: Callable, *args: object) -> object:
-    """``target(*args)`` as one timed round (just called when timing is off)."""
-    if benchmark.disabled:
-        return target(*args)
-    return benchmark.pedantic(target, args=args, rounds=1, iterations=1, warmup_rounds=0)
+class ReplayClock:
+    """A pytest-benchmark timer that reports given durations: each round's start reads the
+    clock, its end reads it one duration later."""
+
+    __name__ = "worker_round_times"  # saved as options.timer: who really timed the rounds
+
+    def __init__(self, durations: Sequence[float]) -> None:
+        self._durations, self._now, self._running = iter(durations), 0.0, False
+
+    def __call__(self) -> float:
+        if self._running:
+            self._now += next(self._durations)
+        self._running = not self._running
+        return self._now
+
+
+def record_rounds(benchmark, durations: Sequence[float]) -> None:
+    """Save ``durations``, measured outside this process, as the benchmark's rounds (one
+    round each); nothing when timing is off."""
+    if benchmark.disabled or not durations:
+        return
+    benchmark._timer = ReplayClock(durations)
+    benchmark.pedantic(_measured_elsewhere, rounds=len(durations), iterations=1, warmup_rounds=0)
+
+
+def _measured_elsewhere() -> None:
+    """The replayed rounds' target: the work itself ran in other processes."""

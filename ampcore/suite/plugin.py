@@ -1,4 +1,5 @@
-"""pytest plugin: the AMP benchmark matrix, its fixtures, and the session's summary.
+"""pytest plugin: the AMP benchmark matrix, its fixtures, the session's summary, and its
+refusal to pass silently (``ampcore.suite.outcomes``).
 
 Loaded through the ``pytest11`` entry point (``ampcore.suite.plugin``), so any repository with
 ampcore installed can write benchmarks against these fixtures:
@@ -25,9 +26,11 @@ from ampcore import registry
 from ampcore.history import files
 from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
+from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem
 from ampcore.suite.session import SuiteSession
 
 _SESSION_KEY = pytest.StashKey[SuiteSession]()
+_OUTCOMES_KEY = pytest.StashKey[Outcomes]()
 _CASE = "amp_workload,amp_precision"
 
 
@@ -38,7 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Every option is checked here (torch-free), so a bad value is a usage error before
     # collection; the session itself imports torch only when something trains.
-    config.stash[_SESSION_KEY] = SuiteSession(suite_options.resolve(config), config)
+    settings = suite_options.resolve(config)
+    if settings.require_cuda:  # GPU CI: no CUDA is an error now, not a session of skips
+        problem = cuda_problem(settings.device)
+        if problem:
+            raise pytest.UsageError(problem)
+    config.stash[_SESSION_KEY] = SuiteSession(settings, config)
+    outcomes = config.stash[_OUTCOMES_KEY] = Outcomes()
+    config.pluginmanager.register(outcomes, "ampcore-outcomes")  # it hears every test report
 
 
 def session_for(config: pytest.Config) -> SuiteSession:
@@ -180,12 +190,24 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["ampcore"][SESSION_INCOMPLETE_KEY] = True
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every matrix test skipped: the session measured nothing and must not pass."""
+    outcomes = session.config.stash.get(_OUTCOMES_KEY, None)
+    if outcomes is not None and outcomes.all_skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = ALL_SKIPPED_EXIT
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    outcomes = config.stash.get(_OUTCOMES_KEY, None)
+    if outcomes is not None and outcomes.all_skipped:
+        terminalreporter.write_sep("=", "ampcore: nothing measured", red=True)
+        terminalreporter.write_line(outcomes.message())
     session = config.stash.get(_SESSION_KEY, None)
     if session is None or not (session.results or session.ddp_results):
         return
     text = session.summary()
     terminalreporter.write_sep("=", "ampcore: AMP training summary")
     terminalreporter.write_line(text)
-    if session.options.summary is not None:
+    # "-": stdout, where the terminal reporter has just written it; no file named "-".
+    if session.options.summary is not None and not files.is_stdout(session.options.summary):
         files.append_text(session.options.summary, text + "\n")  # appends: never clobbers

@@ -119,10 +119,13 @@ class SuiteSession:
         import torch
 
         nproc = self.options.nproc
+        if not self.on_gpu and self.options.given("nproc") is not None and nproc >= 2:
+            return None  # asked for on purpose: gloo processes on the CPU (a functional check)
         visible = torch.cuda.device_count() if self.on_gpu else 0
         if nproc < 2 or visible < nproc:
             return (f"DDP benchmarks need --amp-nproc >= 2 CUDA GPUs (asked {nproc}, "
-                    f"{visible} visible on device {self.device})")
+                    f"{visible} visible on device {self.device}); on a CPU, give "
+                    "--amp-nproc N to run them on N gloo processes")
         return None
 
     # --- training -------------------------------------------------------------------------------
@@ -160,8 +163,9 @@ class SuiteSession:
     def ddp(self, workload: str, precision: str, benchmark=None) -> RunResult:
         """``workload`` under DDP on ``--amp-nproc`` GPUs (torchrun), once per session.
 
-        The workers run in their own processes, so pytest-benchmark times the whole launch as
-        one round; the training rounds the workers timed are in the result."""
+        The workers time every training round themselves (a round's time is the slowest
+        rank's, ``ampcore.distributed.merge``); those rounds, not the launch, are the
+        benchmark's rounds, so the gate judges DDP like a single-GPU run."""
         from ampcore.distributed import run_distributed
 
         key, name = (workload, precision), f"{workload}-ddp-{precision}"
@@ -169,11 +173,10 @@ class SuiteSession:
         if key not in self.ddp_results:
             spec, nproc = self.spec(workload, precision), self.options.nproc
             with self._remember_failure(name):
-                if benchmark is None:
-                    result = run_distributed(spec, nproc)
-                else:
+                result = run_distributed(spec, nproc)
+                if benchmark is not None:
                     adapter.set_group(benchmark, ddp_group(workload))
-                    result = adapter.time_once(benchmark, run_distributed, spec, nproc)
+                    adapter.record_rounds(benchmark, result.round_times_s)
             self.ddp_results[key] = result
         return self.ddp_results[key]
 
@@ -187,25 +190,31 @@ class SuiteSession:
     # --- records --------------------------------------------------------------------------------
     def record(self, benchmark, result: RunResult) -> BenchmarkRecord:
         """The run's record, with its speedup over the reference when both were timed."""
-        measured = {}
-        reference = self.results.get((result.workload, REFERENCE_PRECISION))
-        timed = reference is not None and self.timing_enabled
-        if timed and result.precision != REFERENCE_PRECISION:
-            from ampcore.gates import speedup
-
-            s = self.speedups[result.name] = speedup(reference, result)
-            measured = {"speedup_vs_fp32": s.ratio, "speedup_ci": (s.low, s.high)}
-        record = BenchmarkRecord.from_result(result, **measured)
+        record = BenchmarkRecord.from_result(result, **self._speedup(result, self.results))
         self.records[result.name] = record
         adapter.add_extra_info(benchmark, record.to_extra_info())
         return record
+
+    def _speedup(self, result: RunResult, runs: dict[Key, RunResult]) -> dict[str, object]:
+        """The speedup over the reference run of the same kind (single-GPU or DDP) when both
+        were timed; DDP speedups are kept apart from the single-GPU ones."""
+        reference = runs.get((result.workload, REFERENCE_PRECISION))
+        if (reference is None or not self.timing_enabled
+                or result.precision == REFERENCE_PRECISION):
+            return {}
+        from ampcore.gates import speedup
+
+        s = speedup(reference, result)
+        if runs is self.results:  # the summary's speedup column is the single-GPU one
+            self.speedups[result.name] = s
+        return {"speedup_vs_fp32": s.ratio, "speedup_ci": (s.low, s.high)}
 
     def record_ddp(self, benchmark, result: RunResult, single: RunResult) -> BenchmarkRecord:
         """A DDP run's record: its figures plus its scaling efficiency over ``single``, the same
         precision on one GPU."""
         details = result.details
         record = BenchmarkRecord.from_result(
-            result, world_size=details["world_size"],
+            result, **self._speedup(result, self.ddp_results), world_size=details["world_size"],
             per_rank_peak_memory_bytes=tuple(details.get("per_rank_peak_memory_bytes") or ()) or None,
             scaler_consistent=details.get("scaler_consistent"),
             single_gpu_samples_per_s=single.samples_per_s,
