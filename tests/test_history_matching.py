@@ -190,3 +190,17 @@ def test_report_splits_series_by_environment_too(tmp_path):
     assert [(s.label, s.x) for s in time.series] == [
         ("median (gpu=NVIDIA H200)", [0, 1, 2, 3]), ("median (gpu=NVIDIA H100)", [4, 5, 6, 7])]
     assert all(s.changes == [] for s in time.series)
+
+
+def test_cpu_runs_differ_by_core_count_and_model_not_the_brand_alone(tmp_path, monkeypatch):
+    cpu = synthetic.environment(gpu=None, driver=None, device_type="cpu")
+    two = {**cpu, "cpu": "x86_64", "cpu_model": "AMD EPYC", "cpu_count": 2, "cpu_affinity": 2}
+    store = tmp_path / "store"
+    base = read_run(save(store, 1, env=two))[0]
+    other = read_run(save(store, 2, env={**two, "cpu_count": 64, "cpu_affinity": 64}))[0]
+    older = read_run(save(store, 3, env=cpu))[0]  # saved before the cores were recorded
+    assert any(d.startswith("cpu_cores: 2 ") and "vs 64" in d
+               for d in matching.differences(base, other))
+    assert not matching.same_environment(base, other)
+    assert not any("cpu_cores" in d or "cpu_model" in d for d in matching.differences(older, base))
+    assert matching.same_environment(base, read_run(save(store, 4, env=two))[0])

@@ -43,7 +43,20 @@ def fingerprint(run: Run) -> dict[str, object] | None:
         # On a CPU the processor is the "GPU model".
         cpu = run.machine_info.get("cpu")
         values["cpu"] = cpu.get("brand_raw") if isinstance(cpu, dict) else env.get("cpu")
+        # a 2-core and a 64-core machine of one brand are not one machine
+        values["cpu_model"] = env.get("cpu_model")
+        values["cpu_cores"] = env.get("cpu_affinity") or env.get("cpu_count")
     return values
+
+
+# Recorded only by newer versions: compared where both runs recorded them.
+OPTIONAL_KEYS = ("cpu_model", "cpu_cores")
+
+
+def _differ(key: str, base: dict, cand: dict) -> bool:
+    if key in OPTIONAL_KEYS and (base.get(key) is None or cand.get(key) is None):
+        return False
+    return base.get(key) != cand.get(key)
 
 
 def benchmark_tf32(bench: Benchmark) -> dict[str, object]:
@@ -63,7 +76,7 @@ def differences(baseline: Run, candidate: Run, shared_keys: Iterable[str] = ()) 
         return [f"{missing.path.name} recorded no ampcore environment (machine_info['ampcore'])"]
     found = [f"{key}: {base.get(key)!r} in {baseline.path.name} vs {cand.get(key)!r} in "
              f"{candidate.path.name}"
-             for key in dict.fromkeys([*base, *cand]) if base.get(key) != cand.get(key)]
+             for key in dict.fromkeys([*base, *cand]) if _differ(key, base, cand)]
     for key in shared_keys:
         b = benchmark_tf32(baseline.benchmarks[key])
         c = benchmark_tf32(candidate.benchmarks[key])
@@ -75,7 +88,10 @@ def differences(baseline: Run, candidate: Run, shared_keys: Iterable[str] = ()) 
 
 
 def same_environment(a: Run, b: Run) -> bool:
-    return fingerprint(a) == fingerprint(b)
+    base, cand = fingerprint(a), fingerprint(b)
+    if base is None or cand is None:
+        return base is cand
+    return not any(_differ(key, base, cand) for key in dict.fromkeys([*base, *cand]))
 
 
 def choose_baseline(earlier: Sequence[Run], candidate: Run,
