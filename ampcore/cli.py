@@ -43,7 +43,10 @@ def _run(args: argparse.Namespace) -> int:
                          "choose another path")
     import torch
 
+    from dataclasses import replace
+
     from ampcore.distributed import check_nproc, describe, run_distributed
+    from ampcore.gates import seeds_table
     from ampcore.graphs import resolve_cuda_graphs
     from ampcore.profiles import default_profile_name
     from ampcore.result import write_json
@@ -61,26 +64,33 @@ def _run(args: argparse.Namespace) -> int:
     cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
     runnable = _runnable_precisions(settings, device)
 
-    results, progress = [], not settings.no_progress
+    results, progress, extra_seeds = [], not settings.no_progress, []
     for workload in settings.workloads:
-        for precision in runnable:
-            spec = RunSpec(workload=workload, precision=precision, profile=profile,
-                           device=str(device), data_dir=settings.data_dir,
-                           bert_model=settings.bert_model, max_length=settings.max_length,
-                           allow_download=settings.download,
-                           allow_random_init=settings.allow_random_init,
-                           max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                           cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
-            if settings.nproc > 1:
-                results.append(run_distributed(spec, settings.nproc, progress=progress))
-            else:
-                results.append(run_experiment(spec, progress=progress))
-    print(results_table(results))
+        for index in range(settings.seeds):  # index 0: the profile's own seed
+            for precision in runnable:
+                spec = RunSpec(workload=workload, precision=precision, profile=profile,
+                               device=str(device), data_dir=settings.data_dir,
+                               bert_model=settings.bert_model, max_length=settings.max_length,
+                               allow_download=settings.download,
+                               allow_random_init=settings.allow_random_init,
+                               max_grad_norm=settings.max_grad_norm, compile=settings.compile,
+                               cuda_graphs=cuda_graphs, injections=tuple(settings.inject),
+                               eval_samples=settings.eval_samples)
+                if index:
+                    spec = replace(spec, train_seed=spec.workload_config().seed + index)
+                if settings.nproc > 1:
+                    result = run_distributed(spec, settings.nproc, progress=progress)
+                else:
+                    result = run_experiment(spec, progress=progress)
+                (extra_seeds if index else results).append(result)
+    print(results_table(results))  # the seed's table: the profile's own seed
+    if extra_seeds:
+        print(seeds_table(results + extra_seeds))
     for result in results:
         if "world_size" in result.details:
             print(describe(result), file=sys.stderr)
     if settings.json is not None:
-        print(f"wrote {write_json(results, settings.json)}", file=sys.stderr)
+        print(f"wrote {write_json(results + extra_seeds, settings.json)}", file=sys.stderr)
     return 0
 
 
