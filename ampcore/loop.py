@@ -241,8 +241,8 @@ class Trainer:
             batch = {k: t[start:start + self.eval_batch_size] for k, t in inputs.items()}
             with self.amp.forward_context():
                 logits = workload.forward(self.model, batch)
-            total_loss += F.cross_entropy(logits.float(), labels[start:start + self.eval_batch_size],
-                                          reduction="sum")
+            batch_labels = labels[start:start + self.eval_batch_size]
+            total_loss += F.cross_entropy(logits.float(), batch_labels, reduction="sum")
             predictions.append(logits.argmax(dim=-1))
         predicted = torch.cat(predictions)
         correct = predicted == labels

@@ -197,7 +197,8 @@ class PairedAccuracy:
         return self.reference_accuracy - self.candidate_accuracy
 
 
-def _check_pair(reference: Sequence[bool], candidate: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(reference: Sequence[bool],
+                candidate: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
     ref, cand = np.asarray(reference, dtype=bool), np.asarray(candidate, dtype=bool)
     if ref.ndim != 1 or ref.size == 0 or ref.shape != cand.shape:
         raise ValueError(f"paired correctness needs two equally long non-empty 1-D sequences; "

@@ -159,7 +159,8 @@ class SuiteSession:
         runs = [self.get(workload, precision)]
         base_seed = self.workload_config(workload).training_seed
         for index in range(1, self.options.seeds):
-            key, name = (workload, precision, index), f"{workload}-{precision}-seed{base_seed + index}"
+            key = (workload, precision, index)
+            name = f"{workload}-{precision}-seed{base_seed + index}"
             self._fail_if_failed(name)
             if key not in self.seed_results:
                 with self._remember_failure(name):

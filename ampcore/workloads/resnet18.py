@@ -75,8 +75,12 @@ def _heldout(splits, count: int | None) -> tuple[torch.Tensor | None, torch.Tens
         return (splits.heldout_images, splits.heldout_labels,
                 f"{len(splits.heldout_labels)} more digits of {splits.source}, disjoint from "
                 "the sample")
-    images, labels = _first(splits.test_images, splits.test_labels, count, "held-out (test)",
-                            splits.source)
+    if count is not None and count > len(splits.test_labels):
+        raise DataSizeError(f"--eval-samples {count} asks for {count} held-out images but the "
+                            f"test split of {splits.source} holds {len(splits.test_labels)} (the "
+                            f"held-out set is drawn from it); pass --eval-samples "
+                            f"{len(splits.test_labels)} or less")
+    images, labels = splits.test_images[:count], splits.test_labels[:count]
     return images, labels, f"{len(labels)} test images of {splits.source}"
 
 
