@@ -48,24 +48,32 @@ def _run(args: argparse.Namespace) -> int:
     from ampcore.distributed import describe
     from ampcore.table import results_table
 
-    results = _train(_specs(settings), settings)
+    runs = _train(_specs(settings), settings)
+    results = [r for r in runs if r.config.get("train_seed") is None]  # the profile's seed
     # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
     to_stdout = files.is_stdout(settings.json)
-    print(results_table(results), file=sys.stderr if to_stdout else sys.stdout)
+    out = sys.stderr if to_stdout else sys.stdout
+    print(results_table(results), file=out)
+    if len(runs) > len(results):
+        from ampcore.gates import seeds_table
+
+        print(seeds_table(runs), file=out)
     for result in results:
         if "world_size" in result.details:
             print(describe(result), file=sys.stderr)
     if to_stdout:
-        json.dump({"runs": [r.to_dict() for r in results]}, sys.stdout, indent=1)
+        json.dump({"runs": [r.to_dict() for r in runs]}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif settings.json is not None:
-        print(f"wrote {_write_results(results, settings.json)}", file=sys.stderr)
+        print(f"wrote {_write_results(runs, settings.json)}", file=sys.stderr)
     return 0
 
 
 def _specs(settings: Settings) -> list:
     """The runs asked for, every check that needs torch made before the first trains."""
     import torch
+
+    from dataclasses import replace
 
     from ampcore.distributed import check_nproc
     from ampcore.graphs import resolve_cuda_graphs
@@ -84,13 +92,22 @@ def _specs(settings: Settings) -> list:
         check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
     cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
     runnable = _runnable_precisions(settings, device)
-    return [RunSpec(workload=workload, precision=precision, profile=profile,
-                    device=str(device), data_dir=settings.data_dir,
-                    bert_model=settings.bert_model, max_length=settings.max_length,
-                    allow_download=settings.download, allow_random_init=settings.allow_random_init,
-                    max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                    cuda_graphs=cuda_graphs, injections=tuple(settings.inject))
-            for workload in settings.workloads for precision in runnable]
+    specs = []
+    for workload in settings.workloads:
+        for index in range(settings.seeds):  # index 0: the profile's own seed
+            for precision in runnable:
+                spec = RunSpec(workload=workload, precision=precision, profile=profile,
+                               device=str(device), data_dir=settings.data_dir,
+                               bert_model=settings.bert_model, max_length=settings.max_length,
+                               allow_download=settings.download,
+                               allow_random_init=settings.allow_random_init,
+                               max_grad_norm=settings.max_grad_norm, compile=settings.compile,
+                               cuda_graphs=cuda_graphs, injections=tuple(settings.inject),
+                               eval_samples=settings.eval_samples)
+                if index:
+                    spec = replace(spec, train_seed=spec.workload_config().seed + index)
+                specs.append(spec)
+    return specs
 
 
 def _train(specs: list, settings: Settings) -> list:

@@ -6,10 +6,12 @@ applicable with the reason (the benchmark test then skips with it).
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ampcore.result import RunResult
-from ampcore.stats import bootstrap_speedup_ci
+from ampcore.stats import bootstrap_speedup_ci, paired_accuracy
 
 MAX_SKIPPED_FRACTION = 0.05  # a speedup made of skipped steps is not a speedup
 
@@ -59,20 +61,87 @@ def disagreements(a: RunResult, b: RunResult) -> int:
     return sum(x != y for x, y in zip(a.predictions, b.predictions, strict=True))
 
 
-def parity_verdict(fp32: RunResult, amp: RunResult, tolerance: float, floor: float) -> Verdict:
-    """fp32 accuracy - AMP accuracy <= tolerance, once fp32 has shown it learned something."""
-    if not fp32.accuracy_meaningful:
-        return Verdict.skip(f"{fp32.workload} was trained from random initial weights "
-                            f"({fp32.weights_source}): its accuracy says nothing about parity")
-    if fp32.final_accuracy < floor:
-        return Verdict(False, f"{fp32.name} reached test accuracy {fp32.final_accuracy:.4f}, "
-                       f"below the floor {floor:.2f} a parity check needs: the fp32 run itself "
-                       "did not learn the task")
-    gap = fp32.final_accuracy - amp.final_accuracy
-    n = len(amp.predictions)
-    text = (f"{amp.name}: accuracy {amp.final_accuracy:.4f} vs fp32 {fp32.final_accuracy:.4f} "
-            f"(gap {gap:+.4f}, tolerance {tolerance:.4f}); the two disagree on "
-            f"{disagreements(fp32, amp)} of {n} test samples")
+Runs = RunResult | Sequence[RunResult]  # one run, or one per training seed
+
+
+def _runs(runs: Runs) -> list[RunResult]:
+    return [runs] if isinstance(runs, RunResult) else list(runs)
+
+
+def seed_spread(runs: Sequence[RunResult]) -> str:
+    """Each run's held-out accuracy (test accuracy without one) and their spread."""
+    values = [r.heldout_accuracy if r.heldout_accuracy is not None else r.final_accuracy
+              for r in runs]
+    text = ", ".join(f"{v:.4f}" for v in values)
+    if len(values) < 2:
+        return text
+    return (f"{text} (mean {statistics.mean(values):.4f}, spread {max(values) - min(values):.4f}, "
+            f"sd {statistics.stdev(values):.4f})")
+
+
+def seeds_table(runs: Sequence[RunResult]) -> str:
+    """One line per (workload, precision): each training seed's accuracy and the spread."""
+    groups: dict[str, list[RunResult]] = {}
+    for run in runs:
+        groups.setdefault(run.name, []).append(run)
+    lines = ["accuracy per training seed (held-out set; test split without one):"]
+    lines += [f"  {name}: {seed_spread(group)}" for name, group in groups.items()]
+    return "\n".join(lines)
+
+
+def parity_verdict(fp32: Runs, amp: Runs, tolerance: float, floor: float,
+                   confidence: float = 0.95) -> Verdict:
+    """AMP is not worse than fp32 by more than ``tolerance``, once fp32 has shown it learned
+    something (every fp32 seed reaches ``floor`` on the test split).
+
+    On the held-out set, a non-inferiority test: the upper bound of the ``confidence``
+    interval of fp32 - AMP accuracy on the paired table (``stats.paired_accuracy``; several
+    seeds pair run i with run i) must be <= ``tolerance``; the exact McNemar test on the
+    disagreements is reported beside it. Runs without a held-out set fall back to the fixed
+    rule fp32 - AMP test accuracy <= ``tolerance``, and the message says so."""
+    refs, amps = _runs(fp32), _runs(amp)
+    if not refs or len(refs) != len(amps):
+        raise ValueError(f"parity pairs fp32 and AMP runs seed by seed; got {len(refs)} and "
+                         f"{len(amps)} runs")
+    if not refs[0].accuracy_meaningful:
+        return Verdict.skip(f"{refs[0].workload} was trained from random initial weights "
+                            f"({refs[0].weights_source}): its accuracy says nothing about parity")
+    for i, ref in enumerate(refs):
+        if ref.final_accuracy < floor:
+            seed = f" (seed {i + 1} of {len(refs)})" if len(refs) > 1 else ""
+            return Verdict(False, f"{ref.name}{seed} reached test accuracy "
+                           f"{ref.final_accuracy:.4f}, below the floor {floor:.2f} a parity check "
+                           "needs: the fp32 run itself did not learn the task")
+    pairs = [(r.heldout(), a.heldout()) for r, a in zip(refs, amps)]
+    if any(x is None or y is None for x, y in pairs):
+        return _threshold_parity(refs, amps, tolerance)
+    try:
+        paired = paired_accuracy(pairs, confidence)
+    except ValueError as exc:  # held-out sets of different sizes: not the same samples
+        return Verdict(False, f"{amps[0].name} and {refs[0].name} cannot be paired: {exc}")
+    text = (f"{amps[0].name}: held-out accuracy {paired.candidate_accuracy:.4f} vs fp32 "
+            f"{paired.reference_accuracy:.4f} on {paired.n} paired samples "
+            f"({refs[0].heldout_source}); disagreements: b={paired.b} fp32 right/AMP wrong, "
+            f"c={paired.c} AMP right/fp32 wrong, exact McNemar p={paired.p_mcnemar:.3g}; "
+            f"fp32 - AMP = {paired.difference:+.4f}, {confidence:.0%} CI "
+            f"[{paired.low:+.4f}, {paired.high:+.4f}] ({paired.method}); non-inferiority needs "
+            f"the upper bound <= tolerance {tolerance:.4f}")
+    if len(refs) > 1:
+        text += f"; per seed, fp32: {seed_spread(refs)}; AMP: {seed_spread(amps)}"
+    text += (f"; test split ({len(amps[0].predictions)} samples, the seed's table): AMP "
+             f"{amps[0].final_accuracy:.4f} vs fp32 {refs[0].final_accuracy:.4f}")
+    return Verdict(paired.high <= tolerance, text)
+
+
+def _threshold_parity(refs: list[RunResult], amps: list[RunResult], tolerance: float) -> Verdict:
+    """The rule before held-out sets: mean test accuracy gap <= tolerance, no statistics."""
+    ref_acc = statistics.mean(r.final_accuracy for r in refs)
+    amp_acc = statistics.mean(a.final_accuracy for a in amps)
+    gap, n = ref_acc - amp_acc, len(amps[0].predictions)
+    text = (f"{amps[0].name}: accuracy {amp_acc:.4f} vs fp32 {ref_acc:.4f} (gap {gap:+.4f}, "
+            f"tolerance {tolerance:.4f}); the two disagree on "
+            f"{disagreements(refs[0], amps[0])} of {n} test samples; THRESHOLD ONLY: no "
+            "held-out set to test on (--eval-samples 0, or results saved without one)")
     return Verdict(gap <= tolerance, text)
 
 

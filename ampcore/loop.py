@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,15 @@ class Evaluation:
     accuracy: float
     loss: float
     predictions: list[int]
+    correct: list[bool] = field(default_factory=list)  # per sample, for paired statistics
+
+    def heldout_fields(self, seconds: float, source: str) -> dict:
+        """This evaluation as a ``RunResult``'s held-out fields (correctness 1 bit a sample)."""
+        from ampcore.stats import pack_correct
+
+        return {"heldout_samples": len(self.correct), "heldout_accuracy": self.accuracy,
+                "heldout_correct": pack_correct(self.correct), "heldout_source": source,
+                "heldout_time_s": seconds}
 
 
 class Trainer:
@@ -218,22 +227,33 @@ class Trainer:
         return self.steps_done - taken
 
     @torch.no_grad()
-    def evaluate(self) -> Evaluation:
+    def evaluate(self, inputs: dict[str, torch.Tensor] | None = None,
+                 labels: torch.Tensor | None = None) -> Evaluation:
+        """Batched evaluation under the run's precision: the test split, or the given one."""
         workload = self.workload
+        if inputs is None or labels is None:
+            inputs, labels = workload.test_inputs, workload.test_labels
         self.model.eval()
-        n = len(workload.test_labels)
+        n = len(labels)
         total_loss = torch.zeros((), device=self.device)
         predictions = []
         for start in range(0, n, self.eval_batch_size):
-            inputs = {k: t[start:start + self.eval_batch_size] for k, t in workload.test_inputs.items()}
-            labels = workload.test_labels[start:start + self.eval_batch_size]
+            batch = {k: t[start:start + self.eval_batch_size] for k, t in inputs.items()}
             with self.amp.forward_context():
-                logits = workload.forward(self.model, inputs)
-            total_loss += F.cross_entropy(logits.float(), labels, reduction="sum")
+                logits = workload.forward(self.model, batch)
+            batch_labels = labels[start:start + self.eval_batch_size]
+            total_loss += F.cross_entropy(logits.float(), batch_labels, reduction="sum")
             predictions.append(logits.argmax(dim=-1))
         predicted = torch.cat(predictions)
-        accuracy = (predicted == workload.test_labels).float().mean().item()
-        return Evaluation(accuracy, total_loss.item() / n, predicted.cpu().tolist())
+        correct = predicted == labels
+        return Evaluation(correct.float().mean().item(), total_loss.item() / n,
+                          predicted.cpu().tolist(), correct.cpu().tolist())
+
+    def evaluate_heldout(self) -> Evaluation | None:
+        """The held-out set, once after training; None when the workload has none."""
+        if self.workload.heldout_labels is None:
+            return None
+        return self.evaluate(self.workload.heldout_inputs, self.workload.heldout_labels)
 
     def _snapshot(self) -> dict:
         workload = self.workload

@@ -38,6 +38,10 @@ class Metric:
     # A deterministic count per step: exact, no test needed; its verdict names the operators
     # whose counts changed most (BenchmarkRecord.ops_per_step).
     counter: bool = False
+    # A record field with the held-out set's packed per-sample correctness: when baseline and
+    # candidate both saved it for the same set, the paired test decides (``test``); else the
+    # threshold on ``field`` does, and the verdict says so.
+    paired: str | None = None
 
     def value(self, record: BenchmarkRecord | None) -> float | None:
         """The figure this row judges in ``record`` (the median of samples), None if absent."""
@@ -92,8 +96,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            default_threshold=0.05, calibration_step=0.005,
            test="bootstrap of the within-run speedup change + threshold", fmt=".3f"),
     Metric("accuracy", "final test accuracy", "", relative=False, higher_is_worse=False,
-           default_threshold=0.03, calibration_step=0.005, test="absolute tolerance",
-           field="final_accuracy", fmt=".4f", requires="accuracy_meaningful"),
+           default_threshold=0.03, calibration_step=0.005,
+           test="non-inferiority on the paired held-out set: upper 95% bound (Newcombe) of "
+                "the drop <= threshold; exact McNemar p",
+           field="final_accuracy", fmt=".4f", requires="accuracy_meaningful",
+           paired="heldout_correct"),
     Metric("memory", "peak device memory", "MiB", relative=True, higher_is_worse=True,
            default_threshold=0.03, calibration_step=0.005, test="relative threshold",
            field="peak_memory_bytes", scale=2**20, fmt=",.1f"),
@@ -160,6 +167,9 @@ def _check_fields() -> None:
         if metric.field is not None and metric.field not in known:
             raise RuntimeError(f"metric {metric.name!r} reads BenchmarkRecord.{metric.field}, "
                                "which does not exist")
+        if metric.paired is not None and metric.paired not in known:
+            raise RuntimeError(f"metric {metric.name!r} pairs on BenchmarkRecord."
+                               f"{metric.paired}, which does not exist")
         if metric.requires is not None and metric.requires not in known:
             raise RuntimeError(f"metric {metric.name!r} requires BenchmarkRecord."
                                f"{metric.requires}, which does not exist")

@@ -30,13 +30,22 @@ class WorkloadConfig:
     # profile's small model of the same family, which trains in seconds on a CPU.
     model: str = "resnet18"
     weight_decay: float = 0.01
-    seed: int = 42
+    seed: int = 42  # draws the data sample (and, unless train_seed is set, trains)
+    # Weight init and batch order only; the data stay those of ``seed`` (--seeds varies it).
+    train_seed: int | None = None
+    # Held-out evaluation samples, disjoint from the training sample, evaluated once after
+    # training for the parity and compare verdicts (None: every one the source holds; 0: none).
+    eval_samples: int | None = None
     # The fp32 run must reach this test accuracy before an AMP-vs-fp32 parity check means
     # anything: two models that learned nothing always agree.
     accuracy_floor: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ PROFILES: dict[str, Profile] = {
             # 1,000 reviews sampled with the seed, split 800 train / 200 test.
             "bert": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5, train_samples=800,
                                    test_samples=200, max_length=256, model="bert-base-cased",
-                                   accuracy_floor=0.75),
+                                   accuracy_floor=0.75, eval_samples=5000),
+            # Held out: the 10,000 MNIST test digits (the test split; training uses 60,000).
             "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, accuracy_floor=0.97),
         },
     ),
@@ -73,9 +83,10 @@ PROFILES: dict[str, Profile] = {
             # parity check compares trained models, and 256 test reviews so one review is 0.4%.
             "bert": WorkloadConfig(epochs=8, batch_size=32, lr=3e-3, train_samples=640,
                                    test_samples=256, max_length=32, model=TINY_MODEL,
-                                   accuracy_floor=0.80),
+                                   accuracy_floor=0.80, eval_samples=512),
             "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, train_samples=640,
-                                       test_samples=256, model=TINY_MODEL, accuracy_floor=0.75),
+                                       test_samples=256, model=TINY_MODEL, accuracy_floor=0.75,
+                                       eval_samples=512),
         },
         warmup_steps=2,
     ),

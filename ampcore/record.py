@@ -19,7 +19,7 @@ from ampcore.errors import AmpcoreError
 if TYPE_CHECKING:
     from ampcore.result import RunResult
 
-SCHEMA = 2
+SCHEMA = 3  # 3: the held-out evaluation set (heldout_* fields)
 SCHEMA_KEY = "ampcore_schema"
 
 
@@ -78,6 +78,13 @@ class BenchmarkRecord:
     kernel_launches_per_step: int | None = None
     python_ops_per_step: int | None = None
     ops_per_step: dict = field(default_factory=dict)  # per operator, to name what changed
+    # The held-out evaluation set: its size, accuracy, what it is, and which samples were
+    # right (ampcore.stats.pack_correct: base64, 1 bit a sample) for paired comparisons.
+    heldout_samples: int | None = None
+    heldout_accuracy: float | None = None
+    heldout_correct: str | None = None
+    heldout_source: str | None = None
+    heldout_time_s: float | None = None
     # DistributedDataParallel runs only
     per_rank_peak_memory_bytes: tuple[float, ...] | None = None
     scaler_consistent: bool | None = None
@@ -139,12 +146,13 @@ class BenchmarkRecord:
 
 _TUPLES = {"samples_per_round", "accuracy_per_epoch", "injections", "per_rank_peak_memory_bytes",
            "speedup_ci", "host_step_s", "eager_step_s"}
-_TEXT = {"profile", "device", "data_source", "weights_source"}
+_TEXT = {"profile", "device", "data_source", "weights_source", "heldout_correct",
+         "heldout_source"}
 _DICTS = {"config", "environment", "ops_per_step"}
 _FLAGS = {"accuracy_meaningful", "scaler_consistent"}
 _COUNTS = {"world_size", "skipped_steps", "total_steps", "nonfinite_losses", "aten_ops_per_step",
            "casts_per_step", "syncs_per_step", "bytes_allocated_per_step",
-           "kernel_launches_per_step", "python_ops_per_step"}
+           "kernel_launches_per_step", "python_ops_per_step", "heldout_samples"}
 
 
 def _typed(name: str, value: object) -> object:

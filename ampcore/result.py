@@ -37,6 +37,13 @@ class RunResult:
     # The step decomposition (ampcore.probe): host CPU time and eager wall time per step,
     # deterministic counters. Empty for results saved before it existed.
     step_probe: dict = field(default_factory=dict)
+    # The held-out evaluation set (ampcore.stats.pack_correct: one bit a sample, correct or
+    # not), evaluated once after training. Empty for runs without one and older results.
+    heldout_samples: int = 0
+    heldout_accuracy: float | None = None
+    heldout_correct: str = ""
+    heldout_source: str = ""
+    heldout_time_s: float = 0.0
 
     # --- derived figures ---------------------------------------------------------------
     @property
@@ -65,6 +72,14 @@ class RunResult:
     @property
     def final_accuracy(self) -> float:
         return self.accuracy_per_epoch[-1]
+
+    def heldout(self):
+        """The held-out set's per-sample correctness (numpy booleans), None without one."""
+        if not self.heldout_samples or not self.heldout_correct:
+            return None
+        from ampcore.stats import unpack_correct
+
+        return unpack_correct(self.heldout_correct, self.heldout_samples)
 
     @property
     def final_train_loss(self) -> float:
@@ -118,6 +133,11 @@ class RunResult:
             "config": self.config,
             "injections": list(self.config.get("injections") or []),
             "step_time_s": self.step_time_s if self.config.get("steps_per_round") else None,
+            "heldout_samples": self.heldout_samples or None,
+            "heldout_accuracy": self.heldout_accuracy,
+            "heldout_correct": self.heldout_correct or None,
+            "heldout_source": self.heldout_source or None,
+            "heldout_time_s": self.heldout_time_s if self.heldout_samples else None,
             **self.step_probe,
         }
 

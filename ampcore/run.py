@@ -51,6 +51,8 @@ class RunState:
     warmup_time: float = 0.0
     eval_time: float = 0.0
     nonfinite_losses: int = 0
+    heldout: Evaluation | None = None  # the held-out set, evaluated after the last round
+    heldout_time: float = 0.0
 
 
 class Experiment:
@@ -109,7 +111,7 @@ class Experiment:
                 allow_random_init=self.spec.allow_random_init)
             workload = inject.apply(self.spec.injections, workload)
             plan = plan_steps(workload.train_size, config.batch_size, config.epochs,
-                              config.seed, self.profile.min_rounds, self.device,
+                              config.training_seed, self.profile.min_rounds, self.device,
                               rank=self.rank, world_size=self.world_size)
             trainer = Trainer(workload, amp, plan, max_grad_norm=self.spec.max_grad_norm,
                               compile_model=self.spec.compile, wrap_model=self.wrap_model,
@@ -166,7 +168,8 @@ class Experiment:
             synchronize(self.device)
 
     def after_round(self, round_index: int) -> None:
-        """Untimed: check the round's losses and, at an epoch end, evaluate on the test split."""
+        """Untimed: check the round's losses and, at an epoch end, evaluate on the test split;
+        after the last round, evaluate the held-out set once."""
         state = self.state
         state.nonfinite_losses += state.trainer.check_losses()["nonfinite_losses"]
         if round_index in state.plan.epoch_ends:
@@ -174,6 +177,11 @@ class Experiment:
             with self._out_of_memory_as_error():
                 state.evaluations.append(state.trainer.evaluate())
             state.eval_time += time.perf_counter() - start
+        if round_index == self.n_rounds - 1:
+            start = time.perf_counter()
+            with self._out_of_memory_as_error():
+                state.heldout = state.trainer.evaluate_heldout()
+            state.heldout_time = time.perf_counter() - start
 
     def rounds(self, on_checked: Callable[[int], None] | None = None) -> Iterator[int]:
         """Yield each round index in order, for the caller to time ``train_round`` on it.
@@ -251,6 +259,8 @@ class Experiment:
             tokens_per_sample=workload.tokens_per_sample,
             flops_per_sample=workload.flops_per_sample, details=workload.details,
             step_probe=state.trainer.probe.summary() if state.trainer.probe else {},
+            **(state.heldout.heldout_fields(state.heldout_time, workload.heldout_source)
+               if state.heldout else {}),
         )
 
     def peak_memory_bytes(self) -> int | None:

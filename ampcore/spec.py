@@ -33,6 +33,8 @@ class RunSpec:
     cuda_graphs: bool = False
     # Regressions injected on purpose (ampcore.inject); never on the default path.
     injections: tuple[str, ...] = ()
+    eval_samples: int | None = None  # overrides the profile's held-out set size
+    train_seed: int | None = None  # overrides the training seed (weight init, batch order)
 
     def workload_config(self) -> WorkloadConfig:
         config = get_profile(self.profile).workloads[self.workload]
@@ -40,6 +42,9 @@ class RunSpec:
         given = {"model": self.bert_model, "max_length": self.max_length}
         overrides = {name: value for name, value in given.items()
                      if value is not None and entry.accepts(name)}
+        for name in ("eval_samples", "train_seed"):  # every workload takes these
+            if getattr(self, name) is not None:
+                overrides[name] = getattr(self, name)
         return dataclasses.replace(config, **overrides)
 
 

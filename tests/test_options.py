@@ -32,12 +32,13 @@ def test_every_option_name_of_both_faces_is_kept():
     suite = {o.flag(SUITE) for o in options.options_for(SUITE)}
     assert run == {"--workload", "--precision", "--profile", "--device", "--data-dir", "--download",
                    "--bert-model", "--max-length", "--allow-random-init", "--max-grad-norm",
-                   "--compile", "--cuda-graphs", "--inject", "--nproc", "--json", "--no-progress"}
+                   "--compile", "--cuda-graphs", "--inject", "--nproc", "--json", "--no-progress",
+                   "--eval-samples", "--seeds"}
     assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
                      "--amp-bert-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
                      "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
-                     "--amp-require-cuda"}
+                     "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds"}
     keys = [o.key for o in options.OPTIONS]
     assert len(keys) == len(set(keys))
 

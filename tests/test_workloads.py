@@ -211,10 +211,14 @@ def test_bert_build_on_local_imdb_with_random_init(tmp_path, tiny_bert_dirs, wri
     # The seed path (real data) with local files: a tiny IMDB parquet and a config-only model.
     write_imdb(tmp_path, 40)
     config = dataclasses.replace(get_profile("seed").workloads["bert"], train_samples=24,
-                                 test_samples=8, max_length=16, model=str(tiny_bert_dirs["config_only"]))
+                                 test_samples=8, max_length=16, model=str(tiny_bert_dirs["config_only"]),
+                                 eval_samples=8)  # the seed's 5,000 exceed this file's 40 reviews
     workload = bert.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False,
                           allow_random_init=True)
     assert workload.accuracy_meaningful is False
+    # No test split: the held-out reviews come from the train reviews outside the sample.
+    assert workload.heldout_inputs["input_ids"].shape == (8, 16)
+    assert "outside the sample" in workload.heldout_source
     assert workload.train_inputs["input_ids"].shape == (24, 16)
     assert workload.test_inputs["input_ids"].shape == (8, 16)
     mask = workload.test_inputs["attention_mask"]  # 2D, or broadcastable 4D (N, 1, 1, L)
@@ -391,7 +395,8 @@ def test_bert_loading_passes_trust_remote_code_false(tiny_bert_dirs, monkeypatch
 
 def _seed_bert_config(model, max_length):
     return dataclasses.replace(get_profile("seed").workloads["bert"], train_samples=24,
-                               test_samples=8, max_length=max_length, model=str(model))
+                               test_samples=8, max_length=max_length, model=str(model),
+                               eval_samples=8)  # the files written hold 40 reviews
 
 
 def test_bert_max_length_refusal_names_the_model_and_the_fix(tmp_path, tiny_bert_dirs, write_imdb,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP
@@ -22,6 +22,10 @@ class TextSplits:
     test_texts: list[str]
     test_labels: list[int]
     source: str
+    # The held-out evaluation set, disjoint from the train and test reviews above.
+    heldout_texts: list[str] = field(default_factory=list)
+    heldout_labels: list[int] = field(default_factory=list)
+    heldout_source: str = ""
 
 
 def load_imdb(data_dir: Path | None, allow_download: bool):
@@ -141,3 +145,55 @@ def seed_sample(dsets, train_samples: int, test_samples: int, seed: int, source:
     return TextSplits(list(train["text"]), list(train["label"]), list(test["text"]),
                       list(test["label"]), source=f"{source}: seeded sample of {total} "
                       f"(seed {seed}) -> {train_samples} train / {test_samples} test")
+
+
+def add_heldout(dsets, texts: TextSplits, count: int | None, seed: int, source: str) -> TextSplits:
+    """``texts`` with ``count`` held-out reviews (None: every one available; 0: none) drawn
+    with ``seed`` from the test split, or from the train reviews outside the sample where the
+    data has no test split. Reviews whose text is in the sample (IMDB repeats some 120 train
+    reviews in its test split) or already drawn are passed over, so the set is disjoint by
+    text; too few left is a ``DataError`` naming the sizes."""
+    if count == 0:
+        return texts
+    sample = set(texts.train_texts) | set(texts.test_texts)
+    total = len(texts.train_texts) + len(texts.test_texts)
+    if "test" in dsets:
+        pool, where = dsets["test"].shuffle(seed=seed), _split_file(source, "test")
+    else:
+        shuffled = dsets["train"].shuffle(seed=seed)  # the order seed_sample drew from
+        pool = shuffled.select(range(total, len(shuffled)))
+        where = f"the train reviews of {_split_file(source, 'train')} outside the sample"
+    chosen, seen, overlap = [], set(), 0
+    for i, text in enumerate(pool["text"]):
+        if text in sample:
+            overlap += 1
+        elif text not in seen:
+            seen.add(text)
+            chosen.append(i)
+            if len(chosen) == count:
+                break
+    if count is not None and len(chosen) < count:
+        raise DataError(f"--eval-samples {count}: {where} holds {len(pool)} reviews, {overlap} "
+                        f"of them also in the {total}-review training sample and "
+                        f"{len(pool) - overlap - len(chosen)} repeated, so at most {len(chosen)} "
+                        f"held-out reviews are available; pass --eval-samples {len(chosen)} or "
+                        "less (0: no held-out set)")
+    heldout = pool.select(chosen)
+    labels = list(heldout["label"])
+    if not set(labels) <= {0, 1}:
+        raise DataError(f"IMDB labels must be 0 or 1; column 'label' of {where} holds "
+                        f"{sorted(set(labels) - {0, 1})[:5]}")
+    check_disjoint(texts.train_texts + texts.test_texts, list(heldout["text"]), where)
+    return replace(texts, heldout_texts=list(heldout["text"]), heldout_labels=labels,
+                   heldout_source=f"{len(chosen)} reviews of {where} (seed {seed}), disjoint "
+                   f"from the {total}-review sample")
+
+
+def check_disjoint(sample_texts: list[str], heldout_texts: list[str], where: str) -> None:
+    """A held-out review that was trained on (or tested on every epoch) makes the held-out
+    accuracy a training accuracy: refuse it, naming the sizes."""
+    shared = set(sample_texts) & set(heldout_texts)
+    if shared:
+        raise DataError(f"{len(shared)} of the {len(heldout_texts)} held-out reviews from "
+                        f"{where} are also in the {len(sample_texts)}-review training sample; "
+                        "the held-out set must be disjoint from it")

@@ -38,6 +38,10 @@ class ImageSplits:
     test_labels: torch.Tensor
     num_classes: int
     source: str
+    # A held-out evaluation set disjoint from both splits (the smoke digits only; MNIST's
+    # held-out set is its test split).
+    heldout_images: torch.Tensor | None = None
+    heldout_labels: torch.Tensor | None = None
 
 
 def load_mnist(data_dir: Path | None, allow_download: bool) -> ImageSplits:

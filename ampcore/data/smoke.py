@@ -23,8 +23,11 @@ FILLER = ("the", "film", "movie", "plot", "acting", "story", "cast", "director",
           "camera", "script", "dialogue", "pacing", "characters", "in", "at", "it")
 
 
-def sentiment_corpus(train_samples: int, test_samples: int, seed: int) -> TextSplits:
-    """Reviews whose label is the majority sentiment of their opinion words, amid filler."""
+def sentiment_corpus(train_samples: int, test_samples: int, seed: int,
+                     heldout_samples: int = 0) -> TextSplits:
+    """Reviews whose label is the majority sentiment of their opinion words, amid filler;
+    ``heldout_samples`` more drawn after them (train and test are those of a corpus without
+    them), none repeating a train or test text."""
     rng = random.Random(seed)
 
     def review(label: int) -> str:
@@ -39,8 +42,21 @@ def sentiment_corpus(train_samples: int, test_samples: int, seed: int) -> TextSp
     labels = [i % 2 for i in range(train_samples + test_samples)]
     rng.shuffle(labels)
     texts = [review(label) for label in labels]
+    sample, heldout_texts = set(texts), []
+    heldout_labels = [i % 2 for i in range(heldout_samples)]
+    rng.shuffle(heldout_labels)
+    for label in heldout_labels:
+        text = review(label)
+        while text in sample:  # a repeat would be a trained-on review
+            text = review(label)
+        sample.add(text)
+        heldout_texts.append(text)
+    source = "generated sentiment corpus (embedded, smoke)"
     return TextSplits(texts[:train_samples], labels[:train_samples], texts[train_samples:],
-                      labels[train_samples:], source="generated sentiment corpus (embedded, smoke)")
+                      labels[train_samples:], source=source, heldout_texts=heldout_texts,
+                      heldout_labels=heldout_labels,
+                      heldout_source=f"{heldout_samples} more generated reviews (seed {seed}), "
+                      "disjoint from the sample" if heldout_samples else "")
 
 
 def train_wordpiece_tokenizer(texts: list[str], vocab_size: int = 256):
@@ -73,20 +89,28 @@ def train_wordpiece_tokenizer(texts: list[str], vocab_size: int = 256):
     )
 
 
-def digits(train_samples: int, test_samples: int, seed: int) -> ImageSplits:
-    """scikit-learn's 8x8 digits, shuffled with ``seed``, normalised like MNIST."""
+def digits(train_samples: int, test_samples: int, seed: int,
+           heldout_samples: int = 0) -> ImageSplits:
+    """scikit-learn's 8x8 digits, shuffled with ``seed``, normalised like MNIST; the
+    ``heldout_samples`` images after the train and test ones are the held-out set."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32) / 16.0
     labels = torch.tensor(bunch.target, dtype=torch.long)
     total = train_samples + test_samples
-    if total > len(labels):
-        raise DataSizeError(f"the digit set has {len(labels)} images; asked for {total} "
-                            f"({train_samples} train + {test_samples} test)")
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:total]
+    if total + heldout_samples > len(labels):
+        held = f" + {heldout_samples} held-out" if heldout_samples else ""
+        raise DataSizeError(f"the digit set has {len(labels)} images; asked for "
+                            f"{total + heldout_samples} ({train_samples} train + {test_samples} "
+                            f"test{held})")
+    # A prefix of one permutation: train and test do not depend on the held-out size.
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    order = order[:total + heldout_samples]
     images = ((images[order] - images.mean()) / images.std()).unsqueeze(1)
     labels = labels[order]
-    return ImageSplits(images[:train_samples], labels[:train_samples], images[train_samples:],
-                       labels[train_samples:], num_classes=10,
-                       source="scikit-learn 8x8 digits (embedded, smoke)")
+    return ImageSplits(images[:train_samples], labels[:train_samples],
+                       images[train_samples:total], labels[train_samples:total], num_classes=10,
+                       source="scikit-learn 8x8 digits (embedded, smoke)",
+                       heldout_images=images[total:] if heldout_samples else None,
+                       heldout_labels=labels[total:] if heldout_samples else None)

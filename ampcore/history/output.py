@@ -30,10 +30,14 @@ def evidence(m: MetricVerdict) -> str:
     if m.p_value is not None:
         adjusted = f" (adjusted {m.q_value:.2g})" if m.q_value is not None else ""
         parts.append(f"p={m.p_value:.2g}{adjusted}")
-    if m.ci is not None:  # an interval of the candidate/baseline ratio of the metric
-        parts.append(f"{m.metric} ratio {m.ci_level:.0%} CI [{m.ci[0]:.3f}, {m.ci[1]:.3f}]")
-    if m.note and (m.status == NOT_AVAILABLE or get_metric(m.metric).counter):
-        parts.append(m.note)  # a counter's note names the operators whose counts changed
+    row = get_metric(m.metric)
+    if m.ci is not None:  # of the candidate/baseline ratio; of the change for absolute metrics
+        kind, digits = ("ratio", 3) if row.relative else ("change", 4)
+        parts.append(f"{m.metric} {kind} {m.ci_level:.0%} CI [{m.ci[0]:.{digits}f}, "
+                     f"{m.ci[1]:.{digits}f}]")
+    if m.note and (m.status == NOT_AVAILABLE or row.counter or row.paired):
+        parts.append(m.note)  # a counter's note names the operators whose counts changed;
+        # a paired metric's its table, test and interval (or why it fell back to a threshold)
     return "; ".join(parts) or "-"
 
 

@@ -24,6 +24,8 @@ NOT_AVAILABLE = "n/a"
 
 # How a verdict was reached when the row's own test could not run.
 THRESHOLD_ONLY = "THRESHOLD ONLY on stored medians (no raw rounds)"
+PAIRED_FALLBACK = "THRESHOLD ONLY on the test accuracy (no paired held-out predictions)"
+THRESHOLD_RULE = "judged by the absolute threshold on the final test accuracy instead"
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,11 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
                                for r in [*records, candidate.record] if r is not None):
         return MetricVerdict(metric.name, NOT_AVAILABLE, "", note=f"{metric.requires} is "
                              f"false: the {metric.label} means nothing here")
+    fallback = ""
+    if metric.paired:
+        verdict, fallback = _paired_verdict(metric, records, candidate.record, threshold)
+        if verdict is not None:
+            return verdict
     base = [v for r in records if (v := metric.value(r)) is not None]
     value = metric.value(candidate.record)
     if value is None or not base:
@@ -162,8 +169,54 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
     if metric.samples:
         return _samples_verdict(metric, records, candidate.record, threshold, alpha)
     note = _counter_note(records, candidate.record) if metric.counter and change else ""
+    if fallback:
+        return MetricVerdict(metric.name, decide(metric, change, threshold), PAIRED_FALLBACK,
+                             base_value, value, change, threshold, note=fallback)
     return MetricVerdict(metric.name, decide(metric, change, threshold), metric.test,
                          base_value, value, change, threshold, note=note)
+
+
+def _heldout(record, field: str):
+    """A record's held-out correctness and the set it is of, or None (not saved, malformed)."""
+    if record is None or not getattr(record, field) or not record.heldout_samples:
+        return None
+    try:
+        return stats.unpack_correct(getattr(record, field), record.heldout_samples)
+    except ValueError:
+        return None
+
+
+def _paired_verdict(metric: Metric, records: Sequence, candidate, threshold: float,
+                    confidence: float = 0.95) -> tuple[MetricVerdict | None, str]:
+    """Non-inferiority on the held-out set: each baseline run paired with the candidate
+    (``stats.paired_accuracy``); a regression when the upper bound of the interval of
+    baseline - candidate accuracy exceeds the threshold, an improvement when even the
+    interval's upper bound is below -threshold. (None, why) when the runs cannot be paired."""
+    cand = _heldout(candidate, metric.paired)
+    if cand is None:
+        return None, f"the candidate saved no held-out predictions; {THRESHOLD_RULE}"
+    same = [(r, bits) for r in records if (bits := _heldout(r, metric.paired)) is not None
+            and r.heldout_source == candidate.heldout_source and len(bits) == len(cand)]
+    if not same:
+        return None, (f"no baseline run saved held-out predictions of the candidate's set "
+                      f"({candidate.heldout_source}); {THRESHOLD_RULE}")
+    paired = stats.paired_accuracy([(bits, cand) for _, bits in same], confidence)
+    drop_low, drop_high = paired.low, paired.high
+    status = OK
+    if drop_high > threshold:
+        status = REGRESSION
+    elif drop_high < -threshold:
+        status = IMPROVEMENT
+    change = -paired.difference  # candidate - baseline, the row's convention
+    note = (f"{len(cand)} held-out samples, {len(same)} baseline run(s): b={paired.b} baseline "
+            f"right/candidate wrong, c={paired.c} candidate right/baseline wrong, exact McNemar "
+            f"p={paired.p_mcnemar:.3g}; drop {paired.difference:+.4f}, {confidence:.0%} CI "
+            f"[{drop_low:+.4f}, {drop_high:+.4f}] ({paired.method}); regression when the upper "
+            f"bound exceeds {threshold:g}")
+    return MetricVerdict(metric.name, status, metric.test, paired.reference_accuracy,
+                         paired.candidate_accuracy, change, threshold, paired.p_worse,
+                         paired.p_better, ci=(-drop_high, -drop_low), ci_level=confidence,
+                         note=note), ""
 
 
 def _samples_verdict(metric: Metric, records: Sequence, candidate, threshold: float,

@@ -39,6 +39,8 @@ class SuiteSession:
     failures: dict[str, BaseException] = field(default_factory=dict)
     speedups: dict[str, object] = field(default_factory=dict)  # run name -> gates.Speedup
     interrupted: bool = False  # Ctrl-C: what finished is shown, and saved marked incomplete
+    # Training seeds after the first (--amp-seeds): (workload, precision, seed index) -> run
+    seed_results: dict[tuple[str, str, int], RunResult] = field(default_factory=dict)
 
     # --- what the session runs on (lazy: pytest-benchmark's session exists only once pytest
     # is configured, and the device and profile need torch) -------------------------------------
@@ -80,7 +82,7 @@ class SuiteSession:
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
-    def spec(self, workload: str, precision: str) -> RunSpec:
+    def spec(self, workload: str, precision: str, train_seed: int | None = None) -> RunSpec:
         from ampcore.spec import RunSpec
 
         o = self.options
@@ -88,7 +90,8 @@ class SuiteSession:
                        device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
                        max_length=o.max_length, allow_download=o.download,
                        allow_random_init=o.allow_random_init, compile=o.compile,
-                       cuda_graphs=self.cuda_graphs, injections=tuple(o.inject))
+                       cuda_graphs=self.cuda_graphs, injections=tuple(o.inject),
+                       eval_samples=o.eval_samples, train_seed=train_seed)
 
     def unused_data_dir(self) -> str | None:
         """A note when --amp-data-dir is given to a profile that reads no data sets."""
@@ -159,6 +162,24 @@ class SuiteSession:
             with self._remember_failure(name):
                 self.results[key] = run_experiment(self.spec(workload, precision))
         return self.results[key]
+
+    def seeds(self, workload: str, precision: str) -> list[RunResult]:
+        """The run of every training seed (--amp-seeds N): the session's own run (the profile's
+        seed), then seeds +1 ... +N-1 trained now with their own timer, once per session."""
+        from ampcore.run import run_experiment
+
+        runs = [self.get(workload, precision)]
+        base_seed = self.workload_config(workload).training_seed
+        for index in range(1, self.options.seeds):
+            key = (workload, precision, index)
+            name = f"{workload}-{precision}-seed{base_seed + index}"
+            self._fail_if_failed(name)
+            if key not in self.seed_results:
+                with self._remember_failure(name):
+                    self.seed_results[key] = run_experiment(
+                        self.spec(workload, precision, train_seed=base_seed + index))
+            runs.append(self.seed_results[key])
+        return runs
 
     def ddp(self, workload: str, precision: str, benchmark=None) -> RunResult:
         """``workload`` under DDP on ``--amp-nproc`` GPUs (torchrun), once per session.
@@ -249,8 +270,24 @@ class SuiteSession:
             notes.append("Interrupted: these are the runs that finished (partial); a saved "
                          "benchmark file is marked incomplete, and ampcore compare and report "
                          "skip it.")
+        notes.extend(self._seed_notes())
         speedups = {name: (s.ratio, s.low, s.high) for name, s in self.speedups.items()}
         return suite_summary(list(self.results.values()), speedups, ddp_runs, notes)
+
+    def _seed_notes(self) -> list[str]:
+        """Held-out accuracy of every run, per training seed when there are several."""
+        from ampcore.gates import seed_spread
+
+        notes = []
+        for (workload, precision), run in self.results.items():
+            extra = [r for (w, p, _), r in sorted(self.seed_results.items())
+                     if (w, p) == (workload, precision)]
+            if run.heldout_samples or extra:
+                runs = [run, *extra]
+                label = f"over {len(runs)} seeds" if extra else "held-out accuracy"
+                notes.append(f"{run.name} {label} ({run.heldout_samples} held-out samples): "
+                             f"{seed_spread(runs)}.")
+        return notes
 
     # --- failures -------------------------------------------------------------------------------
     def _fail_if_failed(self, name: str) -> None:

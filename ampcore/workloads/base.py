@@ -32,6 +32,11 @@ class PreparedWorkload:
     tokens_per_sample: int | None = None  # sequence workloads: padded tokens per sample
     flops_per_sample: float | None = None  # analytical training FLOPs per sample
     details: dict = field(default_factory=dict)
+    # The held-out evaluation set (disjoint from the training sample), evaluated once after
+    # training; empty when the run has none (eval_samples 0, or a workload built without).
+    heldout_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    heldout_labels: torch.Tensor | None = None
+    heldout_source: str = ""
 
     @property
     def train_size(self) -> int:

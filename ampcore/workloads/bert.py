@@ -187,10 +187,13 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     if real_data:
         dsets, source = imdb.load_imdb(data_dir, allow_download)
         texts = imdb.seed_sample(dsets, config.train_samples, config.test_samples, config.seed, source)
-    else:
-        texts = smoke.sentiment_corpus(config.train_samples, config.test_samples, config.seed)
+        texts = imdb.add_heldout(dsets, texts, config.eval_samples, config.seed, source)
+    else:  # a generated corpus has no "every one": None means as many as the test split
+        heldout = config.test_samples if config.eval_samples is None else config.eval_samples
+        texts = smoke.sentiment_corpus(config.train_samples, config.test_samples, config.seed,
+                                       heldout)
 
-    torch.manual_seed(config.seed)  # the same initial weights for every precision
+    torch.manual_seed(config.training_seed)  # the same initial weights for every precision
     if config.model == TINY_MODEL:
         model, tokenizer, weights_source = _tiny_model(texts.train_texts)
         accuracy_meaningful = True  # training from scratch is the smoke experiment
@@ -217,6 +220,10 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
         train_labels=torch.tensor(texts.train_labels, device=device),
         test_inputs=encode(texts.test_texts),
         test_labels=torch.tensor(texts.test_labels, device=device),
+        heldout_inputs=encode(texts.heldout_texts) if texts.heldout_texts else {},
+        heldout_labels=(torch.tensor(texts.heldout_labels, device=device)
+                        if texts.heldout_texts else None),
+        heldout_source=texts.heldout_source,
         data_source=texts.source, weights_source=weights_source,
         accuracy_meaningful=accuracy_meaningful,
         tokens_per_sample=config.max_length,

@@ -66,6 +66,24 @@ def _first(images: torch.Tensor, labels: torch.Tensor, count: int | None, split:
     return images[:count], labels[:count]
 
 
+def _heldout(splits, count: int | None) -> tuple[torch.Tensor | None, torch.Tensor | None, str]:
+    """The held-out images: the smoke digits' own set, else the first ``count`` (None: all)
+    of the test split, which MNIST keeps apart from its 60,000 training images."""
+    if count == 0:
+        return None, None, ""
+    if splits.heldout_images is not None:
+        return (splits.heldout_images, splits.heldout_labels,
+                f"{len(splits.heldout_labels)} more digits of {splits.source}, disjoint from "
+                "the sample")
+    if count is not None and count > len(splits.test_labels):
+        raise DataSizeError(f"--eval-samples {count} asks for {count} held-out images but the "
+                            f"test split of {splits.source} holds {len(splits.test_labels)} (the "
+                            f"held-out set is drawn from it); pass --eval-samples "
+                            f"{len(splits.test_labels)} or less")
+    images, labels = splits.test_images[:count], splits.test_labels[:count]
+    return images, labels, f"{len(labels)} test images of {splits.source}"
+
+
 def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
           data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
     if config.model not in ARCHITECTURES:
@@ -73,12 +91,14 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     if real_data:
         splits = mnist.load_mnist(data_dir, allow_download)
     else:
-        splits = smoke.digits(config.train_samples, config.test_samples, config.seed)
+        heldout = config.test_samples if config.eval_samples is None else config.eval_samples
+        splits = smoke.digits(config.train_samples, config.test_samples, config.seed, heldout)
     train_x, train_y = _first(splits.train_images, splits.train_labels, config.train_samples,
                               "train", splits.source)
     test_x, test_y = _first(splits.test_images, splits.test_labels, config.test_samples,
                             "test", splits.source)
-    torch.manual_seed(config.seed)  # the same initial weights for every precision
+    held_x, held_y, held_source = _heldout(splits, config.eval_samples)
+    torch.manual_seed(config.training_seed)  # the same initial weights for every precision
     model = ARCHITECTURES[config.model](splits.num_classes).to(device)
     return PreparedWorkload(
         name="resnet18", model=model,
@@ -86,6 +106,9 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
         forward=_forward,
         train_inputs={"pixels": train_x.to(device)}, train_labels=train_y.to(device),
         test_inputs={"pixels": test_x.to(device)}, test_labels=test_y.to(device),
+        heldout_inputs={"pixels": held_x.to(device)} if held_x is not None else {},
+        heldout_labels=held_y.to(device) if held_y is not None else None,
+        heldout_source=held_source,
         data_source=splits.source,
         weights_source=f"random init ({config.model}, trained from scratch)",
         accuracy_meaningful=True,  # training from scratch is this workload's experiment
