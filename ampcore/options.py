@@ -163,7 +163,7 @@ class Option:
                            precisions=", ".join(registry.PRECISIONS), all=registry.ALL,
                            reference=registry.REFERENCE_PRECISION)
         default = self.default_for(command)
-        if default is not None and self.kind != "flag":
+        if default not in (None, ()) and self.kind != "flag":  # () : nothing unless named
             text += f" (default: {default})"
         return text
 
