@@ -48,8 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     from ampcore.distributed import describe
     from ampcore.table import results_table
 
-    runs = _train(_specs(settings), settings)
-    results = [r for r in runs if r.config.get("train_seed") is None]  # the profile's seed
+    specs = _specs(settings)
+    runs = _train(specs, settings)
+    results = [r for s, r in zip(specs, runs) if s.train_seed is None]  # the profile's seed
     # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
     to_stdout = files.is_stdout(settings.json)
     out = sys.stderr if to_stdout else sys.stdout
