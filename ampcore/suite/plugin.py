@@ -169,10 +169,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around pytest-benchmark's, which saves
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """Note a Ctrl-C (or pytest.exit) before pytest-benchmark saves the session, so that the
-    saved file is marked incomplete and ``ampcore compare``/``report`` skip it."""
+    saved file is marked incomplete and ``ampcore compare``/``report`` skip it; and fail a
+    session in which every matrix test skipped: it measured nothing and must not pass."""
     suite = session.config.stash.get(_SESSION_KEY, None)
     if suite is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
         suite.interrupted = True
+    outcomes = session.config.stash.get(_OUTCOMES_KEY, None)
+    if outcomes is not None and outcomes.all_skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = ALL_SKIPPED_EXIT
     yield
 
 
@@ -188,13 +192,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
                                "cuda_graphs": session.cuda_graphs}
     if session.interrupted:
         machine_info["ampcore"][SESSION_INCOMPLETE_KEY] = True
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Every matrix test skipped: the session measured nothing and must not pass."""
-    outcomes = session.config.stash.get(_OUTCOMES_KEY, None)
-    if outcomes is not None and outcomes.all_skipped and exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = ALL_SKIPPED_EXIT
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
