@@ -107,3 +107,22 @@ def test_other_attention_implementations_keep_the_2d_mask_untried():
     model = FakeModel({2, 3, 4}, attention="eager")
     assert bert.attention_mask_form(model, padded_inputs()) == bert.TOKENIZED_FORM
     assert model.seen == []
+
+
+def test_the_smoke_build_uses_and_records_the_probed_form(isolated_env):
+    import dataclasses
+
+    from ampcore.profiles import get_profile
+
+    config = dataclasses.replace(get_profile("smoke").workloads["bert"], train_samples=16,
+                                 test_samples=8)
+    workload = bert.build(config, torch.device("cpu"), real_data=False, data_dir=None,
+                          allow_download=False)
+    form = workload.details["attention_mask"]
+    assert form == bert.attention_mask_form(workload.model, {
+        "input_ids": workload.train_inputs["input_ids"],
+        "attention_mask": torch.ones_like(workload.train_inputs["input_ids"])})
+    dims = {"4d": 4, "3d": 3, "2d": 2}[form]
+    assert workload.train_inputs["attention_mask"].dim() == workload.test_inputs["attention_mask"].dim() == dims
+    logits = workload.forward(workload.model, {k: v[:4] for k, v in workload.train_inputs.items()})
+    assert logits.shape == (4, 2)
