@@ -70,9 +70,10 @@ def test_the_forms_are_views_of_the_tokenized_mask():
     for name, form in bert.MASK_FORMS.items():
         shaped = bert.with_mask_form(inputs, name)["attention_mask"]
         assert shaped.shape[0] == 3 and shaped.shape[-1] == 8
+        assert shaped.dtype == torch.bool
         if name == "3d":  # (batch, queries, keys): every query row is the sample's mask
-            assert shaped.shape == (3, 8, 8) and shaped.untyped_storage().nbytes() == mask.untyped_storage().nbytes()
-            assert torch.equal(shaped[:, 4, :], mask)
+            assert shaped.shape == (3, 8, 8) and shaped.stride(1) == 0  # expanded, not copied
+            assert torch.equal(shaped[:, 4, :], mask.bool())
         else:
             assert shaped.shape == (3, 1, 1, 8) and torch.equal(shaped[:, 0, 0, :], mask.bool())
     assert bert.with_mask_form(inputs, bert.TOKENIZED_FORM) is inputs

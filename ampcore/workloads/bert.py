@@ -39,8 +39,9 @@ MASK_FORMS = {
     # attend, passes through untouched; transformers 4 refuses any 4D padding mask.
     "4d": lambda mask: mask.bool()[:, None, None, :],
     # transformers 4: a (batch, queries, keys) mask goes through get_extended_attention_mask,
-    # which inverts it arithmetically. A view: no (keys x keys) copy of every sample is kept.
-    "3d": lambda mask: mask[:, None, :].expand(-1, mask.shape[-1], -1),
+    # which inverts it arithmetically. A view (no keys x keys copy of every sample is kept),
+    # boolean so that a step's gathered batch of it is an eighth of the tokenizer's int64.
+    "3d": lambda mask: mask.bool()[:, None, :].expand(-1, mask.shape[-1], -1),
 }
 TOKENIZED_FORM = "2d"  # the tokenizer's (batch, keys) mask, kept when no other form is taken
 # What a model raises for a mask form it does not take ("Wrong shape for ... attention_mask").
