@@ -37,10 +37,10 @@ def _runnable_precisions(settings: Settings, device) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
     from ampcore import versions
 
     versions.check()  # before torch is imported: an old one stops with its name and the floor
+    settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
     if settings.json is not None and settings.json.exists():
         raise UsageError(f"{settings.json} exists; ampcore never overwrites saved results: "
                          "choose another path")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from ampcore import registry, versions
+from ampcore import registry
 from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
 from ampcore.suite.session import SuiteSession
@@ -91,6 +91,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
     # The first test that trains: a library below ampcore's floor ends the session once, with
     # its name, instead of failing every test inside a model.
+    from ampcore import versions
+
     problem = versions.problem(versions.FLOORS)
     if problem is not None:
         pytest.exit(f"ampcore: {problem}", returncode=pytest.ExitCode.USAGE_ERROR)
