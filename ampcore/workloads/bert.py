@@ -233,13 +233,14 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     check_max_length(model, config.max_length, weights_source)
     model = model.float().to(device)
 
+    mask_form = TOKENIZED_FORM  # until probed on the model, below
+
     def encode(batch: list[str]) -> dict[str, torch.Tensor]:
         enc = dict(tokenizer(batch, padding="max_length", truncation=True,
                              max_length=config.max_length, return_tensors="pt"))
-        return {k: v.to(device) for k, v in enc.items()}
+        return with_mask_form({k: v.to(device) for k, v in enc.items()}, mask_form)
 
-    train_inputs, test_inputs = encode(texts.train_texts), encode(texts.test_texts)
-    mask_form = attention_mask_form(model, train_inputs)
+    mask_form = attention_mask_form(model, encode(texts.train_texts[:1]))
 
     steps_per_epoch = -(-len(texts.train_labels) // config.batch_size)
     optimizer = make_adamw(model, config.lr, config.weight_decay, device)
@@ -248,9 +249,9 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
         name="bert", model=model, optimizer=optimizer,
         scheduler=linear_schedule(optimizer, steps_per_epoch * config.epochs),
         forward=_forward,
-        train_inputs=with_mask_form(train_inputs, mask_form),
+        train_inputs=encode(texts.train_texts),
         train_labels=torch.tensor(texts.train_labels, device=device),
-        test_inputs=with_mask_form(test_inputs, mask_form),
+        test_inputs=encode(texts.test_texts),
         test_labels=torch.tensor(texts.test_labels, device=device),
         data_source=texts.source, weights_source=weights_source,
         accuracy_meaningful=accuracy_meaningful,
