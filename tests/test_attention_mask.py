@@ -90,7 +90,8 @@ class FakeModel(torch.nn.Module):
     def forward(self, input_ids, attention_mask):
         self.seen.append((attention_mask.dim(), self.training, torch.is_grad_enabled()))
         if attention_mask.dim() not in self.accepted:
-            raise ValueError(f"Wrong shape for input_ids or attention_mask (shape {attention_mask.shape})")
+            raise ValueError("Wrong shape for input_ids or attention_mask "
+                             f"(shape {attention_mask.shape})")
         return input_ids
 
 
@@ -124,6 +125,7 @@ def test_the_smoke_build_uses_and_records_the_probed_form(isolated_env):
         "input_ids": workload.train_inputs["input_ids"],
         "attention_mask": torch.ones_like(workload.train_inputs["input_ids"])})
     dims = {"4d": 4, "3d": 3, "2d": 2}[form]
-    assert workload.train_inputs["attention_mask"].dim() == workload.test_inputs["attention_mask"].dim() == dims
+    for inputs in (workload.train_inputs, workload.test_inputs):
+        assert inputs["attention_mask"].dim() == dims
     logits = workload.forward(workload.model, {k: v[:4] for k, v in workload.train_inputs.items()})
     assert logits.shape == (4, 2)

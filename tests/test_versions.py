@@ -91,7 +91,8 @@ def test_the_training_path_stops_at_the_workload(monkeypatch):
     from ampcore.workloads import get_workload
 
     fake_versions(monkeypatch, {"tokenizers": "0.19.1"})
-    with pytest.raises(versions.UnsupportedVersionError, match="tokenizers 0.19.1 is older than 0.20.3"):
+    with pytest.raises(versions.UnsupportedVersionError,
+                       match="tokenizers 0.19.1 is older than 0.20.3"):
         get_workload("bert")
 
 

@@ -187,4 +187,5 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
                       only_candidate, tuple(differences), allow_env_mismatch, tuple(refused),
                       tuple(problems), tuple(notes),
                       str(config.source) if config.source else None, allow_missing,
-                      tuple(matching.library_changes(baseline_runs, candidate_run)))
+                      library_changes=tuple(matching.library_changes(baseline_runs,
+                                                                     candidate_run)))
