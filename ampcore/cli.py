@@ -42,6 +42,9 @@ def _runnable_precisions(settings: Settings, device) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ampcore import versions
+
+    versions.check()  # before torch is imported: an old one stops with its name and the floor
     settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
     if settings.json is not None:  # a result that cannot be saved must not cost a training
         files.check_new_file(settings.json, "--json", roots=())

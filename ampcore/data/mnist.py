@@ -73,7 +73,10 @@ def _download(root: Path) -> None:
         MNIST(str(root), train=True, download=True)
     except Exception as exc:
         reason = str(exc).strip() or type(exc).__name__
-        offline = "urlopen error" in reason or _is_network_error(exc)
+        # torchvision before 0.21 prints each mirror's URLError and raises a bare "Error
+        # downloading <file>" (no cause) once every mirror failed; later ones name the error.
+        offline = ("urlopen error" in reason or reason.startswith("Error downloading")
+                   or _is_network_error(exc))
         cause = ("no network connection (or the MNIST mirrors are unreachable)" if offline
                  else "the download did not complete")
         raise DataError(f"MNIST download into {root} failed: {cause}: {reason}. Without "

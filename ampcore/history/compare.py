@@ -59,6 +59,7 @@ class Comparison:
     notes: tuple[str, ...] = ()
     config_source: str | None = None
     allow_missing: bool = False  # benchmarks missing from the candidate do not fail the gate
+    library_changes: tuple[str, ...] = ()  # "transformers 4.57.1 -> 5.17.0": shown, not judged
 
     @property
     def regressions(self) -> list[BenchmarkVerdict]:
@@ -185,4 +186,6 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
     return Comparison(tuple(baseline_runs), candidate_run, tuple(verdicts), only_baseline,
                       only_candidate, tuple(differences), allow_env_mismatch, tuple(refused),
                       tuple(problems), tuple(notes),
-                      str(config.source) if config.source else None, allow_missing)
+                      str(config.source) if config.source else None, allow_missing,
+                      library_changes=tuple(matching.library_changes(baseline_runs,
+                                                                     candidate_run)))

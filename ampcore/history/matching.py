@@ -129,6 +129,38 @@ def environment_differences(baseline: Sequence[Run], candidate: Run) -> list[str
     return found
 
 
+# --- runs: the libraries on the training path ----------------------------------------------
+
+# Recorded before the environment had "libraries" (all of ampcore.environment.LIBRARIES).
+TOP_LEVEL_LIBRARIES = ("torch", "transformers", "torchvision", "datasets")
+
+
+def libraries(run: Run) -> dict[str, object]:
+    """Library versions by import name as the run recorded them (None: not installed)."""
+    env = run.environment or {}
+    if isinstance(env.get("libraries"), dict):
+        return env["libraries"]
+    return {name: env[name] for name in TOP_LEVEL_LIBRARIES if name in env}
+
+
+def library_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
+    """"name old -> new" for every library whose version differs between the baseline runs and
+    the candidate: what an upgrade comparison upgraded. Information, never a refusal (torch's
+    build is also a RUN_KEY). A library one side did not record is not a change."""
+    after = libraries(candidate)
+    found = []
+    for name, new in after.items():
+        old = list(dict.fromkeys(libraries(r)[name] for r in baseline if name in libraries(r)))
+        if old and old != [new]:
+            shown = ", ".join(_version(v) for v in old)
+            found.append(f"{name} {shown} -> {_version(new)}")
+    return found
+
+
+def _version(value: object) -> str:
+    return "not installed" if value is None else str(value)
+
+
 # --- benchmarks: what was measured ------------------------------------------------------------
 
 def model_name(record: BenchmarkRecord) -> str | None:

@@ -107,6 +107,9 @@ def context_lines(comparison: Comparison, bullet: str = "",
                  else "refused; pass --allow-env-mismatch to compare anyway")
         lines.append(f"{bullet}environment differs ({state}):")
         lines.extend(f"{bullet}  {esc(d)}" for d in c.env_differences)
+    if c.library_changes:
+        lines.append(f"{bullet}libraries changed (information, not a refusal): "
+                     + "; ".join(map(esc, c.library_changes)))
     if c.measured_differences:
         lines.append(f"{bullet}not compared, a different workload configuration was measured:")
         lines.extend(f"{bullet}  {esc(d)}" for d in c.measured_differences)
@@ -169,6 +172,7 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "environment_differences": list(comparison.env_differences),
         "environment_mismatch_allowed": comparison.env_mismatch_allowed,
         "measured_differences": list(comparison.measured_differences),
+        "library_changes": list(comparison.library_changes),
         "only_in_baseline": list(comparison.only_in_baseline),
         "missing_allowed": comparison.allow_missing,
         "only_in_candidate": list(comparison.only_in_candidate),

@@ -29,19 +29,52 @@ def _forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
     return model(**inputs).logits
 
 
-def sync_free_attention_mask(model: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
-    """The padding mask in a form the model's attention uses without reading it on the host.
+# The padding-mask forms a BERT-family model may take without reading the mask on the host,
+# most preferred first. transformers' SDPA path checks a 2D mask with ``mask.all()`` on every
+# forward (to drop an all-ones mask): a host sync inside the training step, which a CUDA graph
+# cannot capture. Which form the installed transformers takes is probed on the model itself
+# (``attention_mask_form``), not read from its version.
+MASK_FORMS = {
+    # transformers 5 (masking_utils): a prepared boolean (batch, 1, 1, keys) mask, True =
+    # attend, passes through untouched; transformers 4 refuses any 4D padding mask.
+    "4d": lambda mask: mask.bool()[:, None, None, :],
+    # transformers 4: a (batch, queries, keys) mask goes through get_extended_attention_mask,
+    # which inverts it arithmetically. A view (no keys x keys copy of every sample is kept),
+    # boolean so that a step's gathered batch of it is an eighth of the tokenizer's int64.
+    "3d": lambda mask: mask.bool()[:, None, :].expand(-1, mask.shape[-1], -1),
+}
+TOKENIZED_FORM = "2d"  # the tokenizer's (batch, keys) mask, kept when no other form is taken
+# What a model raises for a mask form it does not take ("Wrong shape for ... attention_mask").
+MASK_REFUSALS = (ValueError, RuntimeError, IndexError)
 
-    transformers' SDPA path checks a 2D padding mask with ``mask.all()`` on every forward (to
-    drop an all-ones mask), a host sync inside the training step. A prepared 4D boolean mask
-    (batch, 1, 1, keys; True = attend) is passed through untouched and broadcasts the same way.
-    """
-    import importlib.util
 
-    sdpa = getattr(model.config, "_attn_implementation", None) == "sdpa"
-    if sdpa and importlib.util.find_spec("transformers.masking_utils") is not None:
-        return mask.bool()[:, None, None, :]
-    return mask
+def attention_mask_form(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> str:
+    """The first of MASK_FORMS the model accepts, or TOKENIZED_FORM: tried in eval-mode forwards
+    of one sample of ``inputs`` (no dropout, so the RNG stream the training draws is unchanged).
+    Only SDPA attention checks the 2D mask on the host; other implementations keep it."""
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return TOKENIZED_FORM
+    sample = {name: tensor[:1] for name, tensor in inputs.items()}
+    was_training = model.training
+    model.eval()
+    try:
+        for name, form in MASK_FORMS.items():
+            try:
+                with torch.no_grad():
+                    model(**{**sample, "attention_mask": form(sample["attention_mask"])})
+            except MASK_REFUSALS:
+                continue
+            return name
+    finally:
+        model.train(was_training)
+    return TOKENIZED_FORM
+
+
+def with_mask_form(inputs: dict[str, torch.Tensor], form: str) -> dict[str, torch.Tensor]:
+    """``inputs`` with their 2D attention mask in ``form`` (a name from attention_mask_form)."""
+    if form == TOKENIZED_FORM:
+        return inputs
+    return {**inputs, "attention_mask": MASK_FORMS[form](inputs["attention_mask"])}
 
 
 def load_model(source: str, *, allow_random_init: bool, allow_download: bool):
@@ -203,11 +236,14 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     check_max_length(model, config.max_length, weights_source)
     model = model.float().to(device)
 
+    mask_form = TOKENIZED_FORM  # until probed on the model, below
+
     def encode(batch: list[str]) -> dict[str, torch.Tensor]:
         enc = dict(tokenizer(batch, padding="max_length", truncation=True,
                              max_length=config.max_length, return_tensors="pt"))
-        enc["attention_mask"] = sync_free_attention_mask(model, enc["attention_mask"])
-        return {k: v.to(device) for k, v in enc.items()}
+        return with_mask_form({k: v.to(device) for k, v in enc.items()}, mask_form)
+
+    mask_form = attention_mask_form(model, encode(texts.train_texts[:1]))
 
     steps_per_epoch = -(-len(texts.train_labels) // config.batch_size)
     optimizer = make_adamw(model, config.lr, config.weight_decay, device)
@@ -231,6 +267,6 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
             hidden.hidden_size, hidden.num_hidden_layers, hidden.intermediate_size,
             config.max_length, NUM_LABELS),
         details={"architecture": type(model).__name__, "hidden_size": hidden.hidden_size,
-                 "layers": hidden.num_hidden_layers,
+                 "layers": hidden.num_hidden_layers, "attention_mask": mask_form,
                  "parameters": sum(p.numel() for p in model.parameters())},
     )
