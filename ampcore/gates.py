@@ -6,6 +6,7 @@ applicable with the reason (the benchmark test then skips with it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ampcore.result import RunResult
@@ -73,6 +74,22 @@ def parity_verdict(fp32: RunResult, amp: RunResult, tolerance: float, floor: flo
     text = (f"{amp.name}: accuracy {amp.final_accuracy:.4f} vs fp32 {fp32.final_accuracy:.4f} "
             f"(gap {gap:+.4f}, tolerance {tolerance:.4f}); the two disagree on "
             f"{disagreements(fp32, amp)} of {n} test samples")
+    return Verdict(gap <= tolerance, text)
+
+
+def loss_parity_verdict(fp32: RunResult, amp: RunResult, tolerance: float) -> Verdict:
+    """AMP held-out loss - fp32 held-out loss <= tolerance (nats per token), for the workloads
+    judged by loss (a language model), once fp32 has learned more than a uniform guess."""
+    fp32_loss, amp_loss = fp32.test_loss_per_epoch[-1], amp.test_loss_per_epoch[-1]
+    uniform = fp32.details.get("uniform_loss")
+    if uniform is not None and not fp32_loss < uniform:
+        return Verdict(False, f"{fp32.name} reached held-out loss {fp32_loss:.4f}, not below "
+                       f"{uniform:.4f}, a uniform guess over its vocabulary: the fp32 run itself "
+                       "did not learn the text")
+    gap = amp_loss - fp32_loss
+    text = (f"{amp.name}: held-out loss {amp_loss:.4f} (perplexity {math.exp(amp_loss):.2f}) vs "
+            f"fp32 {fp32_loss:.4f} ({math.exp(fp32_loss):.2f}), gap {gap:+.4f}, tolerance "
+            f"{tolerance:.4f} nats per token")
     return Verdict(gap <= tolerance, text)
 
 

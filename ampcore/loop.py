@@ -230,10 +230,13 @@ class Trainer:
             with self.amp.forward_context():
                 logits = workload.forward(self.model, inputs)
             total_loss += F.cross_entropy(logits.float(), labels, reduction="sum")
-            predictions.append(logits.argmax(dim=-1))
+            # Classes are dim 1: (samples, classes), or (sequences, vocab, tokens) for an LM.
+            predictions.append(logits.argmax(dim=1))
         predicted = torch.cat(predictions)
         accuracy = (predicted == workload.test_labels).float().mean().item()
-        return Evaluation(accuracy, total_loss.item() / n, predicted.cpu().tolist())
+        # Per label (a token of an LM), and one prediction per label, flattened.
+        loss = total_loss.item() / workload.test_labels.numel()
+        return Evaluation(accuracy, loss, predicted.flatten().cpu().tolist())
 
     def _snapshot(self) -> dict:
         workload = self.workload

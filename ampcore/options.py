@@ -216,6 +216,9 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_MIN_SPEEDUP", default=1.3, commands=(SUITE,), metavar="X"),
     Option("acc_tol", "allowed {reference} - AMP test accuracy gap", real(0, inclusive=True),
            "AMPCORE_ACC_TOL", default=0.03, commands=(SUITE,), metavar="GAP"),
+    Option("loss_tol", "allowed AMP - {reference} held-out loss gap, in nats per token, on the "
+           "workloads judged by loss (llama)", real(0, inclusive=True), "AMPCORE_LOSS_TOL",
+           default=0.05, commands=(SUITE,), metavar="GAP"),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
            "$GITHUB_STEP_SUMMARY)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
     Option("json", "write every RunResult to this new JSON file", path, commands=(RUN,),

@@ -30,6 +30,8 @@ def test_amp_beats_fp32(amp_runs, amp_mixed_case):
 
 def test_accuracy_parity(amp_runs, amp_mixed_case):
     workload, precision = amp_mixed_case
+    if workload_entry(workload).quality == "loss":
+        pytest.skip(f"{workload} is judged by its held-out loss (test_loss_parity)")
     reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
     floor = amp_runs.workload_config(workload).accuracy_floor
     enforce(gates.parity_verdict(reference, amp, amp_runs.options.acc_tol, floor))
@@ -37,3 +39,11 @@ def test_accuracy_parity(amp_runs, amp_mixed_case):
 
 def test_amp_health(amp_runs, amp_mixed_case):
     enforce(gates.health_verdict(amp_runs.get(*amp_mixed_case)))
+
+
+def test_loss_parity(amp_runs, amp_mixed_case):
+    workload, precision = amp_mixed_case
+    if workload_entry(workload).quality != "loss":
+        pytest.skip(f"{workload} is judged by its test accuracy (test_accuracy_parity)")
+    reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
+    enforce(gates.loss_parity_verdict(reference, amp, amp_runs.options.loss_tol))
