@@ -190,7 +190,7 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_DOWNLOAD", kind="flag"),
     Option("bert_model", "Hugging Face id or local directory for bert", text,
            "AMPCORE_BERT_MODEL", metavar="MODEL"),
-    Option("max_length", "bert sequence length (default: the profile's)", integer(1),
+    Option("max_length", "sequence length of bert and llama (default: the profile's)", integer(1),
            "AMPCORE_MAX_LENGTH", metavar="N"),
     Option("allow_random_init", "train bert from random weights when the source has none "
            "(speed is valid, accuracy is not)", flag, "AMPCORE_ALLOW_RANDOM_INIT", kind="flag"),
