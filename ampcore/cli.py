@@ -122,10 +122,15 @@ def _train(specs: list, settings: Settings) -> list:
     results, progress = [], not settings.no_progress
     try:
         for spec in specs:
-            if settings.nproc > 1:
-                results.append(run_distributed(spec, settings.nproc, progress=progress))
-            else:
-                results.append(run_experiment(spec, progress=progress))
+            try:
+                if settings.nproc > 1:
+                    results.append(run_distributed(spec, settings.nproc, progress=progress))
+                else:
+                    results.append(run_experiment(spec, progress=progress))
+            except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
+                if not options.asks_for_all(settings.given("precisions")):
+                    raise
+                print(f"skipped: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         _keep_finished(results, settings.json)
         raise

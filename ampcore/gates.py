@@ -6,6 +6,7 @@ applicable with the reason (the benchmark test then skips with it).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,6 +143,22 @@ def _threshold_parity(refs: list[RunResult], amps: list[RunResult], tolerance: f
             f"tolerance {tolerance:.4f}); the two disagree on "
             f"{disagreements(refs[0], amps[0])} of {n} test samples; THRESHOLD ONLY: no "
             "held-out set to test on (--eval-samples 0, or results saved without one)")
+    return Verdict(gap <= tolerance, text)
+
+
+def loss_parity_verdict(fp32: RunResult, amp: RunResult, tolerance: float) -> Verdict:
+    """AMP held-out loss - fp32 held-out loss <= tolerance (nats per token), for the workloads
+    judged by loss (a language model), once fp32 has learned more than a uniform guess."""
+    fp32_loss, amp_loss = fp32.test_loss_per_epoch[-1], amp.test_loss_per_epoch[-1]
+    uniform = fp32.details.get("uniform_loss")
+    if uniform is not None and not fp32_loss < uniform:
+        return Verdict(False, f"{fp32.name} reached held-out loss {fp32_loss:.4f}, not below "
+                       f"{uniform:.4f}, a uniform guess over its vocabulary: the fp32 run itself "
+                       "did not learn the text")
+    gap = amp_loss - fp32_loss
+    text = (f"{amp.name}: held-out loss {amp_loss:.4f} (perplexity {math.exp(amp_loss):.2f}) vs "
+            f"fp32 {fp32_loss:.4f} ({math.exp(fp32_loss):.2f}), gap {gap:+.4f}, tolerance "
+            f"{tolerance:.4f} nats per token")
     return Verdict(gap <= tolerance, text)
 
 

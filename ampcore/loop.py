@@ -243,11 +243,13 @@ class Trainer:
                 logits = workload.forward(self.model, batch)
             batch_labels = labels[start:start + self.eval_batch_size]
             total_loss += F.cross_entropy(logits.float(), batch_labels, reduction="sum")
-            predictions.append(logits.argmax(dim=-1))
+            # Classes are dim 1: (samples, classes), or (sequences, vocab, tokens) for an LM.
+            predictions.append(logits.argmax(dim=1))
         predicted = torch.cat(predictions)
         correct = predicted == labels
-        return Evaluation(correct.float().mean().item(), total_loss.item() / n,
-                          predicted.cpu().tolist(), correct.cpu().tolist())
+        # Per label (a token of an LM), and one prediction per label, flattened.
+        return Evaluation(correct.float().mean().item(), total_loss.item() / labels.numel(),
+                          predicted.flatten().cpu().tolist(), correct.flatten().cpu().tolist())
 
     def evaluate_heldout(self) -> Evaluation | None:
         """The held-out set, once after training; None when the workload has none."""

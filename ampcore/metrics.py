@@ -101,6 +101,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
                 "the drop <= threshold; exact McNemar p",
            field="final_accuracy", fmt=".4f", requires="accuracy_meaningful",
            paired="heldout_correct"),
+    # Only the workloads judged by loss record it (a language model: nats per token).
+    Metric("heldout_loss", "final held-out loss", "", relative=False, higher_is_worse=True,
+           default_threshold=0.05, calibration_step=0.005, test="absolute tolerance",
+           field="heldout_loss", fmt=".4f"),
     Metric("memory", "peak device memory", "MiB", relative=True, higher_is_worse=True,
            default_threshold=0.03, calibration_step=0.005, test="relative threshold",
            field="peak_memory_bytes", scale=2**20, fmt=",.1f"),

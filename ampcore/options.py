@@ -190,7 +190,7 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_DOWNLOAD", kind="flag"),
     Option("bert_model", "Hugging Face id or local directory for bert", text,
            "AMPCORE_BERT_MODEL", metavar="MODEL"),
-    Option("max_length", "bert sequence length (default: the profile's)", integer(1),
+    Option("max_length", "sequence length of bert and llama (default: the profile's)", integer(1),
            "AMPCORE_MAX_LENGTH", metavar="N"),
     Option("eval_samples", "held-out evaluation samples, disjoint from the training sample, "
            "evaluated once after training (outside the timed rounds) for the parity and compare "
@@ -229,6 +229,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("require_cuda", "exit with an error before any test when CUDA is not usable, "
            "instead of skipping every GPU benchmark (for GPU CI)", flag, "AMPCORE_REQUIRE_CUDA",
            kind="flag", commands=(SUITE,)),
+    Option("loss_tol", "allowed AMP - {reference} held-out loss gap, in nats per token, on the "
+           "workloads judged by loss (llama)", real(0, inclusive=True), "AMPCORE_LOSS_TOL",
+           default=0.05, commands=(SUITE,), metavar="GAP"),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
            "$GITHUB_STEP_SUMMARY; -: stdout only)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
     Option("json", "write every RunResult to this new JSON file; - for stdout", path,

@@ -12,11 +12,15 @@ import contextlib
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ampcore.errors import UnsupportedPrecisionError
 from ampcore.registry import PrecisionEntry, load, precision_entry
+
+if TYPE_CHECKING:
+    from ampcore.workloads.base import PreparedWorkload
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,11 @@ class Precision:
         device = torch.device(device)
         self.check_supported(device)
         with tf32_enabled(self.tf32):
-            yield ActivePrecision(self, device)
+            yield self.bind(device)
+
+    def bind(self, device: torch.device) -> ActivePrecision:
+        """This mode's runtime side on ``device`` (a mode with more to do subclasses it)."""
+        return ActivePrecision(self, device)
 
 
 class ActivePrecision:
@@ -61,6 +69,12 @@ class ActivePrecision:
         self.precision = precision
         self.device = device
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision.grad_scaler)
+
+    def prepare(self, workload: PreparedWorkload) -> PreparedWorkload:
+        """Adapt a freshly built workload to the mode (float8 swaps its linear layers); the
+        plain modes train it as built. May raise ``UnsupportedPrecisionError`` for a model
+        the mode cannot take."""
+        return workload
 
     def forward_context(self) -> contextlib.AbstractContextManager:
         dtype = self.precision.autocast_dtype

@@ -25,7 +25,7 @@ class WorkloadConfig:
     lr: float
     train_samples: int | None = None  # None: the whole split
     test_samples: int | None = None
-    max_length: int = 256  # bert only
+    max_length: int = 256  # bert and llama: tokens per sequence
     # bert: a Hugging Face id or a local directory; resnet18: "resnet18". TINY_MODEL: the smoke
     # profile's small model of the same family, which trains in seconds on a CPU.
     model: str = "resnet18"
@@ -71,6 +71,11 @@ PROFILES: dict[str, Profile] = {
                                    accuracy_floor=0.75, eval_samples=5000),
             # Held out: the 10,000 MNIST test digits (the test split; training uses 60,000).
             "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, accuracy_floor=0.97),
+            # ~134M-parameter Llama on 2,048 packed IMDB sequences of 1,024 tokens (2.1M
+            # tokens, 128 steps of 16K tokens), held-out loss on 64 test-split sequences.
+            "llama": WorkloadConfig(epochs=1, batch_size=16, lr=3e-4, train_samples=2048,
+                                    test_samples=64, max_length=1024, model="llama-125m",
+                                    weight_decay=0.1),
         },
     ),
     "smoke": Profile(
@@ -87,6 +92,9 @@ PROFILES: dict[str, Profile] = {
             "resnet18": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, train_samples=640,
                                        test_samples=256, model=TINY_MODEL, accuracy_floor=0.75,
                                        eval_samples=512),
+            # A tiny Llama on the generated reviews as text: 20 steps of 16 x 32 tokens.
+            "llama": WorkloadConfig(epochs=2, batch_size=16, lr=1e-2, train_samples=160,
+                                    test_samples=32, max_length=32, model=TINY_MODEL),
         },
         warmup_steps=2,
     ),

@@ -59,6 +59,7 @@ class BenchmarkRecord:
     accuracy_per_epoch: tuple[float, ...] = ()
     final_train_loss: float | None = None
     final_test_loss: float | None = None
+    heldout_loss: float | None = None  # final_test_loss where loss is the quality (llama)
     peak_memory_bytes: float | None = None
     skipped_steps: int | None = None
     total_steps: int | None = None

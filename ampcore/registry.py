@@ -49,6 +49,9 @@ class WorkloadEntry:
     run_options: tuple[str, ...] = ()
     asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
     ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
+    # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
+    # held-out loss, for a language model, whose token accuracy says little).
+    quality: str = "accuracy"
 
     def accepts(self, option: str) -> bool:
         return option in self.run_options
@@ -77,6 +80,13 @@ for _entry in (
                    autocast="float16", grad_scaler=True),
     PrecisionEntry("amp-bf16", "autocast to bfloat16 (no loss scaling needed)",
                    "Mixed precision (bf16)", autocast="bfloat16"),
+    # torchao float8 linears (ampcore.fp8) inside bfloat16 autocast; fp32 master weights.
+    PrecisionEntry("fp8", "float8 matmuls (torchao, tensorwise scaling) under bfloat16 autocast",
+                   "Mixed precision (fp8)", autocast="bfloat16",
+                   implementation="ampcore.fp8:Float8Precision"),
+    PrecisionEntry("fp8-rowwise", "float8 matmuls (torchao, rowwise scaling) under bfloat16 "
+                   "autocast", "Mixed precision (fp8, rowwise)", autocast="bfloat16",
+                   implementation="ampcore.fp8:Float8RowwisePrecision"),
 ):
     register_precision(_entry)
 
@@ -86,6 +96,9 @@ for _workload in (
                   asserts_speedup=True, ddp=True),
     WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
                   "ampcore.workloads.resnet18:build"),
+    WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
+                  "corpus, judged by held-out loss", "ampcore.workloads.llama:build",
+                  run_options=("max_length",), quality="loss"),
 ):
     register_workload(_workload)
 

@@ -82,6 +82,17 @@ class RunResult:
         return unpack_correct(self.heldout_correct, self.heldout_samples)
 
     @property
+    def heldout_loss(self) -> float | None:
+        """The final held-out loss per token where it is the workload's quality metric (a
+        language model: ``quality="loss"`` in its registry entry), else None."""
+        from ampcore.registry import WORKLOADS
+
+        entry = WORKLOADS.get(self.workload)
+        if entry is None or entry.quality != "loss" or not self.test_loss_per_epoch:
+            return None
+        return self.test_loss_per_epoch[-1]
+
+    @property
     def final_train_loss(self) -> float:
         return self.train_losses[-1]
 
@@ -118,6 +129,7 @@ class RunResult:
             "accuracy_per_epoch": self.accuracy_per_epoch,
             "final_train_loss": self.final_train_loss,
             "final_test_loss": self.test_loss_per_epoch[-1],
+            "heldout_loss": self.heldout_loss,
             "peak_memory_bytes": self.peak_memory_bytes,
             "round_cv": self.round_cv,
             "skipped_steps": self.skipped_steps,

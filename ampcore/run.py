@@ -109,6 +109,7 @@ class Experiment:
                 config, self.device, real_data=self.profile.real_data,
                 data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
                 allow_random_init=self.spec.allow_random_init)
+            workload = amp.prepare(workload)  # float8: its linear layers swapped
             workload = inject.apply(self.spec.injections, workload)
             plan = plan_steps(workload.train_size, config.batch_size, config.epochs,
                               config.training_seed, self.profile.min_rounds, self.device,

@@ -32,6 +32,8 @@ def test_accuracy_parity(amp_runs, amp_mixed_case):
     """Non-inferiority of AMP on the paired held-out set (every --amp-seeds seed), with the
     exact McNemar test, both accuracies and the interval in the message."""
     workload, precision = amp_mixed_case
+    if workload_entry(workload).quality == "loss":
+        pytest.skip(f"{workload} is judged by its held-out loss (test_loss_parity)")
     reference = amp_runs.seeds(workload, REFERENCE_PRECISION)
     amp = amp_runs.seeds(workload, precision)
     floor = amp_runs.workload_config(workload).accuracy_floor
@@ -40,3 +42,11 @@ def test_accuracy_parity(amp_runs, amp_mixed_case):
 
 def test_amp_health(amp_runs, amp_mixed_case):
     enforce(gates.health_verdict(amp_runs.get(*amp_mixed_case)))
+
+
+def test_loss_parity(amp_runs, amp_mixed_case):
+    workload, precision = amp_mixed_case
+    if workload_entry(workload).quality != "loss":
+        pytest.skip(f"{workload} is judged by its test accuracy (test_accuracy_parity)")
+    reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
+    enforce(gates.loss_parity_verdict(reference, amp, amp_runs.options.loss_tol))

@@ -84,7 +84,7 @@ def test_write_json_never_overwrites(tmp_path, make_result):
 
 @pytest.mark.parametrize("option, bad, valid", [
     ("--workload", "gpt2", ["bert", "resnet18"]),
-    ("--precision", "fp8", ["fp32", "tf32", "amp-fp16", "amp-bf16"]),
+    ("--precision", "fp4", ["fp32", "tf32", "amp-fp16", "amp-bf16", "fp8", "fp8-rowwise"]),
 ], ids=["workload", "precision"])
 def test_cli_unknown_id_exits_2_listing_valid_ids(capsys, option, bad, valid):
     code = main(["run", *SMOKE, option, bad])
@@ -155,10 +155,11 @@ def recorded_runs(monkeypatch, make_result):
 def test_cli_all_precisions_on_cpu_skips_tf32_with_a_note(recorded_runs, capsys):
     assert main(["run", "--workload", "all", "--precision", "all", *SMOKE]) == 0
     asked = [(s.workload, s.precision) for s in recorded_runs]
-    assert asked == [(w, p) for w in ("bert", "resnet18") for p in ("fp32", "amp-fp16", "amp-bf16")]
+    assert asked == [(w, p) for w in ("bert", "resnet18", "llama")
+                     for p in ("fp32", "amp-fp16", "amp-bf16")]
     assert all((s.profile, s.device) == ("smoke", "cpu") for s in recorded_runs)
     err = capsys.readouterr().err
-    assert "skipped" in err and "'tf32'" in err
+    assert "skipped" in err and "'tf32'" in err and "'fp8'" in err and "'fp8-rowwise'" in err
 
 
 def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):

@@ -38,7 +38,8 @@ def test_every_option_name_of_both_faces_is_kept():
                      "--amp-bert-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
                      "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
-                     "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds"}
+                     "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds",
+                     "--amp-loss-tol"}
     keys = [o.key for o in options.OPTIONS]
     assert len(keys) == len(set(keys))
 
@@ -47,8 +48,9 @@ def test_defaults():
     run, suite = resolve(RUN, {}, environ={}), resolve(SUITE, {}, environ={})
     assert (run.nproc, suite.nproc) == (1, 2)
     assert (suite.min_speedup, suite.acc_tol, suite.cuda_graphs) == (1.3, 0.03, "auto")
-    assert run.workloads == ["bert", "resnet18"]
-    assert run.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16"]
+    assert suite.loss_tol == 0.05
+    assert run.workloads == ["bert", "resnet18", "llama"]
+    assert run.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16", "fp8", "fp8-rowwise"]
     assert run.profile is None and run.data_dir is None and run.download is False
     assert not hasattr(run, "min_speedup") and not hasattr(suite, "max_grad_norm")
 
@@ -67,7 +69,7 @@ def test_environment_fills_what_the_flag_leaves_out(tmp_path):
 def test_ids_expand_all_keep_order_and_drop_repeats():
     assert resolve(RUN, {"precisions": ["amp-bf16", "fp32", "amp-bf16"]}, {}).precisions == [
         "amp-bf16", "fp32"]
-    assert resolve(SUITE, {"workloads": "all"}, {}).workloads == ["bert", "resnet18"]
+    assert resolve(SUITE, {"workloads": "all"}, {}).workloads == ["bert", "resnet18", "llama"]
     assert options.asks_for_all(None) and options.asks_for_all("fp32,all")
     assert not options.asks_for_all(["fp32"])
 
@@ -137,10 +139,10 @@ def test_suite_bad_environment_values_are_refused(name, value, expected):
 
 def test_unknown_ids_name_the_option_and_the_valid_ids():
     with pytest.raises(OptionError, match=r"^--workload: unknown workload 'gpt2'; valid: bert, "
-                       r"resnet18, or all$"):
+                       r"resnet18, llama, or all$"):
         resolve(RUN, {"workloads": ["bert", "gpt2"]}, {})
-    with pytest.raises(OptionError, match=r"^--amp-precisions: unknown precision 'fp8'"):
-        resolve(SUITE, {"precisions": "fp32,fp8"}, {})
+    with pytest.raises(OptionError, match=r"^--amp-precisions: unknown precision 'fp4'"):
+        resolve(SUITE, {"precisions": "fp32,fp4"}, {})
 
 
 def test_a_bad_environment_value_names_the_variable():

@@ -19,8 +19,10 @@ EXPECTED = {
     "tf32": (None, False, True),
     "amp-fp16": (torch.float16, True, False),
     "amp-bf16": (torch.bfloat16, False, False),
+    "fp8": (torch.bfloat16, False, False),  # plus float8 linears (tests/test_fp8.py)
+    "fp8-rowwise": (torch.bfloat16, False, False),
 }
-CPU_MODES = ["fp32", "amp-fp16", "amp-bf16"]  # tf32 exists only on NVIDIA GPUs
+CPU_MODES = ["fp32", "amp-fp16", "amp-bf16"]  # tf32 and fp8 exist only on NVIDIA GPUs
 
 
 def _raw_tf32_settings():
@@ -31,7 +33,7 @@ def _raw_tf32_settings():
     return (matmul.allow_tf32, conv.allow_tf32)
 
 
-def test_registry_lists_exactly_the_four_modes():
+def test_registry_lists_exactly_the_six_modes():
     assert list(PRECISIONS) == list(EXPECTED)
 
 
@@ -149,7 +151,7 @@ def test_cuda_without_a_gpu_is_unsupported(precision_id):
         get_precision(precision_id).check_supported(torch.device("cuda"))
 
 
-@pytest.mark.parametrize("bad_id", ["fp8", "FP32", "", "amp"])
+@pytest.mark.parametrize("bad_id", ["fp4", "FP32", "", "amp"])
 def test_unknown_precision_lists_valid_ids(bad_id):
     with pytest.raises(UsageError) as info:
         get_precision(bad_id)

@@ -15,7 +15,8 @@ from ampcore.registry import REFERENCE_PRECISION
 
 # What makes timings incomparable: a different GPU, driver, CUDA or torch build changes the
 # kernels; different TF32 flags change the maths itself; captured (CUDA-graph) and eager steps
-# time different things (the GPU's work alone, or with the host's launch overhead).
+# time different things (the GPU's work alone, or with the host's launch overhead); torchao's
+# version (``fingerprint``) changes the fp8 mode's kernels.
 RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch", "cuda_graphs")
 TF32_KEYS = ("matmul_tf32", "cudnn_conv_tf32")
 
@@ -39,6 +40,9 @@ def fingerprint(run: Run) -> dict[str, object] | None:
     tf32 = env.get("tf32") if isinstance(env.get("tf32"), dict) else {}
     for key in TF32_KEYS:
         values[f"tf32.{key}"] = tf32.get(key)
+    # torchao implements the fp8 mode's float8 casts and GEMMs: its version changes them.
+    libraries = env.get("libraries") if isinstance(env.get("libraries"), dict) else {}
+    values["torchao"] = libraries.get("torchao")
     if env.get("device_type") == "cpu":
         # On a CPU the processor is the "GPU model".
         cpu = run.machine_info.get("cpu")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ampcore.errors import UnsupportedPrecisionError
 from ampcore.options import Settings
 from ampcore.record import BenchmarkRecord
 from ampcore.registry import REFERENCE_PRECISION
@@ -37,6 +38,7 @@ class SuiteSession:
     ddp_results: dict[Key, RunResult] = field(default_factory=dict)
     records: dict[str, BenchmarkRecord] = field(default_factory=dict)  # by benchmark group/name
     failures: dict[str, BaseException] = field(default_factory=dict)
+    unsupported: dict[str, str] = field(default_factory=dict)  # run name -> why it cannot run
     speedups: dict[str, object] = field(default_factory=dict)  # run name -> gates.Speedup
     interrupted: bool = False  # Ctrl-C: what finished is shown, and saved marked incomplete
     # Training seeds after the first (--amp-seeds): (workload, precision, seed index) -> run
@@ -291,6 +293,8 @@ class SuiteSession:
 
     # --- failures -------------------------------------------------------------------------------
     def _fail_if_failed(self, name: str) -> None:
+        if name in self.unsupported:
+            pytest.skip(f"prerequisite {name} cannot run: {self.unsupported[name]}")
         if name in self.failures:
             pytest.fail(f"prerequisite run {name} failed earlier in this session: "
                         f"{self.failures[name]}", pytrace=False)
@@ -302,6 +306,9 @@ class SuiteSession:
             yield
         except pytest.skip.Exception:
             raise
+        except UnsupportedPrecisionError as exc:  # found once the model was built (fp8 shapes)
+            self.unsupported[name] = str(exc)
+            pytest.skip(str(exc))
         except BaseException as exc:
             self.failures[name] = exc
             from ampcore.errors import AmpcoreError
