@@ -31,6 +31,9 @@ class PrecisionEntry:
     grad_scaler: bool = False
     tf32: bool = False
     implementation: str = "ampcore.precision:Precision"
+    # Libraries beyond torch that implement the mode's kernels: a change of their version is
+    # part of compare's environment check for runs of this mode (elsewhere only shown).
+    libraries: tuple[str, ...] = ()
 
     @property
     def mixed(self) -> bool:
@@ -83,10 +86,11 @@ for _entry in (
     # torchao float8 linears (ampcore.fp8) inside bfloat16 autocast; fp32 master weights.
     PrecisionEntry("fp8", "float8 matmuls (torchao, tensorwise scaling) under bfloat16 autocast",
                    "Mixed precision (fp8)", autocast="bfloat16",
-                   implementation="ampcore.fp8:Float8Precision"),
+                   implementation="ampcore.fp8:Float8Precision", libraries=("torchao",)),
     PrecisionEntry("fp8-rowwise", "float8 matmuls (torchao, rowwise scaling) under bfloat16 "
                    "autocast", "Mixed precision (fp8, rowwise)", autocast="bfloat16",
-                   implementation="ampcore.fp8:Float8RowwisePrecision"),
+                   implementation="ampcore.fp8:Float8RowwisePrecision",
+                   libraries=("torchao",)),
 ):
     register_precision(_entry)
 

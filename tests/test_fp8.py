@@ -84,16 +84,21 @@ def test_the_suite_skips_a_run_the_mode_refused_once_built():
         session._fail_if_failed("resnet18-fp8")
 
 
-def test_torchao_version_is_part_of_the_environment_check():
+def test_torchao_version_is_part_of_the_environment_check_of_fp8_runs_only():
     env = {"device_type": "cuda", "gpu": "NVIDIA H200", "tf32": {}}
-    with_ao = SimpleNamespace(environment={**env, "libraries": {"torchao": "0.18.0"}},
-                              machine_info={})
-    other_ao = SimpleNamespace(environment={**env, "libraries": {"torchao": "0.17.0"}},
-                               machine_info={})
-    old = SimpleNamespace(environment=env, machine_info={})  # saved before libraries existed
+    fp8 = {"b": SimpleNamespace(precision="fp8")}
+    bf16 = {"b": SimpleNamespace(precision="amp-bf16")}
+
+    def run(libraries, benchmarks):
+        environment = {**env, "libraries": libraries} if libraries is not None else env
+        return SimpleNamespace(environment=environment, machine_info={}, benchmarks=benchmarks)
+
+    with_ao, other_ao = run({"torchao": "0.18.0"}, fp8), run({"torchao": "0.17.0"}, fp8)
     assert fingerprint(with_ao)["torchao"] == "0.18.0"
     assert fingerprint(with_ao) != fingerprint(other_ao)
-    assert fingerprint(old)["torchao"] is None
+    assert fingerprint(run(None, fp8))["torchao"] is None  # saved before libraries existed
+    # Runs without an fp8 benchmark: a torchao upgrade is shown, never refused.
+    assert fingerprint(run({"torchao": "0.18.0"}, bf16)) == fingerprint(run({}, bf16))
 
 
 # --- with torchao installed (the optional extra) -------------------------------------------------

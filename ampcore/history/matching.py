@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 
 from ampcore.history.storage import Benchmark, Run
 from ampcore.record import BenchmarkRecord
-from ampcore.registry import REFERENCE_PRECISION
+from ampcore.registry import PRECISIONS, REFERENCE_PRECISION
 
 # What makes timings incomparable: a different GPU, driver, CUDA or torch build changes the
 # kernels; different TF32 flags change the maths itself; captured (CUDA-graph) and eager steps
-# time different things (the GPU's work alone, or with the host's launch overhead); torchao's
-# version (``fingerprint``) changes the fp8 mode's kernels.
+# time different things (the GPU's work alone, or with the host's launch overhead); the
+# version of a library that implements a run's precision mode (``fingerprint``) changes its kernels.
 RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch", "cuda_graphs")
 TF32_KEYS = ("matmul_tf32", "cudnn_conv_tf32")
 
@@ -40,9 +40,11 @@ def fingerprint(run: Run) -> dict[str, object] | None:
     tf32 = env.get("tf32") if isinstance(env.get("tf32"), dict) else {}
     for key in TF32_KEYS:
         values[f"tf32.{key}"] = tf32.get(key)
-    # torchao implements the fp8 mode's float8 casts and GEMMs: its version changes them.
+    # A library that implements a mode's kernels (torchao: fp8's float8 casts and GEMMs)
+    # changes what that mode's runs time; other library changes are only shown.
     libraries = env.get("libraries") if isinstance(env.get("libraries"), dict) else {}
-    values["torchao"] = libraries.get("torchao")
+    for name in _kernel_libraries(run):
+        values[name] = libraries.get(name)
     if env.get("device_type") == "cpu":
         # On a CPU the processor is the "GPU model".
         cpu = run.machine_info.get("cpu")
@@ -51,6 +53,15 @@ def fingerprint(run: Run) -> dict[str, object] | None:
         values["cpu_model"] = env.get("cpu_model")
         values["cpu_cores"] = env.get("cpu_affinity") or env.get("cpu_count")
     return values
+
+
+def _kernel_libraries(run: Run) -> list[str]:
+    """The libraries the run's precision modes train with (``PrecisionEntry.libraries``)."""
+    names: dict[str, None] = {}
+    for bench in getattr(run, "benchmarks", {}).values():
+        entry = PRECISIONS.get(getattr(bench, "precision", None))
+        names.update(dict.fromkeys(entry.libraries if entry else ()))
+    return list(names)
 
 
 # Recorded only by newer versions: compared where both runs recorded them.
