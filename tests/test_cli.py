@@ -274,7 +274,7 @@ def test_cli_nproc_beyond_the_cpu_cores_is_refused_before_training(recorded_runs
 
     monkeypatch.setattr(launch, "cpu_cores", lambda: 2)
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
-                 "--nproc", "3"]) == 1
+                 "--nproc", "3"]) == 2  # a value out of range: a usage error
     err = capsys.readouterr().err
     assert "2 CPU cores are available" in err and "use --nproc 2 or fewer" in err
     assert recorded_runs == []

@@ -82,7 +82,7 @@ def test_check_nproc(monkeypatch):
     monkeypatch.setattr(launch, "cpu_cores", lambda: 4)
     check_nproc(3, "cpu")
     check_nproc(4, "cpu")
-    with pytest.raises(DeviceUnavailableError, match=r"^--nproc 5 on cpu starts 5 processes, "
+    with pytest.raises(UsageError, match=r"^--nproc 5 on cpu starts 5 processes, "
                        r"but 4 CPU cores are available to this process; use --nproc 4 or fewer$"):
         check_nproc(5, "cpu")
     with pytest.raises(UsageError, match="cuda \\(nccl\\) or cpu"):
@@ -92,7 +92,7 @@ def test_check_nproc(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     check_nproc(1, "cuda")
-    with pytest.raises(DeviceUnavailableError, match="needs 2 GPUs.*1 is visible"):
+    with pytest.raises(UsageError, match="needs 2 GPUs.*1 is visible"):
         check_nproc(2, "cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):

@@ -84,15 +84,16 @@ def cpu_cores() -> int:
 
 
 def check_nproc(nproc: int, device: str) -> None:
-    """Raise ``UsageError``/``DeviceUnavailableError`` unless ``nproc`` processes can run on
-    ``device`` (one GPU each on CUDA, at most one per core on the CPU)."""
+    """Raise ``UsageError`` (a count beyond the cores or visible GPUs: exit 2) or
+    ``DeviceUnavailableError`` (no CUDA at all) unless ``nproc`` processes can run on ``device``
+    (one GPU each on CUDA, at most one per core on the CPU)."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise UsageError(f"--nproc must be a whole number of processes, at least 1; got {nproc!r}")
     kind = torch.device(device)
     if kind.type == "cpu":
         cores = cpu_cores()
         if nproc > cores:  # more gloo processes than cores time the scheduler, not the work
-            raise DeviceUnavailableError(
+            raise UsageError(
                 f"--nproc {nproc} on cpu starts {nproc} processes, but {cores} CPU "
                 f"core{'' if cores == 1 else 's'} {'is' if cores == 1 else 'are'} available "
                 f"to this process; use --nproc {cores} or fewer")
@@ -110,7 +111,7 @@ def check_nproc(nproc: int, device: str) -> None:
     visible = torch.cuda.device_count()
     if nproc > visible:
         shown = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-        raise DeviceUnavailableError(
+        raise UsageError(
             f"--nproc {nproc} needs {nproc} GPUs, one per process, but {visible} "
             f"{'is' if visible == 1 else 'are'} visible (CUDA_VISIBLE_DEVICES={shown}); "
             f"use --nproc {visible} or fewer")
