@@ -18,7 +18,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -26,6 +26,8 @@ from ampcore.counters import StepCounts, count_step
 from ampcore.timing import synchronize
 
 PROBE_STEPS = 8  # timed eager steps: medians of 8 per run, compared across runs
+# StepCounts' per-step totals (its ``ops`` breakdown is saved apart)
+COUNTER_NAMES = tuple(f.name for f in fields(StepCounts) if f.name != "ops")
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,7 @@ class StepProbe:
             "host_step_median_s": statistics.median(self.host_s) if self.host_s else None,
             "eager_step_median_s": statistics.median(self.wall_s) if self.wall_s else None,
         }
-        for name in ("aten_ops", "casts", "syncs", "bytes_allocated", "kernel_launches",
-                     "python_ops"):
+        for name in COUNTER_NAMES:
             figures[f"{name}_per_step"] = getattr(counts, name) if counts else None
         figures["ops_per_step"] = dict(counts.ops) if counts else {}
         return figures
