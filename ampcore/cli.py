@@ -102,7 +102,8 @@ def _specs(settings: Settings) -> list:
             for precision in runnable:
                 spec = RunSpec(workload=workload, precision=precision, profile=profile,
                                device=str(device), data_dir=settings.data_dir,
-                               bert_model=settings.bert_model, max_length=settings.max_length,
+                               bert_model=settings.bert_model,
+                               llama_model=settings.llama_model, max_length=settings.max_length,
                                allow_download=settings.download,
                                allow_random_init=settings.allow_random_init,
                                max_grad_norm=settings.max_grad_norm, compile=settings.compile,

@@ -151,26 +151,23 @@ def _activation_memory(workload: PreparedWorkload) -> PreparedWorkload:
     return workload
 
 
-def _block_output_fp8(workload: PreparedWorkload) -> PreparedWorkload:
-    """A numerics bug in one op: every block's output rounded through float8 (e5m2)."""
-    blocks = _blocks(workload.model)
-    if not blocks:
-        raise _cannot("accuracy-loss", workload, "the model has no repeated blocks")
+def _master_weights_bf16(workload: PreparedWorkload) -> PreparedWorkload:
+    """fp32 master weights lost: every parameter rounded to bfloat16 after each optimizer step,
+    as when a model is cast with ``.to(torch.bfloat16)`` for "pure" bf16 training. Updates
+    smaller than half a bfloat16 step (2^-9 of the weight) are rounded away."""
+    parameters = [p for group in workload.optimizer.param_groups for p in group["params"]]
+    if not any(p.dtype == torch.float32 for p in parameters):
+        raise _cannot("accuracy-loss", workload, "the optimizer holds no float32 parameters")
 
-    def round_fp8(module: nn.Module, args: tuple, output: object) -> object:
-        if isinstance(output, tuple):
-            return (_fp8(output[0]), *output[1:])
-        return _fp8(output) if isinstance(output, torch.Tensor) else output
+    @torch.no_grad()
+    def round_to_bf16(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        for p in parameters:
+            if p.dtype == torch.float32:
+                p.copy_(p.to(torch.bfloat16))
 
-    for block in blocks:
-        block.register_forward_hook(round_fp8)
+    # Runs inside ``optimizer.step()``, so a captured step (CUDA graph) replays it too.
+    workload.optimizer.register_step_post_hook(round_to_bf16)
     return workload
-
-
-def _fp8(tensor: torch.Tensor) -> torch.Tensor:
-    # Straight-through: the forward sees the rounded value, the gradient passes unchanged.
-    rounded = tensor.to(torch.float8_e5m2).to(tensor.dtype)
-    return tensor + (rounded - tensor).detach()
 
 
 INJECTIONS: dict[str, Injection] = {i.kind: i for i in (
@@ -188,8 +185,9 @@ INJECTIONS: dict[str, Injection] = {i.kind: i for i in (
               "kernels", "time, aten ops, kernel launches", _unfused_optimizer),
     Injection("activation-memory", "activation memory growth (tensors kept alive)",
               "peak memory, bytes allocated", _activation_memory),
-    Injection("accuracy-loss", "a numerics bug in one op (block outputs in 8-bit float)",
-              "accuracy", _block_output_fp8),
+    Injection("accuracy-loss", "fp32 master weights lost (parameters rounded to bfloat16 "
+              "after every optimizer step, as in pure-bf16 training)", "accuracy",
+              _master_weights_bf16),
 )}
 
 

@@ -124,6 +124,18 @@ def profile_name(value: str) -> str:
     return value
 
 
+def llama_architecture(value: str) -> str:
+    """A preset of ``ampcore.workloads.llama`` or a ``llama:key=N,...`` spec, imported (with
+    torch) only now that one is named."""
+    from ampcore.workloads.llama import architecture
+
+    try:
+        architecture(value)
+    except UsageError as exc:
+        raise Unknown(str(exc)) from None
+    return value
+
+
 def injection_kinds(value: str) -> tuple[str, ...]:
     """Kinds of ``ampcore.inject``, imported (with torch) only now that one is named."""
     from ampcore.inject import check_kinds
@@ -190,6 +202,9 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_DOWNLOAD", kind="flag"),
     Option("bert_model", "Hugging Face id or local directory for bert", text,
            "AMPCORE_BERT_MODEL", metavar="MODEL"),
+    Option("llama_model", "llama architecture: llama-125m, llama-wide (hidden 4,096, 4 layers: "
+           "where float8 pays), or llama:hidden=H,layers=L,heads=A,intermediate=I (default: "
+           "the profile's)", llama_architecture, "AMPCORE_LLAMA_MODEL", metavar="ARCH"),
     Option("max_length", "sequence length of bert and llama (default: the profile's)", integer(1),
            "AMPCORE_MAX_LENGTH", metavar="N"),
     Option("eval_samples", "held-out evaluation samples, disjoint from the training sample, "

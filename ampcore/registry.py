@@ -50,6 +50,7 @@ class WorkloadEntry:
     build: str  # ``module:function`` returning a PreparedWorkload
     # WorkloadConfig fields a run may override from an option (``model``, ``max_length``).
     run_options: tuple[str, ...] = ()
+    model_option: str | None = None  # the option (RunSpec field) that names its ``model``
     asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
     ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
     # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
@@ -97,12 +98,14 @@ for _entry in (
 for _workload in (
     WorkloadEntry("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
                   "ampcore.workloads.bert:build", run_options=("model", "max_length"),
+                  model_option="bert_model",
                   asserts_speedup=True, ddp=True),
     WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
                   "ampcore.workloads.resnet18:build"),
     WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
                   "corpus, judged by held-out loss", "ampcore.workloads.llama:build",
-                  run_options=("max_length",), quality="loss"),
+                  run_options=("model", "max_length"), model_option="llama_model",
+                  quality="loss"),
 ):
     register_workload(_workload)
 

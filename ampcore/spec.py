@@ -22,7 +22,8 @@ class RunSpec:
     profile: str
     device: str = "cuda"
     data_dir: Path | None = None
-    bert_model: str | None = None  # overrides the profile's model
+    bert_model: str | None = None  # overrides the profile's model of bert
+    llama_model: str | None = None  # overrides the profile's architecture of llama
     max_length: int | None = None  # overrides the profile's max length
     allow_download: bool = False
     allow_random_init: bool = False
@@ -39,7 +40,8 @@ class RunSpec:
     def workload_config(self) -> WorkloadConfig:
         config = get_profile(self.profile).workloads[self.workload]
         entry = workload_entry(self.workload)
-        given = {"model": self.bert_model, "max_length": self.max_length}
+        model = getattr(self, entry.model_option) if entry.model_option else None
+        given = {"model": model, "max_length": self.max_length}
         overrides = {name: value for name, value in given.items()
                      if value is not None and entry.accepts(name)}
         for name in ("eval_samples", "train_seed"):  # every workload takes these

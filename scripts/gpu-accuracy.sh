@@ -3,10 +3,12 @@
 # model fine-tuned on the seed profile with N training seeds in fp32 and amp-bf16, then the same
 # seeds in amp-bf16 with the accuracy-loss injection, every run saved by `ampcore run --json`;
 # scripts/accuracy-matrix.py judges them with the suite's parity rule and compare's gate.
-# Usage: scripts/gpu-accuracy.sh DATA_DIR BERT_MODEL OUT_DIR [SEEDS]
+# Usage: scripts/gpu-accuracy.sh DATA_DIR BERT_MODEL OUT_DIR [SEEDS [WHAT...]]
+#   WHAT  clean and/or injected (default: both)
 # Wheels for packages the machine lacks (datasets, dill, multiprocess) may sit in .whl/.
 set -uo pipefail
-data=$1 bert=$2 out=$3 seeds=${4:-10}
+data=$1 bert=$2 out=$3 seeds=${4:-10}; shift 3; shift $(( $# > 0 ? 1 : 0 ))
+whats=${*:-clean injected}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export AMPCORE_CACHE_DIR=/tmp/ampcore-accuracy-cache HF_HOME=/tmp/hf-home
 site=/tmp/ampcore-accuracy-site
@@ -16,7 +18,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 mkdir -p "$out"
 common=(--workload bert --profile seed --data-dir "$data" --bert-model "$bert" --seeds "$seeds" --no-progress)
-for what in clean injected; do
+for what in $whats; do
   start=$(date +%s)
   if [[ $what == clean ]]; then
     python3 -m ampcore run "${common[@]}" --precision fp32 amp-bf16 --json "$out/$what.json" > "$out/$what.log" 2>&1

@@ -187,9 +187,14 @@ def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):
     (["--inject", "slow"], "--inject: unknown injection 'slow'; valid: attention-fallback, "
      "autocast-fp32-op, host-overhead, extra-sync, optimizer-unfused, activation-memory, "
      "accuracy-loss"),
+    (["--llama-model", "llama-huge"], "--llama-model: unknown llama architecture 'llama-huge'; "
+     "valid: llama-125m, llama-wide, builtin:tiny, or llama:hidden=H,layers=L,heads=A,"
+     "intermediate=I"),
+    (["--llama-model", "llama:hidden=64"], "--llama-model: llama architecture "
+     "'llama:hidden=64' lacks layers, heads, intermediate"),
 ], ids=["grad-norm-nan", "grad-norm-0", "max-length-0", "nproc-1.5", "cuda-graphs",
         "grad-norm--1", "max-length--5", "device-tpu", "device-mps", "device-meta",
-        "inject-unknown"])
+        "inject-unknown", "llama-model-unknown", "llama-model-incomplete"])
 def test_cli_bad_value_exits_2_before_training(recorded_runs, capsys, argv, message):
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE, *argv]) == 2
     err = capsys.readouterr().err

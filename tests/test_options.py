@@ -31,11 +31,11 @@ def test_every_option_name_of_both_faces_is_kept():
     run = {o.flag(RUN) for o in options.options_for(RUN)}
     suite = {o.flag(SUITE) for o in options.options_for(SUITE)}
     assert run == {"--workload", "--precision", "--profile", "--device", "--data-dir", "--download",
-                   "--bert-model", "--max-length", "--allow-random-init", "--max-grad-norm",
+                   "--bert-model", "--llama-model", "--max-length", "--allow-random-init", "--max-grad-norm",
                    "--compile", "--cuda-graphs", "--inject", "--nproc", "--json", "--no-progress",
                    "--eval-samples", "--seeds"}
     assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
-                     "--amp-bert-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
+                     "--amp-bert-model", "--amp-llama-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
                      "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
                      "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds",
@@ -174,3 +174,15 @@ def test_python_dash_m_prints_a_table(capsys):
     assert options.main(["suite"]) == 0
     assert capsys.readouterr().out.startswith("| option | env | meaning |")
     assert options.main(["nope"]) == 2
+
+
+def test_each_workload_takes_its_own_model_option():
+    from ampcore.spec import RunSpec
+
+    wide = "llama:hidden=64,layers=1,heads=2,intermediate=128"
+    llama = RunSpec("llama", "amp-bf16", "smoke", bert_model="my/bert", llama_model=wide)
+    bert = RunSpec("bert", "amp-bf16", "smoke", bert_model="my/bert", llama_model=wide)
+    assert llama.workload_config().model == wide
+    assert bert.workload_config().model == "my/bert"
+    assert RunSpec("resnet18", "fp32", "smoke", llama_model=wide).workload_config().model == \
+        RunSpec("resnet18", "fp32", "smoke").workload_config().model

@@ -90,6 +90,7 @@ class SuiteSession:
         o = self.options
         return RunSpec(workload=workload, precision=precision, profile=self.profile,
                        device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
+                       llama_model=o.llama_model,
                        max_length=o.max_length, allow_download=o.download,
                        allow_random_init=o.allow_random_init, compile=o.compile,
                        cuda_graphs=self.cuda_graphs, injections=tuple(o.inject),
