@@ -2,7 +2,8 @@
 # Where each precision pays on one GPU, for docs/PERFORMANCE.md: the llama suite (fp32,
 # amp-bf16, fp8 with its speedup and loss-parity tests), bert in amp-bf16 and fp8, and the wide
 # llama in amp-bf16 and fp8; each its own fresh pytest session saved with --benchmark-autosave.
-# torchao (the fp8 extra) comes from a wheel in .whl/ like the packages the machine lacks.
+# torchao (the fp8 extra) comes from a wheel in .whl/ (like the packages the machine lacks) or
+# in the directory WHEELS names.
 # Usage: scripts/gpu-decoder.sh DATA_DIR BERT_MODEL OUT_DIR DEADLINE [STEP...]
 #   STEP  llama, bert or wide (default: all three, in that order); none starts after DEADLINE s
 set -uo pipefail
@@ -14,7 +15,7 @@ export AMPCORE_CACHE_DIR=/tmp/ampcore-decoder-cache HF_HOME=/tmp/hf-home
 site=/tmp/ampcore-decoder-site
 rm -rf "$site"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation --target "$site" \
-  $(ls .whl/*.whl 2>/dev/null) . || exit 1
+  $(ls .whl/*.whl ${WHEELS:+$WHEELS/*.whl} 2>/dev/null) . || exit 1
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 python3 -c "import torch, torchao, transformers; print('torch', torch.__version__, 'torchao', torchao.__version__, 'transformers', transformers.__version__)"
 mkdir -p "$out"
