@@ -117,16 +117,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            higher_is_worse=False, default_threshold=0.05, calibration_step=0.005,
            test="absolute tolerance", field="scaling_efficiency", fmt=".3f"),
     # The step decomposition (ampcore.probe). Host CPU time and eager wall time drift from
-    # process to process on the H200 hosts (probe medians 26.5-45.8 ms and 37.8-46.0 ms in 6
-    # fresh seed sessions), so their thresholds are what `ampcore calibrate` derived from those
-    # sessions; the counters are exact (equal in every A/A session) and carry the fine-grained
-    # detection (docs/TRUST.md).
+    # process to process on the H200 hosts (probe medians 26.5-48.0 ms and 37.5-48.8 ms in 10
+    # fresh captured seed sessions on two machines: ratios up to 1.81 and 1.30), so their
+    # thresholds sit above the largest A/A ratio seen; the counters are exact (equal in every
+    # A/A session) and carry the fine-grained detection (docs/TRUST.md).
     Metric("host_time", "host CPU time per eager step", "ms", relative=True,
-           higher_is_worse=True, default_threshold=0.50, calibration_step=0.005,
+           higher_is_worse=True, default_threshold=0.90, calibration_step=0.005,
            test="one-sided Mann-Whitney U on the probe's steps + threshold",
            field="host_step_s", scale=1e-3, fmt=".3g", samples=True),
     Metric("eager_time", "eager step time (synchronised)", "ms", relative=True,
-           higher_is_worse=True, default_threshold=0.25, calibration_step=0.005,
+           higher_is_worse=True, default_threshold=0.35, calibration_step=0.005,
            test="one-sided Mann-Whitney U on the probe's steps + threshold",
            field="eager_step_s", scale=1e-3, fmt=".3g", samples=True),
     Metric("aten_ops", "aten ops per step", "", relative=True, higher_is_worse=True,

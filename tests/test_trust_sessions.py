@@ -1,6 +1,7 @@
-"""The default gate on the fresh H200 sessions of docs/TRUST.md (docs/gpu-runs/trust): the
-committed calibration set. A/A pairs of unchanged code raise no alarm; each injected
-regression is flagged, by the metric that stands for it, against every A/A baseline."""
+"""The default gate on the fresh H200 sessions of docs/TRUST.md (docs/gpu-runs/trust and
+docs/gpu-runs/trust-12-01): the committed calibration set. A/A pairs of unchanged code raise
+no alarm; each injected regression is flagged, by the metric that stands for it, against
+every A/A baseline; the exact counters are equal in every A/A session of both step modes."""
 
 import json
 import shutil
@@ -12,7 +13,11 @@ from ampcore.history.compare import REGRESSION, compare
 from ampcore.history.config import GateConfig
 from ampcore.history.storage import load_history
 
-TRUST = Path(__file__).parent.parent / "docs" / "gpu-runs" / "trust"
+RUNS = Path(__file__).parent.parent / "docs" / "gpu-runs"
+TRUST = RUNS / "trust"  # the first machine; its Python bytecode counter read 0
+SECOND = RUNS / "trust-12-01"  # a second machine, with the bytecode counter fixed
+COUNTERS = ("aten_ops_per_step", "kernel_launches_per_step", "casts_per_step",
+            "syncs_per_step", "bytes_allocated_per_step", "python_ops_per_step")
 # What must flag each kind (its own metric); others may flag too.
 EXPECTED = {
     "attention-fallback": {"time", "kernel_launches"},
@@ -21,6 +26,15 @@ EXPECTED = {
     "optimizer-unfused": {"time", "aten_ops", "kernel_launches"},
     "activation-memory": {"memory", "bytes_allocated"},
 }
+
+
+def load(root: Path, mode: str = "on") -> dict:
+    runs = {}
+    for store in sorted(root.glob(f"{mode}-*")):
+        loaded, problems = load_history([store])
+        assert not problems, problems
+        runs[store.name[len(mode) + 1:]] = loaded
+    return runs
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +51,7 @@ def sessions(tmp_path_factory):
             if bench["extra_info"].get("python_ops_per_step") == 0:
                 bench["extra_info"]["python_ops_per_step"] = None
         path.write_text(json.dumps(data))
-    runs = {}
-    for store in sorted(root.iterdir()):
-        loaded, problems = load_history([store])
-        assert not problems, problems
-        runs[store.name[len("on-"):]] = loaded
-    return runs
+    return load(root)
 
 
 def flagged(baseline, candidate) -> set[str]:
@@ -64,3 +73,30 @@ def test_each_injected_kind_is_flagged_by_its_metric(sessions, kind):
     for baseline in sessions["aa"]:
         found = flagged(baseline, candidate)
         assert EXPECTED[kind] <= found, (kind, baseline.path.name, found)
+
+
+def test_second_machine_aa_sessions_raise_no_alarm():
+    aa = load(SECOND)["aa"]
+    assert len(aa) >= 4
+    alarms = {(i, j): flagged(aa[i], aa[j]) for i in range(len(aa)) for j in range(i + 1, len(aa))}
+    assert not any(alarms.values()), alarms
+
+
+def test_host_overhead_is_flagged_by_the_bytecode_count_in_every_session():
+    runs = load(SECOND)
+    assert len(runs["host-overhead"]) >= 3
+    for candidate in runs["host-overhead"]:
+        for baseline in runs["aa"]:
+            assert "python_ops" in flagged(baseline, candidate), (candidate.path.name,
+                                                                   baseline.path.name)
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_counters_are_equal_in_every_aa_session(mode):
+    """Zero noise is what lets a counter's threshold be 0 or 2 %: eager sessions whose round
+    times drifted by 31 % still counted the same work."""
+    aa = load(SECOND, mode)["aa"]
+    assert len(aa) >= 4
+    for name in COUNTERS:
+        values = {getattr(b.record, name) for run in aa for b in run.benchmarks.values()}
+        assert len(values) == 1 and None not in values, (name, values)

@@ -164,10 +164,10 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
         missing = "candidate" if value is None else "baseline"
         return MetricVerdict(metric.name, NOT_AVAILABLE, "",
                              note=f"{metric.field} not recorded in the {missing}")
+    if metric.samples:  # judged on the per-step samples, not on the recorded medians
+        return _samples_verdict(metric, records, candidate.record, threshold, alpha)
     base_value = float(np.median(base))
     change = metric.change(base_value, value)
-    if metric.samples:
-        return _samples_verdict(metric, records, candidate.record, threshold, alpha)
     note = _counter_note(records, candidate.record) if metric.counter and change else ""
     if fallback:
         return MetricVerdict(metric.name, decide(metric, change, threshold), PAIRED_FALLBACK,
