@@ -358,3 +358,22 @@ def test_captured_and_eager_steps_are_not_compared(tmp_path, monkeypatch, capsys
     status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
     assert status == 4 and data["verdict"] == "refused"
     assert any(d.startswith("cuda_graphs: False") for d in data["environment_differences"])
+
+
+@pytest.mark.parametrize("device_type, cuda_graphs, slowdown, expected", [
+    ("cuda", False, 1.2, "ok"),  # eager on a GPU: +20 % is within the host's drift
+    ("cuda", False, 1.5, "regression"),
+    ("cuda", True, 1.2, "regression"),  # captured: the GPU's work, 5 %
+    ("cpu", False, 1.2, "regression"),  # a CPU's eager rounds do not wait on a host
+], ids=["eager-gpu-20", "eager-gpu-50", "captured-20", "cpu-20"])
+def test_eager_gpu_runs_are_judged_with_the_eager_limits(tmp_path, monkeypatch, capsys,
+                                                         device_type, cuda_graphs, slowdown,
+                                                         expected):
+    env = synthetic.environment(device_type=device_type, cuda_graphs=cuda_graphs)
+    store = tmp_path / ".benchmarks" / "m"
+    save(store, 1, env=env)
+    save(store, 2, env=env, slowdown={"bert-amp-bf16": slowdown})
+    _, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
+    time = metric(data, "bert-amp-bf16", "time")
+    assert time["status"] == expected
+    assert time["threshold"] == (0.35 if (device_type, cuda_graphs) == ("cuda", False) else 0.05)

@@ -79,3 +79,16 @@ def test_thresholds_must_be_finite(tmp_path, literal):
         parse_config({"thresholds": [{"match": "*", "time": math.nan}]})
     with pytest.raises(UnusableInputError, match=r"alpha must be a non-negative number, got -inf"):
         parse_config({"compare": {"alpha": -math.inf}})
+
+
+def test_eager_limits_come_from_their_own_table_over_the_defaults():
+    from ampcore.history.config import parse_config
+    from ampcore.history.errors import UnusableInputError
+
+    config = parse_config({"compare": {"time": 0.07, "eager": {"time": 0.5}}})
+    eager, captured = config.for_benchmark("k", "n", True), config.for_benchmark("k", "n")
+    assert (eager["time"], eager["speedup"], captured["time"]) == (0.5, 0.35, 0.07)
+    with pytest.raises(UnusableInputError, match=r"compare.eager\]: unknown key 'alpha'"):
+        parse_config({"compare": {"eager": {"alpha": 0.1}}})
+    with pytest.raises(UnusableInputError, match=r"compare.eager\] must be a table"):
+        parse_config({"compare": {"eager": 3}})

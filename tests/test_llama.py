@@ -27,7 +27,8 @@ SMOKE = get_profile("smoke").workloads["llama"]
 def test_registry_traits():
     entry = workload_entry("llama")
     assert (entry.quality, entry.asserts_speedup, entry.ddp) == ("loss", False, False)
-    assert entry.accepts("max_length") and not entry.accepts("model")
+    assert entry.accepts("max_length") and entry.accepts("model")
+    assert entry.model_option == "llama_model"  # --llama-model, not bert's --bert-model
     assert get_profile("seed").workloads["llama"].max_length == 1024
 
 

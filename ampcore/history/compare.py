@@ -96,12 +96,19 @@ class Comparison:
 
 # --- a whole comparison ----------------------------------------------------------------------
 
+def eager_on_gpu(run: Run) -> bool:
+    """Eager steps on a GPU: its rounds follow the host, whose speed drifts between processes
+    (captured steps and CPU runs do not). Runs saved before the step mode was: not eager."""
+    env = run.environment or {}
+    return env.get("device_type") == "cuda" and env.get("cuda_graphs") is False
+
+
 def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str,
                       config: GateConfig, time_ci: bool = True) -> BenchmarkVerdict:
     """One verdict per METRICS row that applies to the benchmark."""
     candidate = candidate_run.benchmarks[key]
     baseline = [run.benchmarks[key] for run in baseline_runs if key in run.benchmarks]
-    thresholds = config.for_benchmark(key, candidate.name)
+    thresholds = config.for_benchmark(key, candidate.name, eager_on_gpu(candidate_run))
     verdicts = []
     for metric in METRICS.values():
         if metric.field is not None:

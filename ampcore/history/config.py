@@ -83,14 +83,23 @@ class Override:
         return fnmatch.fnmatchcase(key, self.match) or fnmatch.fnmatchcase(name, self.match)
 
 
+def eager_defaults() -> dict[str, float]:
+    """The rows' defaults for eager steps on a GPU, where they differ (``Metric.eager_threshold``)."""
+    return {m.name: m.eager_threshold for m in METRICS.values() if m.eager_threshold is not None}
+
+
 @dataclass(frozen=True)
 class GateConfig:
     defaults: Thresholds = field(default_factory=Thresholds)
     overrides: tuple[Override, ...] = ()
     source: Path | None = None
+    # [tool.ampcore.compare.eager]: limits for eager steps on a GPU, over ``defaults``.
+    eager: dict[str, float] = field(default_factory=eager_defaults)
 
-    def for_benchmark(self, key: str, name: str) -> Thresholds:
-        values: dict[str, float] = {}
+    def for_benchmark(self, key: str, name: str, eager_gpu: bool = False) -> Thresholds:
+        """The limits of one benchmark: the defaults, the eager ones when its steps are eager
+        on a GPU, then every matching override."""
+        values: dict[str, float] = dict(self.eager) if eager_gpu else {}
         for override in self.overrides:
             if override.applies_to(key, name):
                 values.update(override.values)
@@ -124,7 +133,13 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
     if not isinstance(compare, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.compare] must be a table")
     allowed = threshold_keys()
+    eager = compare.get("eager", {})
+    if not isinstance(eager, dict):
+        raise UnusableInputError(f"{where}: [tool.ampcore.compare.eager] must be a table")
+    compare = {k: v for k, v in compare.items() if k != "eager"}
     defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]", allowed))
+    eager = {**eager_defaults(), **_values(eager, f"{where} [tool.ampcore.compare.eager]",
+                                           tuple(METRICS))}
     overrides = []
     entries = tool_ampcore.get("thresholds", [])
     if not isinstance(entries, list):
@@ -135,7 +150,7 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
             raise UnusableInputError(f"{label}: needs match = \"<pattern>\"")
         rest = {k: v for k, v in entry.items() if k != "match"}
         overrides.append(Override(entry["match"], _values(rest, label, allowed)))
-    return GateConfig(defaults, tuple(overrides), source)
+    return GateConfig(defaults, tuple(overrides), source, eager)
 
 
 def find_pyproject(start: Path) -> Path | None:
