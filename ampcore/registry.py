@@ -48,9 +48,10 @@ class WorkloadEntry:
     id: str
     description: str
     build: str  # ``module:function`` returning a PreparedWorkload
-    # WorkloadConfig fields a run may override from an option (``model``, ``max_length``).
+    # WorkloadConfig fields a run may override from an option of the same name (``max_length``).
     run_options: tuple[str, ...] = ()
-    model_option: str | None = None  # the option (RunSpec field) that names its ``model``
+    # The option (RunSpec field) that overrides its ``model``; None: the profile's, always.
+    model_option: str | None = None
     asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
     ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
     # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
@@ -58,7 +59,7 @@ class WorkloadEntry:
     quality: str = "accuracy"
 
     def accepts(self, option: str) -> bool:
-        return option in self.run_options
+        return option in self.run_options or (option == "model" and self.model_option is not None)
 
 
 PRECISIONS: dict[str, PrecisionEntry] = {}
@@ -97,14 +98,14 @@ for _entry in (
 
 for _workload in (
     WorkloadEntry("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
-                  "ampcore.workloads.bert:build", run_options=("model", "max_length"),
+                  "ampcore.workloads.bert:build", run_options=("max_length",),
                   model_option="bert_model",
                   asserts_speedup=True, ddp=True),
     WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
                   "ampcore.workloads.resnet18:build"),
     WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
                   "corpus, judged by held-out loss", "ampcore.workloads.llama:build",
-                  run_options=("model", "max_length"), model_option="llama_model",
+                  run_options=("max_length",), model_option="llama_model",
                   quality="loss"),
 ):
     register_workload(_workload)
