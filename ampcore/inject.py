@@ -155,15 +155,15 @@ def _master_weights_bf16(workload: PreparedWorkload) -> PreparedWorkload:
     """fp32 master weights lost: every parameter rounded to bfloat16 after each optimizer step,
     as when a model is cast with ``.to(torch.bfloat16)`` for "pure" bf16 training. Updates
     smaller than half a bfloat16 step (2^-9 of the weight) are rounded away."""
-    parameters = [p for group in workload.optimizer.param_groups for p in group["params"]]
-    if not any(p.dtype == torch.float32 for p in parameters):
+    masters = [p for group in workload.optimizer.param_groups for p in group["params"]
+               if p.dtype == torch.float32]
+    if not masters:
         raise _cannot("accuracy-loss", workload, "the optimizer holds no float32 parameters")
 
     @torch.no_grad()
     def round_to_bf16(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
-        for p in parameters:
-            if p.dtype == torch.float32:
-                p.copy_(p.to(torch.bfloat16))
+        for p in masters:
+            p.copy_(p.to(torch.bfloat16))
 
     # Runs inside ``optimizer.step()``, so a captured step (CUDA graph) replays it too.
     workload.optimizer.register_step_post_hook(round_to_bf16)
