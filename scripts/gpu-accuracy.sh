@@ -9,12 +9,9 @@
 set -uo pipefail
 data=$1 bert=$2 out=$3 seeds=${4:-10}; shift 3; shift $(( $# > 0 ? 1 : 0 ))
 whats=${*:-clean injected}
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export AMPCORE_CACHE_DIR=/tmp/ampcore-accuracy-cache HF_HOME=/tmp/hf-home
+source "$(dirname "$0")/gpu-env.sh" ampcore-accuracy
 site=/tmp/ampcore-accuracy-site
-rm -rf "$site"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation --target "$site" \
-  $(ls .whl/*.whl 2>/dev/null) . || exit 1
+install_site "$site" .whl || exit 1
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 mkdir -p "$out"
 common=(--workload bert --profile seed --data-dir "$data" --bert-model "$bert" --seeds "$seeds" --no-progress)

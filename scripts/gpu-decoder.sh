@@ -10,12 +10,9 @@ set -uo pipefail
 data=$1 bert=$2 out=$3 deadline=$4; shift 4
 steps=${*:-llama bert wide}
 began=$(date +%s)
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export AMPCORE_CACHE_DIR=/tmp/ampcore-decoder-cache HF_HOME=/tmp/hf-home
+source "$(dirname "$0")/gpu-env.sh" ampcore-decoder
 site=/tmp/ampcore-decoder-site
-rm -rf "$site"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation --target "$site" \
-  $(ls .whl/*.whl ${WHEELS:+$WHEELS/*.whl} 2>/dev/null) . || exit 1
+install_site "$site" .whl ${WHEELS:+"$WHEELS"} || exit 1
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 python3 -c "import torch, torchao, transformers; print('torch', torch.__version__, 'torchao', torchao.__version__, 'transformers', transformers.__version__)"
 mkdir -p "$out"

@@ -9,11 +9,9 @@ set -uo pipefail
 data=$1 bert=$2 out=$3; shift 3
 steps=${*:-suite run compile}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export AMPCORE_CACHE_DIR=/tmp/ampcore-cache HF_HOME=/tmp/hf-home
+source "$(dirname "$0")/gpu-env.sh"
 site=/tmp/ampcore-site
-python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation --target "$site" \
-    $(ls .whl/*.whl 2>/dev/null) . || exit 1
+install_site "$site" .whl || exit 1
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 random_init=$(ls "$bert"/*.safetensors "$bert"/*.bin 2>/dev/null | grep -q . || echo --allow-random-init)
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv

@@ -14,14 +14,11 @@
 set -uo pipefail
 data=$1 bert=$2 out=$3 deadline=$4; shift 4
 began=$(date +%s)
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export AMPCORE_CACHE_DIR=/tmp/ampcore-cache HF_HOME=/tmp/hf-home
+source "$(dirname "$0")/gpu-env.sh"
 site=/tmp/ampcore-site
-install() { rm -rf "$site"; python3 -m pip install -q --no-index --no-deps --no-compile \
-  --no-build-isolation --target "$site" $(ls "$1"/*.whl 2>/dev/null) . ; }
-install .whl || exit 1
+install_site "$site" .whl || exit 1
 export PYTHONPATH=$site PATH=$site/bin:$PATH
-python3 -c "import datasets" 2>/dev/null || { echo "datasets from .whl does not import; trying .whl/alt"; install .whl/alt || exit 1; }
+python3 -c "import datasets" 2>/dev/null || { echo "datasets from .whl does not import; trying .whl/alt"; install_site "$site" .whl/alt || exit 1; }
 python3 -c "import torch, transformers, datasets, pyarrow; print('torch', torch.__version__, 'transformers', transformers.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__)"
 random_init=$(ls "$bert"/*.safetensors "$bert"/*.bin 2>/dev/null | grep -q . || echo --amp-allow-random-init)
 store=/tmp/trust

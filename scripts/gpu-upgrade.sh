@@ -11,8 +11,7 @@
 # fp32,tf32,amp-fp16,amp-bf16).
 set -uo pipefail
 data=$1 bert=$2 out=$3 old=$4
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export AMPCORE_CACHE_DIR=/tmp/ampcore-upgrade-cache HF_HOME=/tmp/hf-home
+source "$(dirname "$0")/gpu-env.sh" ampcore-upgrade
 export AMPCORE_WORKLOADS=${AMPCORE_WORKLOADS:-bert,resnet18}
 export AMPCORE_PRECISIONS=${AMPCORE_PRECISIONS:-fp32,tf32,amp-fp16,amp-bf16}
 store=$out/bench
@@ -24,9 +23,7 @@ print("torch", torch.__version__, "transformers", transformers.__version__, "tok
       datasets.__version__)'
 session() {  # LABEL SITE [WHEELS_DIR]: install the project (and the wheels) into SITE, run the suite
   local label=$1 site=$2 extra=${3:-}
-  rm -rf "$site"
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-build-isolation --target "$site" \
-    $(ls .whl/*.whl ${extra:+$extra/*.whl} 2>/dev/null) . || return 1
+  install_site "$site" .whl ${extra:+"$extra"} || return 1
   PYTHONPATH=$site python3 -c "$versions" | tee "$out/versions-$label.txt"
   local start=$(date +%s)
   PYTHONPATH=$site python3 -m pytest benchmarks -p no:cacheprovider -q --amp-profile seed \
