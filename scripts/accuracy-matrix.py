@@ -34,6 +34,7 @@ ACCURACY = get_metric("accuracy")
 
 
 def benchmark(run: RunResult) -> Benchmark:
+    # The accuracy verdict reads the record only; the round statistics are placeholders.
     return Benchmark(key=run.name, name=run.name, group=run.workload, median=1.0, q1=None,
                      q3=None, min=None, max=None, rounds=None,
                      record=BenchmarkRecord.from_result(run))
