@@ -21,11 +21,13 @@ round blurs (a few extra kernels in a noisy round time).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -33,6 +35,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 SYNC_OPS = frozenset({"aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero"})
 CAST_OP = "aten._to_copy"
+TEARDOWN = "TEARDOWN_CUPTI"  # read by the profiler (kineto) when it stops
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,30 @@ def _count_python_ops(step: Callable[[], object]) -> int | None:
 def _count_kernels(step: Callable[[], object], device: torch.device) -> int:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with _cupti_released(), profile(activities=[ProfilerActivity.CUDA]) as prof:
         step()
         torch.cuda.synchronize(device)
     return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
+
+
+@contextlib.contextmanager
+def _cupti_released() -> Iterator[None]:
+    """Have the profiler release CUPTI when it stops (``TEARDOWN_CUPTI=1``), for CUDA 12.6+.
+
+    Left attached, CUPTI taxes every later kernel launch: on an H200 the eager steps timed
+    after one profiled step were 16-33 % slower, by a different amount in each process
+    (docs/TRUST.md). Before CUDA 12.6 torch keeps CUPTI attached where CUDA graphs are used,
+    as re-attaching it after a teardown crashed there."""
+    version = torch.version.cuda
+    if not version or tuple(int(v) for v in version.split(".")[:2]) < (12, 6):
+        yield
+        return
+    saved = os.environ.get(TEARDOWN)
+    os.environ[TEARDOWN] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(TEARDOWN, None)
+        else:
+            os.environ[TEARDOWN] = saved

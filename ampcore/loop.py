@@ -88,6 +88,15 @@ def plan_steps(n_samples: int, batch_size: int, epochs: int, seed: int, min_roun
     return StepPlan(batches, rounds, epoch_of_round, frozenset(epoch_ends))
 
 
+def class_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy in float32 with the classes on the last dim of ``logits``: (samples,
+    classes), or (sequences, tokens, vocab) for an LM with (sequences, tokens) labels.
+
+    Flattened to (labels, classes) first, so the softmax runs over contiguous rows; an LM's
+    (sequences, vocab, tokens) view would take the strided softmax and a copy of the logits."""
+    return F.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), reduction=reduction)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     accuracy: float
@@ -148,7 +157,7 @@ class Trainer:
         workload.optimizer.zero_grad(set_to_none=True)
         with amp.forward_context():
             logits = workload.forward(self.model, inputs)
-        loss = F.cross_entropy(logits.float(), labels)
+        loss = class_loss(logits, labels)
         amp.backward(loss)
         amp.optimizer_step(workload.optimizer, self.max_grad_norm)
         return loss.detach()
@@ -242,9 +251,8 @@ class Trainer:
             with self.amp.forward_context():
                 logits = workload.forward(self.model, batch)
             batch_labels = labels[start:start + self.eval_batch_size]
-            total_loss += F.cross_entropy(logits.float(), batch_labels, reduction="sum")
-            # Classes are dim 1: (samples, classes), or (sequences, vocab, tokens) for an LM.
-            predictions.append(logits.argmax(dim=1))
+            total_loss += class_loss(logits, batch_labels, reduction="sum")
+            predictions.append(logits.argmax(dim=-1))
         predicted = torch.cat(predictions)
         correct = predicted == labels
         # Per label (a token of an LM), and one prediction per label, flattened.

@@ -1,12 +1,14 @@
 """Injected regressions and the step counters that must see them (smoke workloads, CPU)."""
 
+import os
+
 import pytest
 import torch
-import torch.nn.functional as F
 
 from ampcore import inject
 from ampcore.counters import count_step
 from ampcore.errors import UsageError
+from ampcore.loop import class_loss
 from ampcore.metrics import describe_changes
 from ampcore.profiles import get_profile
 from ampcore.workloads import get_workload
@@ -27,7 +29,7 @@ def train_step(w, dtype=torch.bfloat16):
         w.optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=dtype):
             logits = w.forward(w.model, inputs)
-        F.cross_entropy(logits.float(), w.train_labels[:16]).backward()
+        class_loss(logits, w.train_labels[:16]).backward()
         w.optimizer.step()
     return step
 
@@ -147,3 +149,22 @@ def test_python_op_counter_counts_a_first_call_like_a_second():
     first, second = _count_python_ops(work), _count_python_ops(work)
     assert first == second and first > 50
     assert _count_python_ops(lambda: None) is not None  # the lambda's own instructions
+
+
+@pytest.mark.parametrize(("cuda", "inside"), [("13.0", "1"), ("12.6", "1"), ("12.4", None),
+                                              (None, None)])
+def test_the_kernel_counter_releases_cupti_on_cuda_12_6_and_later(monkeypatch, cuda, inside):
+    """The profiler is told to release CUPTI (whose hooks slowed later eager launches) only
+    where torch supports it, and the environment is left as it was."""
+    from ampcore import counters
+
+    monkeypatch.setattr(torch.version, "cuda", cuda)
+    monkeypatch.delenv(counters.TEARDOWN, raising=False)
+    with counters._cupti_released():
+        seen = os.environ.get(counters.TEARDOWN)
+    assert seen == inside
+    assert counters.TEARDOWN not in os.environ
+    monkeypatch.setenv(counters.TEARDOWN, "0")
+    with counters._cupti_released():
+        pass
+    assert os.environ[counters.TEARDOWN] == "0"

@@ -1,6 +1,7 @@
 """Workload llama: architecture specs, packed sequences, the build, a smoke run, the per-token
 held-out loss and the loss-parity rule."""
 
+import copy
 import dataclasses
 import math
 
@@ -75,12 +76,13 @@ def test_smoke_build():
     assert torch.equal(inputs[:, 1:], labels[:, :-1])  # labels are the next tokens
     assert workload.test_inputs["input_ids"].shape == (SMOKE.test_samples, length)
     config = workload.model.config
-    assert config.vocab_size % 64 == 0 and config._attn_implementation == "sdpa"
+    assert config.vocab_size % 64 == 0
+    assert config._attn_implementation in (llama.CAUSAL_ATTENTION, "sdpa")
     assert config.hidden_act == "silu" and not config.tie_word_embeddings  # SwiGLU, own head
     norms = {type(m).__name__ for m in workload.model.modules()}
     assert {"LlamaRMSNorm", "LlamaRotaryEmbedding", "LlamaMLP"} <= norms
     logits = workload.forward(workload.model, {"input_ids": inputs[:2]})
-    assert logits.shape == (2, config.vocab_size, length)
+    assert logits.shape == (2, length, config.vocab_size)
     assert workload.tokens_per_sample == length
     assert workload.flops_per_sample == llama_train_flops_per_sample(64, 2, 4, 4, 176,
                                                                      config.vocab_size, length)
@@ -114,10 +116,12 @@ def test_held_out_loss_is_per_token():
     evaluation = Trainer(workload, amp, plan, eval_batch_size=8).evaluate()
     with torch.no_grad():
         logits = workload.forward(workload.model, workload.test_inputs)
-    expected = F.cross_entropy(logits, workload.test_labels).item()  # mean over every token
+    # (sequences, tokens, vocab) logits: the mean over every token, with the vocabulary as
+    # cross-entropy's class dimension
+    expected = F.cross_entropy(logits.transpose(1, 2), workload.test_labels).item()
     assert evaluation.loss == pytest.approx(expected, rel=1e-5)
     assert len(evaluation.predictions) == workload.test_labels.numel()
-    token_accuracy = (logits.argmax(dim=1) == workload.test_labels).float().mean().item()
+    token_accuracy = (logits.argmax(dim=-1) == workload.test_labels).float().mean().item()
     assert evaluation.accuracy == pytest.approx(token_accuracy)
 
 
@@ -171,3 +175,23 @@ def test_loss_parity_fails_when_fp32_learned_nothing(make_result):
     verdict = gates.loss_parity_verdict(_lm(make_result, "fp32", 4.1),
                                         _lm(make_result, "amp-bf16", 4.1), tolerance=0.05)
     assert not verdict.passed and "not below 4.0000, a uniform guess" in verdict.message
+
+
+def test_causal_attention_is_transformers_attention_with_its_causal_mask():
+    """The unmasked causal SDPA equals transformers' eager attention, which applies a
+    materialised causal mask; a changed last token changes the last logits only."""
+    torch.manual_seed(0)
+    model = llama.build_model(llama.architecture(TINY_MODEL), 256, 32).eval()
+    tokens = torch.randint(0, 256, (2, 32))
+    changed = tokens.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % 256
+    config = copy.deepcopy(model.config)
+    config._attn_implementation = "eager"
+    eager = type(model)(config).eval()
+    eager.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        ours, ours_changed = model(input_ids=tokens).logits, model(input_ids=changed).logits
+        reference = eager(input_ids=tokens).logits
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    assert torch.equal(ours[:, :-1], ours_changed[:, :-1])  # no token sees a later one
+    assert not torch.allclose(ours[:, -1], ours_changed[:, -1])

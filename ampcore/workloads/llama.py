@@ -42,6 +42,7 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 VOCAB_MULTIPLE = 64
 WARMUP_FRACTION = 0.1  # of the steps: linear warm-up, then linear decay to zero
 SEPARATOR = "[SEP]"
+CAUSAL_ATTENTION = "ampcore_causal_sdpa"
 
 
 def architecture(name: str) -> dict[str, int]:
@@ -127,6 +128,29 @@ def _texts(config: WorkloadConfig, real_data: bool, data_dir: Path | None,
             f"{where} (seed {config.seed})")
 
 
+def causal_attention() -> str:
+    """The attention implementation llama is built with: SDPA told that every sequence is
+    causal and unpadded (packed), so it takes the causal flash/cuDNN kernel and no mask.
+
+    transformers' own "sdpa" decides that at run time: eagerly it checks for padding (a host
+    sync), and under torch.compile before torch 2.14 it passes a materialised causal mask,
+    which on an H200 made the compiled step's attention 2.2x slower (docs/PERFORMANCE.md).
+    A transformers without the attention registry (before 4.48) keeps "sdpa"."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    except ImportError:
+        return "sdpa"
+
+    def causal_sdpa(module, query, key, value, attention_mask, **kwargs):
+        kwargs.pop("is_causal", None)
+        return sdpa_attention_forward(module, query, key, value, None, is_causal=True, **kwargs)
+
+    # No mask function is registered under this name, so transformers builds no mask for it.
+    AttentionInterface.register(CAUSAL_ATTENTION, causal_sdpa)
+    return CAUSAL_ATTENTION
+
+
 def build_model(sizes: dict[str, int], vocab_size: int, max_length: int) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -134,14 +158,14 @@ def build_model(sizes: dict[str, int], vocab_size: int, max_length: int) -> torc
         vocab_size=vocab_size, hidden_size=sizes["hidden"], intermediate_size=sizes["intermediate"],
         num_hidden_layers=sizes["layers"], num_attention_heads=sizes["heads"],
         num_key_value_heads=sizes["kv_heads"], max_position_embeddings=max_length,
-        tie_word_embeddings=False, attn_implementation="sdpa", use_cache=False)
+        tie_word_embeddings=False, attn_implementation=causal_attention(), use_cache=False)
     return LlamaForCausalLM(config)
 
 
 def _forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    # (batch, vocab, tokens): the class dimension second, as cross-entropy takes it with
-    # (batch, tokens) labels; a mean over every token.
-    return model(input_ids=inputs["input_ids"]).logits.transpose(1, 2)
+    # (batch, tokens, vocab) against (batch, tokens) labels: the loop's loss is the mean over
+    # every token (``loop.class_loss``).
+    return model(input_ids=inputs["input_ids"]).logits
 
 
 def warmup_linear_schedule(optimizer: torch.optim.Optimizer,
