@@ -34,6 +34,9 @@ class PrecisionEntry:
     # Libraries beyond torch that implement the mode's kernels: a change of their version is
     # part of compare's environment check for runs of this mode (elsewhere only shown).
     libraries: tuple[str, ...] = ()
+    # The mixed precision this mode adds to (float8 matmuls under bf16 autocast): its loss
+    # parity is judged against that one as well as against fp32.
+    builds_on: str | None = None
 
     @property
     def mixed(self) -> bool:
@@ -62,6 +65,35 @@ class WorkloadEntry:
         return option in self.run_options or (option == "model" and self.model_option is not None)
 
 
+@dataclass(frozen=True)
+class SpeedupClaim:
+    """A speedup of one mixed precision over another that a measurement showed, for one
+    workload architecture (compiled or not). The suite asserts it where a run matches; elsewhere
+    the ratio is only reported, since float8 pays only where its GEMM savings outweigh its casts."""
+
+    precision: str
+    over: str
+    workload: str
+    model: str
+    compiled: bool
+    min_speedup: float  # the lower 95% bound the suite asserts
+    measured: str  # where the claim comes from, for the message
+
+    @property
+    def where(self) -> str:
+        return f"{self.workload} {self.model}{' compiled' if self.compiled else ''}"
+
+
+SPEEDUP_CLAIMS: tuple[SpeedupClaim, ...] = (
+    SpeedupClaim("fp8", "amp-bf16", "llama", "llama-wide", compiled=True, min_speedup=1.25,
+                 measured="1.45x on an H200, torch 2.11, torchao 0.18 (docs/PERFORMANCE.md)"),
+)
+
+
+def speedup_claims(workload: str, precision: str) -> list[SpeedupClaim]:
+    return [c for c in SPEEDUP_CLAIMS if (c.workload, c.precision) == (workload, precision)]
+
+
 PRECISIONS: dict[str, PrecisionEntry] = {}
 WORKLOADS: dict[str, WorkloadEntry] = {}
 
@@ -88,11 +120,12 @@ for _entry in (
     # torchao float8 linears (ampcore.fp8) inside bfloat16 autocast; fp32 master weights.
     PrecisionEntry("fp8", "float8 matmuls (torchao, tensorwise scaling) under bfloat16 autocast",
                    "Mixed precision (fp8)", autocast="bfloat16",
-                   implementation="ampcore.fp8:Float8Precision", libraries=("torchao",)),
+                   implementation="ampcore.fp8:Float8Precision", libraries=("torchao",),
+                   builds_on="amp-bf16"),
     PrecisionEntry("fp8-rowwise", "float8 matmuls (torchao, rowwise scaling) under bfloat16 "
                    "autocast", "Mixed precision (fp8, rowwise)", autocast="bfloat16",
                    implementation="ampcore.fp8:Float8RowwisePrecision",
-                   libraries=("torchao",)),
+                   libraries=("torchao",), builds_on="amp-bf16"),
 ):
     register_precision(_entry)
 

@@ -4,7 +4,7 @@ workload x precision of the registries (``ampcore.registry``)."""
 import pytest
 
 from ampcore import gates
-from ampcore.registry import REFERENCE_PRECISION, workload_entry
+from ampcore.registry import REFERENCE_PRECISION, precision_entry, speedup_claims, workload_entry
 from ampcore.suite import enforce
 
 
@@ -45,8 +45,36 @@ def test_amp_health(amp_runs, amp_mixed_case):
 
 
 def test_loss_parity(amp_runs, amp_mixed_case):
+    """The held-out loss against fp32's and, for a mode that builds on another mixed precision
+    (fp8 on amp-bf16), against that one's too."""
     workload, precision = amp_mixed_case
     if workload_entry(workload).quality != "loss":
         pytest.skip(f"{workload} is judged by its test accuracy (test_accuracy_parity)")
-    reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
-    enforce(gates.loss_parity_verdict(reference, amp, amp_runs.options.loss_tol))
+    amp = amp_runs.get(workload, precision)
+    references = [REFERENCE_PRECISION, *filter(None, [precision_entry(precision).builds_on])]
+    verdicts = [gates.loss_parity_verdict(amp_runs.get(workload, r), amp, amp_runs.options.loss_tol)
+                for r in references]
+    enforce(gates.Verdict(all(v.passed for v in verdicts), "; ".join(v.message for v in verdicts)))
+
+
+def test_precision_pays_where_measured(amp_runs, amp_mixed_case):
+    """Where a measurement showed a mixed precision beating another (``SPEEDUP_CLAIMS``: float8
+    over bf16 on the wide llama, compiled), the suite asserts it; elsewhere it is reported."""
+    workload, precision = amp_mixed_case
+    claims = speedup_claims(workload, precision)
+    if not claims:
+        pytest.skip(f"{workload}-{precision}: no measurement shows it beating another mixed "
+                    "precision; its speedup over fp32 is reported")
+    if not amp_runs.on_gpu:
+        pytest.skip(f"speedup is asserted on CUDA only; device is {amp_runs.device}")
+    if not amp_runs.timing_enabled:
+        pytest.skip(amp_runs.timing_disabled_reason)
+    model, compiled = amp_runs.workload_config(workload).model, amp_runs.options.compile
+    claim = next((c for c in claims if (c.model, c.compiled) == (model, compiled)), None)
+    if claim is None:
+        pytest.skip(f"{workload}-{precision} is asserted to pay only on "
+                    f"{', '.join(c.where for c in claims)}; this run is {model}"
+                    f"{' compiled' if compiled else ' not compiled'}, so it is reported")
+    verdict = gates.speedup_verdict(amp_runs.get(workload, claim.over),
+                                    amp_runs.get(workload, precision), claim.min_speedup)
+    enforce(gates.Verdict(verdict.passed, f"{verdict.message}; measured: {claim.measured}"))

@@ -165,6 +165,12 @@ def test_loss_parity_fails_beyond_tolerance(make_result):
     assert not verdict.passed and "gap +0.0600, tolerance 0.0500" in verdict.message
 
 
+def test_loss_parity_against_the_precision_fp8_builds_on_names_it(make_result):
+    verdict = gates.loss_parity_verdict(_lm(make_result, "amp-bf16", 3.0),
+                                        _lm(make_result, "fp8", 3.06), tolerance=0.05)
+    assert not verdict.passed and "vs amp-bf16 3.0000" in verdict.message
+
+
 def test_a_lower_amp_loss_passes(make_result):
     verdict = gates.loss_parity_verdict(_lm(make_result, "fp32", 3.0),
                                         _lm(make_result, "amp-bf16", 2.5), tolerance=0.0)

@@ -119,8 +119,8 @@ def test_a_registered_toy_runs_through_the_suite(pytester, monkeypatch, tmp_path
         "-p", "no:cacheprovider", "-ra", "--amp-profile", "smoke", "--amp-device", "cpu",
         "--amp-workloads", "toy", "--amp-precisions", "amp-toy,fp32", f"--benchmark-json={out}")
     # train x 2, parity, health pass; the speedup (not asserted for toy), the loss parity (toy
-    # is judged by accuracy) and 3 DDP tests skip.
-    result.assert_outcomes(passed=4, skipped=5)
+    # is judged by accuracy), the measured-claim check (none for toy) and 3 DDP tests skip.
+    result.assert_outcomes(passed=4, skipped=6)
     result.stdout.fnmatch_lines([
         "*ampcore: AMP training summary*", "### toy (smoke profile, cpu)",
         f"| {TOY_METHOD}*", "*SKIPPED*DDP benchmarks need --amp-nproc >= 2 CUDA GPUs*"])
@@ -145,3 +145,18 @@ def test_faces_compare_no_ids(path):
     ``method_name``, ``REFERENCE_PRECISION``), not from tests of an id."""
     hits = [line for line in path.read_text().splitlines() if ID_TEST.search(line)]
     assert hits == []
+
+
+def test_speedup_claims_name_registered_modes_and_a_bound_above_one():
+    """Each measured claim names a registered workload and two mixed precisions, the one it
+    beats being the one it builds on, and asserts a real gain."""
+    assert registry.SPEEDUP_CLAIMS
+    for claim in registry.SPEEDUP_CLAIMS:
+        entry = registry.precision_entry(claim.precision)
+        assert entry.mixed and registry.precision_entry(claim.over).mixed
+        assert entry.builds_on == claim.over
+        registry.workload_entry(claim.workload)
+        assert claim.min_speedup > 1.0 and "docs/" in claim.measured
+    assert [c.model for c in registry.speedup_claims("llama", "fp8")] == ["llama-wide"]
+    assert registry.speedup_claims("bert", "fp8") == []
+    assert registry.speedup_claims("llama", "amp-bf16") == []

@@ -47,6 +47,15 @@ def test_speedup_fails_with_numbers_when_too_small():
     assert "1.20x" in verdict.message and ">= 1.30x" in verdict.message
 
 
+def test_a_speedup_over_another_mixed_precision_names_it():
+    """The measured claims (fp8 over amp-bf16) are judged by the same rule, named as such."""
+    bf16 = make_run("amp-bf16", rounds=[1.45, 1.46, 1.44, 1.45, 1.45, 1.47, 1.43, 1.45, 1.46, 1.45])
+    fp8 = make_run("fp8", rounds=[1.0, 1.01, 0.99, 1.0, 1.0, 1.02, 0.98, 1.0, 1.01, 1.0])
+    verdict = gates.speedup_verdict(bf16, fp8, min_speedup=1.25)
+    assert verdict.passed and "speedup over amp-bf16 = 1.45x" in verdict.message
+    assert not gates.speedup_verdict(bf16, fp8, min_speedup=1.5).passed
+
+
 def test_speedup_needs_the_lower_bound_not_the_point_estimate():
     # Median speedup 1.5x, but rounds so noisy that the interval reaches below 1.3x.
     fp32 = make_run(rounds=[1.5, 3.0, 1.5, 0.8, 1.5, 2.4, 1.0, 1.5, 2.0, 1.2])
@@ -351,9 +360,10 @@ def test_benchmarks_without_pytest_benchmark_skip_with_the_reason(pytester, monk
     output = "\n".join(result.outlines + result.errlines)
     assert "INTERNALERROR" not in output and result.ret == pytest.ExitCode.OK, output
     result.stdout.fnmatch_lines(["*SKIPPED [[]2[]]*no 'benchmark' fixture: pytest-benchmark is not active*"])
-    # test_train x 2, the loss parity (resnet18 is judged by accuracy) and the DDP tests skip;
-    # accuracy parity and health train what they need and pass.
-    result.assert_outcomes(passed=2, skipped=6)
+    # test_train x 2, the loss parity (resnet18 is judged by accuracy), the measured-claim
+    # check (none for resnet18) and the DDP tests skip; accuracy parity and health train what
+    # they need and pass.
+    result.assert_outcomes(passed=2, skipped=7)
 
 
 def test_plugin_loads_where_pytest_benchmark_is_not_installed(suite):
