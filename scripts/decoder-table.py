@@ -1,0 +1,88 @@
+"""The decoder and FP8 table of docs/PERFORMANCE.md from saved suite sessions.
+
+Reads pytest-benchmark files (``--benchmark-autosave`` storages or single files) of the llama
+and bert runs, prints one row per run (tokens/s, samples/s, model TFLOP/s, MFU of the measured
+bf16 ceiling for the bf16 runs, peak memory, held-out loss), then judges them with the suite's rules:
+the bootstrap interval of ``gates.speedup_verdict`` for each measured claim of ``registry.SPEEDUP_CLAIMS`` whose runs are
+there, and the loss gap of each fp8 run against amp-bf16 of the same session (the tolerance of
+``--amp-loss-tol``'s default).
+
+Usage: python scripts/decoder-table.py PATH...
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ampcore import registry, stats
+from ampcore.options import OPTIONS
+
+CEILING_TFLOPS = 780.0  # measured bf16 matmul ceiling of an H200 (docs/PERFORMANCE.md)
+
+
+def load(paths: list[str]) -> list[dict]:
+    files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else sorted(p.rglob("*.json")))]
+    runs = []
+    for f in files:
+        for bench in json.loads(f.read_text())["benchmarks"]:
+            info = dict(bench["extra_info"])
+            info["rounds"] = bench["stats"]["data"]
+            info["session"] = str(f.parent.parent)
+            runs.append(info)
+    return runs
+
+
+def row(r: dict) -> str:
+    model = r["config"].get("model") or "bert-base"
+    compiled = " compiled" if r["config"].get("compile") else ""
+    # MFU of the bf16 ceiling, for the bf16 runs only: float8 matmuls have a higher one.
+    mfu = f"{r['model_tflops'] / CEILING_TFLOPS:.1%}" if r["precision"] == "amp-bf16" else "-"
+    tokens = f"{r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "-"
+    loss = r.get("heldout_loss") if r.get("heldout_loss") is not None else r.get("final_test_loss")
+    return (f"| {r['workload']} {model}{compiled} | {r['precision']} | {r['train_time_s']:.1f} | "
+            f"{tokens} | {r['samples_per_s']:,.0f} | {r['model_tflops']:.1f} | {mfu} | "
+            f"{r['peak_memory_bytes'] / 2**20:,.0f} | {loss:.4f} |")
+
+
+def ratio(over: dict, run: dict) -> str:
+    value, low, high = stats.bootstrap_speedup_ci(over["rounds"], run["rounds"])
+    return f"{value:.2f}x [{low:.2f}, {high:.2f}]"
+
+
+def main(paths: list[str]) -> int:
+    runs = load(paths)
+    print("| run | precision | training (s) | tokens/s | samples/s | model TFLOP/s | MFU | peak MiB "
+          "| held-out loss |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in runs:
+        print(row(r))
+    tolerance = next(o for o in OPTIONS if o.key == "loss_tol").default
+    by_session: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in runs:
+        by_session.setdefault((r["session"], r["workload"]), {})[r["precision"]] = r
+    for (session, workload), precisions in by_session.items():
+        bf16, fp8 = precisions.get("amp-bf16"), precisions.get("fp8")
+        if bf16 is None or fp8 is None:
+            continue
+        model = fp8["config"].get("model")
+        print(f"{session}: fp8 vs amp-bf16 speed {ratio(bf16, fp8)}")
+        for claim in registry.speedup_claims(workload, "fp8"):
+            if (claim.model, claim.compiled) == (model, bool(fp8["config"].get("compile"))):
+                low = stats.bootstrap_speedup_ci(bf16["rounds"], fp8["rounds"])[1]
+                print(f"{session}: claim {claim.where} >= {claim.min_speedup}x: "
+                      f"{'holds' if low >= claim.min_speedup else 'FAILS'} (lower bound {low:.2f}x)")
+        if workload_quality(workload) == "loss":
+            gap = fp8["heldout_loss"] - bf16["heldout_loss"]
+            print(f"{session}: fp8 - amp-bf16 held-out loss {gap:+.4f} (tolerance {tolerance}): "
+                  f"{'within' if gap <= tolerance else 'OUTSIDE'}")
+    return 0
+
+
+def workload_quality(workload: str) -> str:
+    return registry.workload_entry(workload).quality
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
