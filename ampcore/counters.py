@@ -189,7 +189,7 @@ def _cupti_released() -> Iterator[None]:
     """Have the profiler release CUPTI when it stops (``TEARDOWN_CUPTI=1``), for CUDA 12.6+.
 
     Left attached, CUPTI taxes every later kernel launch: on an H200 the eager steps timed
-    after one profiled step were 16-33 % slower, by a different amount in each process
+    after one profiled step were 16-39 % slower, by a different amount in each process
     (docs/TRUST.md). Before CUDA 12.6 torch keeps CUPTI attached where CUDA graphs are used,
     as re-attaching it after a teardown crashed there."""
     version = torch.version.cuda

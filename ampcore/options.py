@@ -142,8 +142,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("require_cuda", "exit with an error before any test when CUDA is not usable, "
            "instead of skipping every GPU benchmark (for GPU CI)", flag, "AMPCORE_REQUIRE_CUDA",
            kind="flag", commands=(SUITE,)),
-    Option("loss_tol", "allowed AMP - {reference} held-out loss gap, in nats per token, on the "
-           "workloads judged by loss (llama)", real(0, inclusive=True), "AMPCORE_LOSS_TOL",
+    Option("loss_tol", "allowed AMP - {reference} held-out loss gap (for fp8 also fp8 - "
+           "amp-bf16), in nats per token, on the workloads judged by loss (llama)", real(0, inclusive=True), "AMPCORE_LOSS_TOL",
            default=0.05, commands=(SUITE,), metavar="GAP"),
     Option("summary", "append the session's Markdown summary to this file (e.g. "
            "$GITHUB_STEP_SUMMARY; -: stdout only)", path, "AMPCORE_SUMMARY", commands=(SUITE,), metavar="FILE"),
