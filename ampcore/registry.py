@@ -94,6 +94,13 @@ def speedup_claims(workload: str, precision: str) -> list[SpeedupClaim]:
     return [c for c in SPEEDUP_CLAIMS if (c.workload, c.precision) == (workload, precision)]
 
 
+def claim_for(workload: str, precision: str, model: str | None,
+              compiled: bool) -> SpeedupClaim | None:
+    """The measured claim a run of this architecture and compile setting is held to, if any."""
+    return next((c for c in speedup_claims(workload, precision)
+                 if (c.model, c.compiled) == (model, compiled)), None)
+
+
 PRECISIONS: dict[str, PrecisionEntry] = {}
 WORKLOADS: dict[str, WorkloadEntry] = {}
 

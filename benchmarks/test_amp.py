@@ -4,7 +4,8 @@ workload x precision of the registries (``ampcore.registry``)."""
 import pytest
 
 from ampcore import gates
-from ampcore.registry import REFERENCE_PRECISION, precision_entry, speedup_claims, workload_entry
+from ampcore.registry import (REFERENCE_PRECISION, claim_for, precision_entry, speedup_claims,
+                              workload_entry)
 from ampcore.suite import enforce
 
 
@@ -70,7 +71,7 @@ def test_precision_pays_where_measured(amp_runs, amp_mixed_case):
     if not amp_runs.timing_enabled:
         pytest.skip(amp_runs.timing_disabled_reason)
     model, compiled = amp_runs.workload_config(workload).model, amp_runs.options.compile
-    claim = next((c for c in claims if (c.model, c.compiled) == (model, compiled)), None)
+    claim = claim_for(workload, precision, model, compiled)
     if claim is None:
         pytest.skip(f"{workload}-{precision} is asserted to pay only on "
                     f"{', '.join(c.where for c in claims)}; this run is {model}"

@@ -68,11 +68,11 @@ def main(paths: list[str]) -> int:
             continue
         model = fp8["config"].get("model")
         print(f"{session}: fp8 vs amp-bf16 speed {ratio(bf16, fp8)}")
-        for claim in registry.speedup_claims(workload, "fp8"):
-            if (claim.model, claim.compiled) == (model, bool(fp8["config"].get("compile"))):
-                low = stats.bootstrap_speedup_ci(bf16["rounds"], fp8["rounds"])[1]
-                print(f"{session}: claim {claim.where} >= {claim.min_speedup}x: "
-                      f"{'holds' if low >= claim.min_speedup else 'FAILS'} (lower bound {low:.2f}x)")
+        claim = registry.claim_for(workload, "fp8", model, bool(fp8["config"].get("compile")))
+        if claim is not None:
+            low = stats.bootstrap_speedup_ci(bf16["rounds"], fp8["rounds"])[1]
+            print(f"{session}: claim {claim.where} >= {claim.min_speedup}x: "
+                  f"{'holds' if low >= claim.min_speedup else 'FAILS'} (lower bound {low:.2f}x)")
         if workload_quality(workload) == "loss":
             gap = fp8["heldout_loss"] - bf16["heldout_loss"]
             print(f"{session}: fp8 - amp-bf16 held-out loss {gap:+.4f} (tolerance {tolerance}): "

@@ -160,3 +160,11 @@ def test_speedup_claims_name_registered_modes_and_a_bound_above_one():
     assert [c.model for c in registry.speedup_claims("llama", "fp8")] == ["llama-wide"]
     assert registry.speedup_claims("bert", "fp8") == []
     assert registry.speedup_claims("llama", "amp-bf16") == []
+
+
+@pytest.mark.parametrize(("model", "compiled", "held"), [
+    ("llama-wide", True, True), ("llama-wide", False, False), ("llama-125m", True, False)])
+def test_a_run_is_held_to_the_claim_of_its_architecture_and_compile_setting(model, compiled, held):
+    claim = registry.claim_for("llama", "fp8", model, compiled)
+    assert (claim is not None) == held
+    assert registry.claim_for("llama", "amp-bf16", model, compiled) is None
