@@ -9,7 +9,7 @@ passes a run makes outside its rounds, so each pass's after-effect on the rounds
 
 Per block: median wall ms per step, process CPU ms per step (every thread), the main thread's
 CPU ms per step, involuntary context switches per step. It also names where a step synchronises
-(the Python line of each sync-debug warning). Prints one JSON line; ``--table FILE...`` prints
+(the Python line of each sync-debug warning, and the stack of the first sync, after the blocks). Prints one JSON line; ``--table FILE...`` prints
 the lines of many processes as a table.
 
 Usage: python scripts/eager-drift.py DATA_DIR BERT_MODEL [--label L] [--rounds N] [--profile P]
@@ -63,6 +63,24 @@ def _sync_sites(step) -> list[str]:
                    if "synchroniz" in str(w.message)})
 
 
+def _sync_stack(step) -> list[str]:
+    """Where the step's first sync is, as a Python stack: sync-debug mode "error" raises there
+    (the aborted step is never timed)."""
+    import traceback
+
+    import torch
+
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step()
+    except RuntimeError as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        return [f"{f.filename}:{f.lineno} {f.name}" for f in frames][-8:]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    return []
+
+
 def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str) -> dict:
     import torch
 
@@ -96,6 +114,7 @@ def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str) -> 
         with counters._OpCounter():
             step()
         out["after-dispatch"] = _time_rounds(exp, rounds)
+        out["sync_stack"] = _sync_stack(step) if cuda else []
     return out
 
 
