@@ -8,9 +8,9 @@ passes a run makes outside its rounds, so each pass's after-effect on the rounds
            -> bytecode pass -> after-bytecodes -> dispatch pass -> after-dispatch
 
 Per block: median wall ms per step, process CPU ms per step (every thread), the main thread's
-CPU ms per step, involuntary context switches per step. It also names where a step synchronises
-(the Python line of each sync-debug warning, and the stack of the first sync, after the blocks). Prints one JSON line; ``--table FILE...`` prints
-the lines of many processes as a table.
+CPU ms per step, involuntary context switches per step. It also names where a step synchronises:
+the Python line of each sync-debug warning, and (after the blocks) the stack of the first sync.
+Prints one JSON line; ``--table FILE...`` prints the lines of many processes as a table.
 
 Usage: python scripts/eager-drift.py DATA_DIR BERT_MODEL [--label L] [--rounds N] [--profile P]
        python scripts/eager-drift.py --table LINES.jsonl
