@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ampcore.versions import is_older
+
 SYNC_OPS = frozenset({"aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero"})
 CAST_OP = "aten._to_copy"
 TEARDOWN = "TEARDOWN_CUPTI"  # read by the profiler (kineto) when it stops
@@ -90,6 +92,7 @@ class _SyncCounter:
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
         self.count = 0
+        self.sites: list[str] = []  # file:line of the Python code each sync came from
 
     def __enter__(self) -> _SyncCounter:
         if self.cuda:
@@ -103,7 +106,9 @@ class _SyncCounter:
     def __exit__(self, *exc_info) -> None:
         if self.cuda:
             torch.cuda.set_sync_debug_mode(self._saved)
-            self.count = sum("synchroniz" in str(w.message) for w in self._records)
+            syncs = [w for w in self._records if "synchroniz" in str(w.message)]
+            self.count = len(syncs)
+            self.sites = sorted({f"{os.path.basename(w.filename)}:{w.lineno}" for w in syncs})
             self._catch.__exit__(*exc_info)
 
 
@@ -193,7 +198,7 @@ def _cupti_released() -> Iterator[None]:
     (docs/TRUST.md). Before CUDA 12.6 torch keeps CUPTI attached where CUDA graphs are used,
     as re-attaching it after a teardown crashed there."""
     version = torch.version.cuda
-    if not version or tuple(int(v) for v in version.split(".")[:2]) < (12, 6):
+    if not version or is_older(version, "12.6"):
         yield
         return
     saved = os.environ.get(TEARDOWN)

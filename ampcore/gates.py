@@ -148,20 +148,20 @@ def _threshold_parity(refs: list[RunResult], amps: list[RunResult], tolerance: f
     return Verdict(gap <= tolerance, text)
 
 
-def loss_parity_verdict(fp32: RunResult, amp: RunResult, tolerance: float) -> Verdict:
+def loss_parity_verdict(reference: RunResult, amp: RunResult, tolerance: float) -> Verdict:
     """AMP held-out loss - reference held-out loss <= tolerance (nats per token), for the
-    workloads judged by loss (a language model), once the reference (``fp32``: fp32, or the
-    precision a mode builds on) has learned more than a uniform guess."""
-    fp32_loss, amp_loss = fp32.test_loss_per_epoch[-1], amp.test_loss_per_epoch[-1]
-    uniform = fp32.details.get("uniform_loss")
-    if uniform is not None and not fp32_loss < uniform:
-        return Verdict(False, f"{fp32.name} reached held-out loss {fp32_loss:.4f}, not below "
+    workloads judged by loss (a language model), once the reference (fp32, or the precision a
+    mode builds on) has learned more than a uniform guess."""
+    ref_loss, amp_loss = reference.test_loss_per_epoch[-1], amp.test_loss_per_epoch[-1]
+    uniform = reference.details.get("uniform_loss")
+    if uniform is not None and not ref_loss < uniform:
+        return Verdict(False, f"{reference.name} reached held-out loss {ref_loss:.4f}, not below "
                        f"{uniform:.4f}, a uniform guess over its vocabulary: that run itself "
                        "did not learn the text")
-    gap = amp_loss - fp32_loss
+    gap = amp_loss - ref_loss
     text = (f"{amp.name}: held-out loss {amp_loss:.4f} (perplexity {math.exp(amp_loss):.2f}) vs "
-            f"{fp32.precision} {fp32_loss:.4f} ({math.exp(fp32_loss):.2f}), gap {gap:+.4f}, tolerance "
-            f"{tolerance:.4f} nats per token")
+            f"{reference.precision} {ref_loss:.4f} ({math.exp(ref_loss):.2f}), gap {gap:+.4f}, "
+            f"tolerance {tolerance:.4f} nats per token")
     return Verdict(gap <= tolerance, text)
 
 

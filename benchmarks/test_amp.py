@@ -9,6 +9,14 @@ from ampcore.registry import (REFERENCE_PRECISION, claim_for, precision_entry, s
 from ampcore.suite import enforce
 
 
+def skip_unless_speed_is_judged(amp_runs) -> None:
+    """Speed is asserted on CUDA, with timing on; elsewhere the test skips, saying why."""
+    if not amp_runs.on_gpu:
+        pytest.skip(f"speedup is asserted on CUDA only; device is {amp_runs.device}")
+    if not amp_runs.timing_enabled:
+        pytest.skip(amp_runs.timing_disabled_reason)
+
+
 def test_train(amp_runs, amp_case, benchmark):
     """Time the profile's whole training run, one benchmark round per block of steps; the run's
     record goes into the benchmark's extra_info."""
@@ -21,10 +29,7 @@ def test_amp_beats_fp32(amp_runs, amp_mixed_case):
     if not workload_entry(workload).asserts_speedup:
         pytest.skip(f"{workload}: speedup is reported, not asserted (its registry entry "
                     "does not assert one)")
-    if not amp_runs.on_gpu:
-        pytest.skip(f"speedup is asserted on CUDA only; device is {amp_runs.device}")
-    if not amp_runs.timing_enabled:
-        pytest.skip(amp_runs.timing_disabled_reason)
+    skip_unless_speed_is_judged(amp_runs)
     reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
     enforce(gates.speedup_verdict(reference, amp, amp_runs.options.min_speedup))
 
@@ -66,10 +71,7 @@ def test_precision_pays_where_measured(amp_runs, amp_mixed_case):
     if not claims:
         pytest.skip(f"{workload}-{precision}: no measurement shows it beating another mixed "
                     "precision; its speedup over fp32 is reported")
-    if not amp_runs.on_gpu:
-        pytest.skip(f"speedup is asserted on CUDA only; device is {amp_runs.device}")
-    if not amp_runs.timing_enabled:
-        pytest.skip(amp_runs.timing_disabled_reason)
+    skip_unless_speed_is_judged(amp_runs)
     model, compiled = amp_runs.workload_config(workload).model, amp_runs.options.compile
     claim = claim_for(workload, precision, model, compiled)
     if claim is None:

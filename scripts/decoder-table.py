@@ -12,26 +12,24 @@ Usage: python scripts/decoder-table.py PATH...
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
-from pathlib import Path
 
 from ampcore import registry, stats
+from ampcore.history.storage import load_history
 from ampcore.options import OPTIONS
 
 CEILING_TFLOPS = 780.0  # measured bf16 matmul ceiling of an H200 (docs/PERFORMANCE.md)
 
 
 def load(paths: list[str]) -> list[dict]:
-    files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else sorted(p.rglob("*.json")))]
-    runs = []
-    for f in files:
-        for bench in json.loads(f.read_text())["benchmarks"]:
-            info = dict(bench["extra_info"])
-            info["rounds"] = bench["stats"]["data"]
-            info["session"] = str(f.parent.parent)
-            runs.append(info)
-    return runs
+    """Each saved benchmark's record as a dict, with its rounds and its storage ("session")."""
+    runs, problems = load_history(paths)
+    if problems:
+        raise SystemExit("\n".join(str(p) for p in problems))
+    return [{**dataclasses.asdict(b.record), "rounds": b.rounds,
+             "session": str(run.path.parent.parent)}
+            for run in runs for b in run.benchmarks.values() if b.record is not None]
 
 
 def row(r: dict) -> str:
@@ -73,15 +71,11 @@ def main(paths: list[str]) -> int:
             low = stats.bootstrap_speedup_ci(bf16["rounds"], fp8["rounds"])[1]
             print(f"{session}: claim {claim.where} >= {claim.min_speedup}x: "
                   f"{'holds' if low >= claim.min_speedup else 'FAILS'} (lower bound {low:.2f}x)")
-        if workload_quality(workload) == "loss":
+        if registry.workload_entry(workload).quality == "loss":
             gap = fp8["heldout_loss"] - bf16["heldout_loss"]
             print(f"{session}: fp8 - amp-bf16 held-out loss {gap:+.4f} (tolerance {tolerance}): "
                   f"{'within' if gap <= tolerance else 'OUTSIDE'}")
     return 0
-
-
-def workload_quality(workload: str) -> str:
-    return registry.workload_entry(workload).quality
 
 
 if __name__ == "__main__":

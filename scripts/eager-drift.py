@@ -19,13 +19,12 @@ Usage: python scripts/eager-drift.py DATA_DIR BERT_MODEL [--label L] [--rounds N
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import os
 import resource
 import statistics
 import sys
 import time
-import warnings
+from pathlib import Path
 
 BLOCKS = ("before", "after-sync", "after-profiler", "after-bytecodes", "after-dispatch")
 
@@ -49,18 +48,12 @@ def _time_rounds(exp, rounds: int) -> dict:
             "thread_ms": statistics.median(threads), "nivcsw": statistics.median(switches)}
 
 
-def _sync_sites(step) -> list[str]:
-    import torch
+def _sync_sites(step, device) -> list[str]:
+    from ampcore import counters
 
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            step()
-        finally:
-            torch.cuda.set_sync_debug_mode(0)
-    return sorted({f"{os.path.basename(w.filename)}:{w.lineno}" for w in records
-                   if "synchroniz" in str(w.message)})
+    with counters._SyncCounter(device) as syncs:
+        step()
+    return syncs.sites
 
 
 def _sync_stack(step) -> list[str]:
@@ -104,7 +97,7 @@ def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str) -> 
 
         out["before"] = _time_rounds(exp, rounds)
         cuda = exp.device.type == "cuda"
-        out["sync_sites"] = _sync_sites(step) if cuda else []
+        out["sync_sites"] = _sync_sites(step, exp.device) if cuda else []
         out["after-sync"] = _time_rounds(exp, rounds)
         if cuda:
             counters._count_kernels(step, exp.device)

@@ -11,9 +11,9 @@ Usage: python scripts/llama-profile.py DATA_DIR [PRECISION] [ARCH] [--compile]
 from __future__ import annotations
 
 import re
-from pathlib import Path
 import sys
 from collections import Counter
+from pathlib import Path
 
 KINDS = (  # first match wins
     ("attention", re.compile(r"flash|fmha|attention|sdpa|cudnn", re.I)),
