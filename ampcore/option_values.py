@@ -67,10 +67,11 @@ def flag(value: str) -> bool:
 
 def ids(kind: str, table: str) -> Callable[[str], list[str]]:
     """Ids of the registry ``ampcore.registry.<table>``, read when parsing (so an entry
-    registered after this module was imported counts)."""
+    registered after this module was imported counts); an empty value: its default matrix."""
     def parse(value: str) -> list[str]:
+        entries = getattr(registry, table)
         try:
-            return registry.expand_ids(value, list(getattr(registry, table)), kind)
+            return registry.expand_ids(value, list(entries), kind, registry.default_ids(entries))
         except UsageError as exc:
             raise Unknown(str(exc)) from None
     return parse

@@ -37,6 +37,9 @@ class PrecisionEntry:
     # The mixed precision this mode adds to (float8 matmuls under bf16 autocast): its loss
     # parity is judged against that one as well as against fp32.
     builds_on: str | None = None
+    # In the default matrix (what runs when no precision is named); the others run when named
+    # or with "all", so that the default GPU suite stays within its time budget.
+    default: bool = True
 
     @property
     def mixed(self) -> bool:
@@ -60,6 +63,7 @@ class WorkloadEntry:
     # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
     # held-out loss, for a language model, whose token accuracy says little).
     quality: str = "accuracy"
+    default: bool = True  # in the default matrix, as PrecisionEntry.default
 
     def accepts(self, option: str) -> bool:
         return option in self.run_options or (option == "model" and self.model_option is not None)
@@ -128,11 +132,11 @@ for _entry in (
     PrecisionEntry("fp8", "float8 matmuls (torchao, tensorwise scaling) under bfloat16 autocast",
                    "Mixed precision (fp8)", autocast="bfloat16",
                    implementation="ampcore.fp8:Float8Precision", libraries=("torchao",),
-                   builds_on="amp-bf16"),
+                   builds_on="amp-bf16", default=False),
     PrecisionEntry("fp8-rowwise", "float8 matmuls (torchao, rowwise scaling) under bfloat16 "
                    "autocast", "Mixed precision (fp8, rowwise)", autocast="bfloat16",
                    implementation="ampcore.fp8:Float8RowwisePrecision",
-                   libraries=("torchao",), builds_on="amp-bf16"),
+                   libraries=("torchao",), builds_on="amp-bf16", default=False),
 ):
     register_precision(_entry)
 
@@ -146,7 +150,7 @@ for _workload in (
     WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
                   "corpus, judged by held-out loss", "ampcore.workloads.llama:build",
                   run_options=("max_length",), model_option="llama_model",
-                  quality="loss"),
+                  quality="loss", default=False),
 ):
     register_workload(_workload)
 
@@ -169,14 +173,20 @@ def mixed_precision_ids() -> list[str]:
     return [p.id for p in PRECISIONS.values() if p.mixed]
 
 
+def default_ids(table: dict[str, PrecisionEntry] | dict[str, WorkloadEntry]) -> list[str]:
+    """The ids of a registry table's default matrix, in registration order."""
+    return [id_ for id_, entry in table.items() if entry.default]
+
+
 def expand_ids(requested: str | list[str] | tuple[str, ...] | None, valid: list[str],
-               kind: str) -> list[str]:
+               kind: str, default: list[str] | None = None) -> list[str]:
     """Expand ``all`` and check every id, keeping the order given and dropping repeats; a
-    string is split on commas and spaces; nothing requested means every id."""
+    string is split on commas and spaces; nothing requested means ``default`` (every id when
+    it is None)."""
     if isinstance(requested, str):
         requested = requested.replace(",", " ").split()
     if not requested:
-        return list(valid)
+        return list(valid if default is None else default)
     chosen: list[str] = []
     for item in requested:
         for value in (valid if item == ALL else [item]):

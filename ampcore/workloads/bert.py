@@ -214,18 +214,22 @@ def _tiny_model(texts: list[str]):
     return model, tokenizer, f"random init, tiny BERT ({dims}) with a WordPiece tokenizer trained on the corpus"
 
 
-def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
-          data_dir: Path | None, allow_download: bool, allow_random_init: bool = False,
-          **_: object) -> PreparedWorkload:
+def _texts(config: WorkloadConfig, real_data: bool, data_dir: Path | None,
+           allow_download: bool):
+    """The train, test and held-out reviews: the IMDB sample (seed) or a generated corpus."""
     if real_data:
         dsets, source = imdb.load_imdb(data_dir, allow_download)
         texts = imdb.seed_sample(dsets, config.train_samples, config.test_samples, config.seed, source)
-        texts = imdb.add_heldout(dsets, texts, config.eval_samples, config.seed, source)
-    else:  # a generated corpus has no "every one": None means as many as the test split
-        heldout = config.test_samples if config.eval_samples is None else config.eval_samples
-        texts = smoke.sentiment_corpus(config.train_samples, config.test_samples, config.seed,
-                                       heldout)
+        return imdb.add_heldout(dsets, texts, config.eval_samples, config.seed, source)
+    # a generated corpus has no "every one": None means as many as the test split
+    heldout = config.test_samples if config.eval_samples is None else config.eval_samples
+    return smoke.sentiment_corpus(config.train_samples, config.test_samples, config.seed, heldout)
 
+
+def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
+          data_dir: Path | None, allow_download: bool, allow_random_init: bool = False,
+          **_: object) -> PreparedWorkload:
+    texts = _texts(config, real_data, data_dir, allow_download)
     torch.manual_seed(config.training_seed)  # the same initial weights for every precision
     if config.model == TINY_MODEL:
         model, tokenizer, weights_source = _tiny_model(texts.train_texts)
