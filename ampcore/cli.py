@@ -94,6 +94,9 @@ def _specs(settings: Settings) -> list:
     device = resolve_device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if settings.nproc != 1:
         check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
+        if settings.processes != 1:
+            raise UsageError(f"--processes {settings.processes} repeats single-process runs; "
+                             f"a DDP run (--nproc {settings.nproc}) is not repeated: give one")
     cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
     runnable = _runnable_precisions(settings, device)
     specs = []
@@ -118,6 +121,7 @@ def _specs(settings: Settings) -> list:
 def _train(specs: list, settings: Settings) -> list:
     """Train each run in order; on Ctrl-C keep those that finished, then re-raise (exit 130)."""
     from ampcore.distributed import run_distributed
+    from ampcore.fresh_processes import run_in_fresh_processes
     from ampcore.run import run_experiment
 
     results, progress = [], not settings.no_progress
@@ -126,6 +130,8 @@ def _train(specs: list, settings: Settings) -> list:
             try:
                 if settings.nproc > 1:
                     results.append(run_distributed(spec, settings.nproc, progress=progress))
+                elif settings.processes > 1:
+                    results.append(run_in_fresh_processes(spec, settings.processes, progress))
                 else:
                     results.append(run_experiment(spec, progress=progress))
             except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)

@@ -49,7 +49,7 @@ class PerCommand(dict):
 @dataclass(frozen=True)
 class Option:
     key: str  # attribute of the resolved settings
-    help: str | PerCommand  # "{workloads}"/"{precisions}" become the registries' ids
+    help: str | PerCommand  # "{workloads}"/"{precisions}": the registries' ids; "{default_*}": defaults
     parse: Callable[[str], object]
     env: str | None = None
     default: object = None  # None: not set (the help says what that means)
@@ -71,6 +71,9 @@ class Option:
         text = self.help[command] if isinstance(self.help, PerCommand) else self.help
         text = text.format(workloads=", ".join(registry.WORKLOADS),
                            precisions=", ".join(registry.PRECISIONS), all=registry.ALL,
+                           default_workloads=", ".join(registry.default_ids(registry.WORKLOADS)),
+                           default_precisions=", ".join(registry.default_ids(
+                               registry.PRECISIONS)),
                            reference=registry.REFERENCE_PRECISION)
         default = self.default_for(command)
         if default not in (None, ()) and self.kind != "flag":  # () : nothing unless named
@@ -82,11 +85,12 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("workloads", "{workloads}, or {all} (default: {all})", ids("workload", "WORKLOADS"),
+    Option("workloads", "{workloads}, or {all} (default: {default_workloads})", ids("workload", "WORKLOADS"),
            "AMPCORE_WORKLOADS", kind="ids", metavar="ID", run_flag="--workload"),
     Option("precisions", PerCommand(
-        run="{precisions}, or {all} (default: {all}); run in the order given",
-        suite="{precisions}, or {all} (default: {all}); {reference} trains first"),
+        run="{precisions}, or {all} (default: {default_precisions}); run in the order given",
+        suite="{precisions}, or {all} (default: {default_precisions}); {reference} trains "
+              "first"),
         ids("precision", "PRECISIONS"), "AMPCORE_PRECISIONS", kind="ids", metavar="ID",
         run_flag="--precision"),
     Option("profile", "seed: the published experiment (needs the data sets); smoke: tiny and "
@@ -133,6 +137,10 @@ OPTIONS: tuple[Option, ...] = (
             "so the global batch is N times it (1: no DDP)",
         suite="processes (one per GPU) for the test_ddp_* benchmarks"),
         integer(1), "AMPCORE_NPROC", default=PerCommand(run=1, suite=2), metavar="N"),
+    Option("processes", "train each run in N fresh processes, one after another, a round's "
+           "time being the median over them (pyperf's worker processes: a process's host speed "
+           "is a draw of its own, which moves eager rounds); DDP runs are not repeated; 1: in "
+           "this process", integer(1), "AMPCORE_PROCESSES", default=1, metavar="N"),
     Option("min_speedup", "lower 95% CI bound of the speedup over {reference} that AMP must "
            "reach on the workloads that assert one", real(0, inclusive=False),
            "AMPCORE_MIN_SPEEDUP", default=1.3, commands=(SUITE,), metavar="X"),
@@ -211,8 +219,8 @@ def resolve(command: str, given: Mapping[str, object],
 def _default(option: Option, command: str) -> object:
     if option.kind == "flag":
         return False
-    if option.kind == "ids":  # every registered id, read now
-        return option.parse(registry.ALL)
+    if option.kind == "ids":  # the registry's default matrix, read now
+        return option.parse("")
     return option.default_for(command)
 
 
@@ -241,7 +249,8 @@ def unused_data_dir(command: str, data_dir: Path | None, profile: str) -> str | 
 
 
 def asks_for_all(raw: object) -> bool:
-    """Whether a raw ids value names ``all`` (or none, which means all)."""
+    """Whether a raw ids value names ``all`` or none (the default matrix): a mode such a
+    request includes is skipped, not an error, where the device cannot run it."""
     if _unset(raw):
         return True
     tokens = raw if isinstance(raw, (list, tuple)) else str(raw).replace(",", " ").split()

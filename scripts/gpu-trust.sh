@@ -5,7 +5,13 @@
 # saved with --benchmark-autosave into one storage per (step mode, what ran). The storages are
 # packed into OUT/trust.tgz after every session, so a call cut short still returns what
 # finished; no session starts once DEADLINE seconds have passed since the script began.
-# Usage: scripts/gpu-trust.sh DATA_DIR BERT_MODEL OUT_DIR DEADLINE SESSION...
+# With LANES=N (a machine of N GPUs) the sessions are dealt round-robin to N lanes, lane i
+# running its share one after another on GPU i (CUDA_VISIBLE_DEVICES=i), with its own caches
+# and storage (STORE/laneI/...) and packed into OUT/trust-laneI.tgz; the lanes' storages are
+# merged afterwards with scripts/merge-storages.py. A captured session times the GPU's work, so
+# lanes on separate GPUs do not disturb what it measures; eager sessions are host-bound and
+# belong in one lane.
+# Usage: [LANES=N] scripts/gpu-trust.sh DATA_DIR BERT_MODEL OUT_DIR DEADLINE SESSION...
 #   SESSION  MODE:KIND, MODE off (eager) or on (captured), KIND an injection or aa (none)
 #   e.g.  scripts/gpu-trust.sh .gpu/data .gpu/models/bert-base-cased-config $OUT 300 \
 #         off:aa off:host-overhead off:aa off:extra-sync
@@ -24,16 +30,29 @@ random_init=$(ls "$bert"/*.safetensors "$bert"/*.bin 2>/dev/null | grep -q . || 
 store=/tmp/trust
 mkdir -p "$store" "$out"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader
-for session in "$@"; do
-  mode=${session%%:*} kind=${session#*:}
-  if (( $(date +%s) - began > deadline )); then echo "deadline: not started: $session"; continue; fi
-  start=$(date +%s)
-  AMPCORE_INJECT=$([[ $kind == aa ]] || echo "$kind") timeout 150 python3 -m pytest benchmarks \
-    -p no:cacheprovider -q -k train --amp-profile "${AMPCORE_PROFILE:-seed}" --amp-workloads bert \
-    --amp-precisions amp-bf16 --amp-data-dir "$data" --amp-bert-model "$bert" $random_init \
-    --amp-cuda-graphs "$mode" --benchmark-autosave --benchmark-storage "file://$store/$mode-$kind" \
-    > "$store/log-$mode-$kind-$start.txt" 2>&1
-  echo "$mode $kind rc=$? $(( $(date +%s) - start )) s"
-  tar -czf "$out/trust.tgz" -C "$store" .
-done
+lane() {  # LANE STRIDE SESSION...: this lane's share of the sessions, one after another
+  local index=$1 stride=$2 n=0 session mode kind start dir=$store tgz=$out/trust.tgz; shift 2
+  if (( stride > 1 )); then
+    dir=$store/lane$index tgz=$out/trust-lane$index.tgz
+    export CUDA_VISIBLE_DEVICES=$index AMPCORE_CACHE_DIR=/tmp/ampcore-cache-lane$index HF_HOME=/tmp/hf-home-lane$index
+  fi
+  mkdir -p "$dir"
+  for session in "$@"; do
+    (( n++ % stride == index )) || continue
+    mode=${session%%:*} kind=${session#*:}
+    if (( $(date +%s) - began > deadline )); then echo "deadline: not started: $session"; continue; fi
+    start=$(date +%s)
+    AMPCORE_INJECT=$([[ $kind == aa ]] || echo "$kind") timeout 150 python3 -m pytest benchmarks \
+      -p no:cacheprovider -q -k train --amp-profile "${AMPCORE_PROFILE:-seed}" --amp-workloads bert \
+      --amp-precisions amp-bf16 --amp-data-dir "$data" --amp-bert-model "$bert" $random_init \
+      --amp-cuda-graphs "$mode" --benchmark-autosave --benchmark-storage "file://$dir/$mode-$kind" \
+      > "$dir/log-$mode-$kind-$start.txt" 2>&1
+    echo "lane $index: $mode $kind rc=$? $(( $(date +%s) - start )) s"
+    tar -czf "$tgz" -C "$dir" .
+  done
+}
+lanes=${LANES:-1}
+for (( i = 0; i < lanes; i++ )); do lane "$i" "$lanes" "$@" & done
+wait
+(( lanes > 1 )) && python3 scripts/merge-storages.py "$store"/merged "$store"/lane* && store=$store/merged
 python3 scripts/trust-table.py "$store"

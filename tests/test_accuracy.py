@@ -13,6 +13,7 @@ from ampcore.cli import main
 from ampcore.errors import DataError, DataSizeError
 from ampcore.history import verdicts
 from ampcore.metrics import get_metric
+from ampcore.suite.summary import seed_notes
 from ampcore.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
 from ampcore.result import RunResult
 
@@ -404,7 +405,8 @@ def test_suite_seeds_train_extra_seeds_once(stub_runs, make_result):
     assert len(runs) == 3 and runs[0] is session.results[("bert", "fp32")]
     assert [s.train_seed for s in stub_runs] == [43, 44]
     assert session.seeds("bert", "fp32") == runs and len(stub_runs) == 2  # cached
-    assert any("over 3 seeds" in note for note in session._seed_notes())
+    notes = seed_notes(session.results, session.seed_results)
+    assert any("over 3 seeds" in note for note in notes)
 
 
 def test_train_seed_changes_training_not_data():

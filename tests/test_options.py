@@ -33,13 +33,13 @@ def test_every_option_name_of_both_faces_is_kept():
     assert run == {"--workload", "--precision", "--profile", "--device", "--data-dir", "--download",
                    "--bert-model", "--llama-model", "--max-length", "--allow-random-init", "--max-grad-norm",
                    "--compile", "--cuda-graphs", "--inject", "--nproc", "--json", "--no-progress",
-                   "--eval-samples", "--seeds"}
+                   "--eval-samples", "--seeds", "--processes"}
     assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
                      "--amp-bert-model", "--amp-llama-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
                      "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
                      "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds",
-                     "--amp-loss-tol"}
+                     "--amp-loss-tol", "--amp-processes"}
     keys = [o.key for o in options.OPTIONS]
     assert len(keys) == len(set(keys))
 
@@ -49,8 +49,10 @@ def test_defaults():
     assert (run.nproc, suite.nproc) == (1, 2)
     assert (suite.min_speedup, suite.acc_tol, suite.cuda_graphs) == (1.3, 0.03, "auto")
     assert suite.loss_tol == 0.05
-    assert run.workloads == ["bert", "resnet18", "llama"]
-    assert run.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16", "fp8", "fp8-rowwise"]
+    # The default matrix (the registry's default entries); llama and float8 run when named.
+    for settings in (run, suite):
+        assert settings.workloads == ["bert", "resnet18"]
+        assert settings.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16"]
     assert run.profile is None and run.data_dir is None and run.download is False
     assert not hasattr(run, "min_speedup") and not hasattr(suite, "max_grad_norm")
 
@@ -70,6 +72,9 @@ def test_ids_expand_all_keep_order_and_drop_repeats():
     assert resolve(RUN, {"precisions": ["amp-bf16", "fp32", "amp-bf16"]}, {}).precisions == [
         "amp-bf16", "fp32"]
     assert resolve(SUITE, {"workloads": "all"}, {}).workloads == ["bert", "resnet18", "llama"]
+    assert resolve(RUN, {"precisions": "all"}, {}).precisions == [
+        "fp32", "tf32", "amp-fp16", "amp-bf16", "fp8", "fp8-rowwise"]
+    assert resolve(RUN, {"workloads": "llama"}, {}).workloads == ["llama"]
     assert options.asks_for_all(None) and options.asks_for_all("fp32,all")
     assert not options.asks_for_all(["fp32"])
 

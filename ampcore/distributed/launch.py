@@ -159,7 +159,7 @@ def run_distributed(spec: RunSpec, nproc: int, progress: bool = False, *,
         # (Each worker gets its own path from torchrun, which overrides this one.)
         env["TORCHELASTIC_ERROR_FILE"] = str(out / LAUNCHER_ERROR_FILE)
         command = launch_command(nproc, out, progress, collective_timeout_s)
-        returncode, output = _launch(command, env, timeout_s, what)
+        returncode, output = stream_process(command, env, timeout_s, what)
         recorded, root = read_failures(out)
         if returncode != 0 or recorded or root or not (out / RESULT_FILE).exists():
             raise _run_error(what, returncode, recorded, root, output)
@@ -174,9 +174,11 @@ def _run_error(what: str, returncode: int, recorded: list[RankFailure],
     return DistributedRunError(message, failures, exit_code=code)
 
 
-def _launch(command: list[str], env: dict[str, str], timeout_s: float | None,
-            what: str) -> tuple[int, str]:
-    """Run torchrun, streaming its output to stderr; (return code, the output's tail)."""
+def stream_process(command: list[str], env: dict[str, str], timeout_s: float | None,
+                   what: str, timeout_error: type[AmpcoreError] = DistributedRunError,
+                   ) -> tuple[int, str]:
+    """Run ``command`` (torchrun, or a fresh worker process), streaming its output to stderr;
+    (return code, the output's tail). A timeout stops it and raises ``timeout_error``."""
     # Its own session: on a timeout or an interrupt, we stop torchrun and every worker at once.
     proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -188,8 +190,8 @@ def _launch(command: list[str], env: dict[str, str], timeout_s: float | None,
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _stop(proc)
-        raise DistributedRunError(f"{what} timed out after {timeout_s:g} s; every process was "
-                                  "stopped") from None
+        raise timeout_error(f"{what} timed out after {timeout_s:g} s; every process was "
+                            "stopped") from None
     except BaseException:
         _stop(proc)
         raise

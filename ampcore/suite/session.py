@@ -144,33 +144,42 @@ class SuiteSession:
         self._fail_if_failed(name)
         if key not in self.results:  # else trained on demand earlier in this session
             adapter.set_group(benchmark, workload)
-            with self._remember_failure(name), \
-                    Experiment(self.spec(workload, precision)) as experiment:
-                experiment.start()
-                self.results[key] = experiment.timed_by(benchmark)
+            if self.options.processes > 1:  # timed in fresh processes: their merged rounds
+                self.results[key] = self._train(self.spec(workload, precision), name)
+                adapter.record_rounds(benchmark, self.results[key].round_times_s)
+            else:
+                with self._remember_failure(name), \
+                        Experiment(self.spec(workload, precision)) as experiment:
+                    experiment.start()
+                    self.results[key] = experiment.timed_by(benchmark)
         result = self.results[key]
         self.record(benchmark, result)
         return result
 
     def get(self, workload: str, precision: str) -> RunResult:
         """A run's result, training it now (own timer) if no test has yet."""
-        from ampcore.run import run_experiment
-
         key, name = (workload, precision), f"{workload}-{precision}"
         self._fail_if_failed(name)
         if key not in self.results:
             reason = self.unsupported_reason(workload, precision)
             if reason:
                 pytest.skip(f"prerequisite {name} cannot run: {reason}")
-            with self._remember_failure(name):
-                self.results[key] = run_experiment(self.spec(workload, precision))
+            self.results[key] = self._train(self.spec(workload, precision), name)
         return self.results[key]
+
+    def _train(self, spec: RunSpec, name: str) -> RunResult:
+        """Train ``spec`` with its own timer: here, or in ``--amp-processes`` fresh processes."""
+        from ampcore.fresh_processes import run_in_fresh_processes
+        from ampcore.run import run_experiment
+
+        with self._remember_failure(name):
+            if self.options.processes > 1:
+                return run_in_fresh_processes(spec, self.options.processes)
+            return run_experiment(spec)
 
     def seeds(self, workload: str, precision: str) -> list[RunResult]:
         """The run of every training seed (--amp-seeds N): the session's own run (the profile's
         seed), then seeds +1 ... +N-1 trained now with their own timer, once per session."""
-        from ampcore.run import run_experiment
-
         runs = [self.get(workload, precision)]
         base_seed = self.workload_config(workload).training_seed
         for index in range(1, self.options.seeds):
@@ -178,9 +187,8 @@ class SuiteSession:
             name = f"{workload}-{precision}-seed{base_seed + index}"
             self._fail_if_failed(name)
             if key not in self.seed_results:
-                with self._remember_failure(name):
-                    self.seed_results[key] = run_experiment(
-                        self.spec(workload, precision, train_seed=base_seed + index))
+                self.seed_results[key] = self._train(
+                    self.spec(workload, precision, train_seed=base_seed + index), name)
             runs.append(self.seed_results[key])
         return runs
 
@@ -249,48 +257,14 @@ class SuiteSession:
 
     def summary(self) -> str:
         """The session's Markdown summary (``ampcore.table.suite_summary``)."""
+        from ampcore.suite.summary import session_notes
         from ampcore.table import suite_summary
 
         ddp_runs = [(r, scaling_efficiency(r, self.results.get(key)))
                     for key, r in self.ddp_results.items()]
-        if self.cuda_graphs:
-            steps = "each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
-        else:
-            steps = "eager"
-            if self.on_gpu:
-                steps += " (--amp-cuda-graphs on: captured in CUDA graphs)"
-        notes = [f"Training steps: {steps}.",
-                 "Speedups with an interval are ratios of median round times with bootstrap 95% "
-                 "CIs; the others are ratios of total training times."]
-        if not self.timing_enabled:
-            notes.append(f"Speedup intervals not computed: {self.timing_disabled_reason}.")
-        unused = self.unused_data_dir()
-        if unused:
-            from ampcore.history.output import md_escape
-
-            notes.append(f"Note: {md_escape(unused)}.")  # a path is the user's text: no HTML
-        if self.interrupted:
-            notes.append("Interrupted: these are the runs that finished (partial); a saved "
-                         "benchmark file is marked incomplete, and ampcore compare and report "
-                         "skip it.")
-        notes.extend(self._seed_notes())
         speedups = {name: (s.ratio, s.low, s.high) for name, s in self.speedups.items()}
-        return suite_summary(list(self.results.values()), speedups, ddp_runs, notes)
-
-    def _seed_notes(self) -> list[str]:
-        """Held-out accuracy of every run, per training seed when there are several."""
-        from ampcore.gates import seed_spread
-
-        notes = []
-        for (workload, precision), run in self.results.items():
-            extra = [r for (w, p, _), r in sorted(self.seed_results.items())
-                     if (w, p) == (workload, precision)]
-            if run.heldout_samples or extra:
-                runs = [run, *extra]
-                label = f"over {len(runs)} seeds" if extra else "held-out accuracy"
-                notes.append(f"{run.name} {label} ({run.heldout_samples} held-out samples): "
-                             f"{seed_spread(runs)}.")
-        return notes
+        return suite_summary(list(self.results.values()), speedups, ddp_runs,
+                             session_notes(self))
 
     # --- failures -------------------------------------------------------------------------------
     def _fail_if_failed(self, name: str) -> None:

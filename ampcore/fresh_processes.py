@@ -1,0 +1,163 @@
+"""One run trained in N fresh processes, one after another, merged into one ``RunResult``
+(``--processes N``, ``--amp-processes N``).
+
+Why: on the H200 hosts a fresh process's host speed is a draw of its own (eager amp-bf16
+rounds of unchanged code: 457-552 ms median over 10 fresh processes, docs/TRUST.md), and an
+eager round measures max(host, GPU). No setting inside one process removes that offset; more
+processes average it out, as pyperf's worker processes do.
+
+Merge semantics (every process trains the same plan, seed and data, so round i is the same
+work in each; ``merge_process_results``, a pure function):
+
+- round i's time is the median over the processes of their round i: a process whose host
+  is slow moves no round once there are three or more;
+- the step probe's host and eager step times are merged the same way, step by step; the
+  counters (exact) are the first process's, and ``details["counters_consistent"]`` says
+  whether every process counted the same;
+- accuracy, losses, predictions and memory are the first process's; ``details`` keeps each
+  process's round times, median step time and held-out accuracy, ``config["processes"]``
+  their number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ampcore.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
+from ampcore.result import RunResult
+
+MODULE = "ampcore.fresh_processes"
+ERROR_FILE = "error.json"  # a worker's AmpcoreError: its type, message and exit code
+
+
+class FreshProcessError(AmpcoreError):
+    """A fresh worker process failed; the message names the process and its error."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _medians(series: Sequence[Sequence[float]]) -> list[float]:
+    return [statistics.median(values) for values in zip(*series, strict=True)]
+
+
+def _merged_probe(results: Sequence[RunResult]) -> tuple[dict, bool]:
+    """The first process's step probe with host and eager step times merged step by step,
+    and whether every process counted the same."""
+    probes = [r.step_probe for r in results]
+    merged = dict(probes[0])
+    for key, median_key in (("host_step_s", "host_step_median_s"),
+                            ("eager_step_s", "eager_step_median_s")):
+        series = [p.get(key) or [] for p in probes]
+        if all(series) and len({len(s) for s in series}) == 1:
+            merged[key] = _medians(series)
+            merged[median_key] = statistics.median(merged[key])
+    counted = [{k: v for k, v in p.items() if k.endswith("_per_step")} for p in probes]
+    return merged, all(c == counted[0] for c in counted)
+
+
+def merge_process_results(results: Sequence[RunResult]) -> RunResult:
+    """One ``RunResult`` from the runs of one spec in fresh processes, in the order they ran."""
+    if not results:
+        raise UsageError("merging fresh processes needs at least one result")
+    first = results[0]
+    plans = {(r.name, tuple(r.samples_per_round)) for r in results}
+    if len(plans) != 1:
+        raise AmpcoreError(f"the fresh processes trained different plans: {sorted(plans)}; "
+                           "their rounds cannot be merged")
+    probe, consistent = _merged_probe(results)
+    details = {**first.details, "processes": len(results),
+               "per_process_round_times_s": [r.round_times_s for r in results],
+               "per_process_step_time_s": [r.step_time_s for r in results],
+               "per_process_heldout_accuracy": [r.heldout_accuracy for r in results],
+               "counters_consistent": consistent}
+    return dataclasses.replace(
+        first, config={**first.config, "processes": len(results)},
+        round_times_s=_medians([r.round_times_s for r in results]),
+        step_probe=probe, details=details)
+
+
+def run_in_fresh_processes(spec, processes: int, progress: bool = False,
+                           timeout_s: float | None = None) -> RunResult:
+    """Train ``spec`` in ``processes`` fresh processes, one after another; the merged result.
+    What the parent can check (ids, profile, precision on the device) it checks first."""
+    from ampcore.precision import get_precision
+    from ampcore.profiles import get_profile
+    from ampcore.spec import resolve_device
+    from ampcore.workloads import get_workload
+
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise UsageError(f"--processes must be a whole number, at least 1; got {processes!r}")
+    get_workload(spec.workload)
+    get_profile(spec.profile)
+    get_precision(spec.precision).check_supported(resolve_device(spec.device))
+    return merge_process_results([_run_one(spec, i, processes, progress, timeout_s)
+                                  for i in range(processes)])
+
+
+def _run_one(spec, index: int, processes: int, progress: bool,
+             timeout_s: float | None) -> RunResult:
+    from ampcore.distributed.launch import stream_process
+    from ampcore.distributed.protocol import RESULT_FILE, write_spec
+    from ampcore.result import read_json
+
+    what = f"fresh process {index + 1} of {processes} for {spec.workload}/{spec.precision}"
+    with tempfile.TemporaryDirectory(prefix="ampcore-fresh-") as tmp:
+        out = Path(tmp)
+        write_spec(spec, out)
+        command = [sys.executable, "-m", MODULE, "--out", str(out)]
+        returncode, tail = stream_process(command + (["--progress"] if progress else []),
+                                          dict(os.environ), timeout_s, what,
+                                          timeout_error=FreshProcessError)
+        if returncode == 0 and (out / RESULT_FILE).exists():
+            return read_json(out / RESULT_FILE)[0]
+        raise _failure(what, returncode, out / ERROR_FILE, tail)
+
+
+def _failure(what: str, returncode: int, error_file: Path, tail: str) -> AmpcoreError:
+    try:
+        error = json.loads(error_file.read_text(encoding="utf-8"))
+        if error.get("unsupported"):  # a layer the mode cannot take: a skip, as in-process
+            return UnsupportedPrecisionError(*error["unsupported"])
+        return FreshProcessError(f"{what} failed: {error['type']}: {error['message']}",
+                                 int(error["exit_code"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        last = "\n".join(tail.strip().splitlines()[-15:]) or "(no output)"
+        return FreshProcessError(f"{what} exited with code {returncode}; its output ended:\n"
+                                 f"{last}", returncode if returncode > 0 else 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A worker: train the spec in ``--out`` once and write its result there."""
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    from ampcore.distributed.protocol import RESULT_FILE, read_spec
+    from ampcore.result import write_json
+    from ampcore.run import run_experiment
+
+    try:
+        result = run_experiment(read_spec(args.out), progress=args.progress)
+    except AmpcoreError as exc:
+        error = {"type": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
+        if isinstance(exc, UnsupportedPrecisionError):
+            error["unsupported"] = [exc.precision, exc.device, exc.reason]
+        (args.out / ERROR_FILE).write_text(json.dumps(error), encoding="utf-8")
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    write_json([result], args.out / RESULT_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

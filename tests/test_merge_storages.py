@@ -1,0 +1,50 @@
+"""scripts/merge-storages.py: lanes' storages (one per GPU) become one, numbered in the order
+the runs were saved, and nothing in the destination is overwritten."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE = "Linux-CPython-3.12-64bit"
+
+
+def save(lane: Path, storage: str, number: int, when: str) -> None:
+    folder = lane / storage / MACHINE
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{number:04d}_abc_{when}.json").write_text(json.dumps({"datetime": when}))
+
+
+def merge(*args: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "merge-storages.py"),
+                           *map(str, args)], capture_output=True, text=True)
+
+
+def test_lanes_merge_into_one_storage_numbered_by_save_time(tmp_path):
+    lane0, lane1, dest = tmp_path / "lane0", tmp_path / "lane1", tmp_path / "merged"
+    save(lane0, "on-extra-sync", 1, "2026-12-02T10:00:00")
+    save(lane0, "on-extra-sync", 2, "2026-12-02T10:02:00")
+    save(lane1, "on-extra-sync", 1, "2026-12-02T10:01:00")  # the same number in another lane
+    save(lane1, "on-aa", 1, "2026-12-02T10:00:30")
+    (lane1 / "log-on-aa-1.txt").write_text("log")
+    done = merge(dest, lane0, lane1)
+    assert done.returncode == 0, done.stderr
+    assert "merged 4 saved runs of 2 storages" in done.stdout
+    names = sorted(p.name for p in (dest / "on-extra-sync" / MACHINE).iterdir())
+    assert names == ["0001_abc_2026-12-02T10:00:00.json", "0002_abc_2026-12-02T10:01:00.json",
+                     "0003_abc_2026-12-02T10:02:00.json"]
+    assert [p.name for p in (dest / "on-aa" / MACHINE).iterdir()] == [
+        "0001_abc_2026-12-02T10:00:30.json"]
+    assert (dest / "log-on-aa-1.txt").read_text() == "log"
+
+
+def test_a_destination_that_holds_the_names_is_not_overwritten(tmp_path):
+    lane0, dest = tmp_path / "lane0", tmp_path / "merged"
+    save(lane0, "on-aa", 1, "2026-12-02T10:00:00")
+    assert merge(dest, lane0).returncode == 0
+    kept = dest / "on-aa" / MACHINE / "0001_abc_2026-12-02T10:00:00.json"
+    kept.write_text("saved by the user")
+    again = merge(dest, lane0)
+    assert again.returncode != 0 and "FileExistsError" in again.stderr
+    assert kept.read_text() == "saved by the user"
