@@ -31,9 +31,9 @@ store=/tmp/trust
 mkdir -p "$store" "$out"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader
 lane() {  # LANE STRIDE SESSION...: this lane's share of the sessions, one after another
-  local index=$1 stride=$2 n=0 session mode kind start dir=$store tgz=$out/trust.tgz; shift 2
+  local index=$1 stride=$2 n=0 session mode kind start dir=$store tgz=$out/trust.tgz tag=; shift 2
   if (( stride > 1 )); then
-    dir=$store/lane$index tgz=$out/trust-lane$index.tgz
+    dir=$store/lane$index tgz=$out/trust-lane$index.tgz tag=-lane$index
     export CUDA_VISIBLE_DEVICES=$index AMPCORE_CACHE_DIR=/tmp/ampcore-cache-lane$index HF_HOME=/tmp/hf-home-lane$index
   fi
   mkdir -p "$dir"
@@ -46,7 +46,7 @@ lane() {  # LANE STRIDE SESSION...: this lane's share of the sessions, one after
       -p no:cacheprovider -q -k train --amp-profile "${AMPCORE_PROFILE:-seed}" --amp-workloads bert \
       --amp-precisions amp-bf16 --amp-data-dir "$data" --amp-bert-model "$bert" $random_init \
       --amp-cuda-graphs "$mode" --benchmark-autosave --benchmark-storage "file://$dir/$mode-$kind" \
-      > "$dir/log-$mode-$kind-$start.txt" 2>&1
+      > "$dir/log-$mode-$kind-$start$tag.txt" 2>&1
     echo "lane $index: $mode $kind rc=$? $(( $(date +%s) - start )) s"
     tar -czf "$tgz" -C "$dir" .
   done

@@ -1,10 +1,10 @@
 """How far a run's median round drifts between fresh processes, and how far once K processes
 are merged (``--processes K``): the measurement behind docs/TRUST.md's fresh-process rows.
 
-    python scripts/process-drift.py run OUT N -- AMPCORE_RUN_ARGS...
+    python scripts/process-drift.py run OUT N [DEADLINE_S] -- AMPCORE_RUN_ARGS...
         N fresh processes, one after another, each ``python -m ampcore run ARGS --json
-        OUT/process-I.json`` (one workload and precision).
-    python scripts/process-drift.py table OUT [K ...]
+        OUT/process-I.json`` (one workload and precision); none starts after DEADLINE_S.
+    python scripts/process-drift.py table OUT [K ...]       (OUT and every folder under it)
         The spread (max/min - 1) and CV of the per-process median round, then for each K the
         same over consecutive groups of K processes merged by ``merge_process_results``, the
         merge ``--processes K`` applies. N fresh single processes regrouped are K-process
@@ -16,15 +16,20 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ampcore.fresh_processes import merge_process_results
 from ampcore.result import read_json
 
 
-def run(out: Path, count: int, args: list[str]) -> None:
+def run(out: Path, count: int, args: list[str], deadline_s: float = float("inf")) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
     for index in range(count):
+        if time.monotonic() - began > deadline_s:
+            print(f"deadline: processes {index}-{count - 1} not started", flush=True)
+            return
         target = out / f"process-{index:03d}.json"
         command = [sys.executable, "-m", "ampcore", "run", *args, "--no-progress",
                    "--json", str(target)]
@@ -44,7 +49,7 @@ def spread(values: list[float]) -> str:
 
 
 def table(out: Path, ks: list[int]) -> None:
-    runs = [read_json(p)[0] for p in sorted(out.glob("process-*.json"))]
+    runs = [read_json(p)[0] for p in sorted(out.rglob("process-*.json"))]
     if not runs:
         raise SystemExit(f"no process-*.json under {out}")
     print(f"{runs[0].name} ({runs[0].profile}, {runs[0].device}), "
@@ -59,7 +64,8 @@ def table(out: Path, ks: list[int]) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[0] == "run" and "--" in argv:
         split = argv.index("--")
-        run(Path(argv[1]), int(argv[2]), argv[split + 1:])
+        deadline = float(argv[3]) if split == 4 else float("inf")
+        run(Path(argv[1]), int(argv[2]), argv[split + 1:], deadline)
     elif len(argv) >= 2 and argv[0] == "table":
         table(Path(argv[1]), [int(k) for k in argv[2:]] or [3, 5])
     else:
