@@ -113,3 +113,25 @@ def test_the_suite_saves_the_merged_rounds_of_fresh_processes(suite, tmp_path): 
     assert bench["stats"]["rounds"] == len(extra["samples_per_round"])  # the merged rounds
     assert bench["stats"]["median"] > 0
     result.stdout.fnmatch_lines(["*Each run trained in 2 fresh processes*"])
+
+
+def test_compare_shows_a_change_of_fresh_processes_and_still_compares(tmp_path, monkeypatch,
+                                                                      capsys):
+    import numpy as np
+    from datetime import datetime, timezone
+
+    from tests.support import synthetic
+
+    store, when = tmp_path / "store" / "machine", datetime(2026, 12, 2, 9, tzinfo=timezone.utc)
+    for index, processes in ((1, None), (2, 3)):
+        config = {"epochs": 1, "batch_size": 64, **({"processes": processes} if processes else {})}
+        doc = synthetic.amp_session(np.random.default_rng(index), when.replace(hour=8 + index),
+                                    commit=f"{index:02x}" * 20, records={"*": {"config": config}})
+        synthetic.write_run(store, index, doc)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "verdict.json"
+    status = cli.main(["compare", str(tmp_path / "store"), "--json", str(out)])
+    data, text = json.loads(out.read_text()), capsys.readouterr().out
+    assert status == 0 and data["verdict"] == "ok" and data["measured_differences"] == []
+    assert "test_train[bert-amp-bf16]: fresh processes 1 -> 3" in data["method_changes"]
+    assert "timing method changed (information, not a refusal): " in text

@@ -60,6 +60,7 @@ class Comparison:
     config_source: str | None = None
     allow_missing: bool = False  # benchmarks missing from the candidate do not fail the gate
     library_changes: tuple[str, ...] = ()  # "transformers 4.57.1 -> 5.17.0": shown, not judged
+    method_changes: tuple[str, ...] = ()  # "bert-fp32: fresh processes 1 -> 3": shown, not judged
 
     @property
     def regressions(self) -> list[BenchmarkVerdict]:
@@ -195,4 +196,5 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
                       tuple(problems), tuple(notes),
                       str(config.source) if config.source else None, allow_missing,
                       library_changes=tuple(matching.library_changes(baseline_runs,
-                                                                     candidate_run)))
+                                                                     candidate_run)),
+                      method_changes=tuple(matching.method_changes(baseline_runs, candidate_run)))

@@ -172,6 +172,25 @@ def library_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
     return found
 
 
+def processes(bench) -> int:
+    """Fresh processes a benchmark's run was trained in (``--amp-processes``; 1 before it)."""
+    value = bench.record.config.get("processes", 1) if bench.record is not None else 1
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def method_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
+    """"bert-amp-bf16: fresh processes 1 -> 3" where the candidate was timed in another number
+    of fresh processes than its baseline: the medians estimate the same time, with less of
+    a process's host draw in them. Information, never a refusal."""
+    found = []
+    for key, bench in candidate.benchmarks.items():
+        old = sorted({processes(r.benchmarks[key]) for r in baseline if key in r.benchmarks})
+        if old and old != [processes(bench)]:
+            found.append(f"{bench.name}: fresh processes {', '.join(map(str, old))} -> "
+                         f"{processes(bench)}")
+    return found
+
+
 def _version(value: object) -> str:
     return "not installed" if value is None else str(value)
 

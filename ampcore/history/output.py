@@ -110,6 +110,9 @@ def context_lines(comparison: Comparison, bullet: str = "",
     if c.library_changes:
         lines.append(f"{bullet}libraries changed (information, not a refusal): "
                      + "; ".join(map(esc, c.library_changes)))
+    if c.method_changes:
+        lines.append(f"{bullet}timing method changed (information, not a refusal): "
+                     + "; ".join(map(esc, c.method_changes)))
     if c.measured_differences:
         lines.append(f"{bullet}not compared, a different workload configuration was measured:")
         lines.extend(f"{bullet}  {esc(d)}" for d in c.measured_differences)
@@ -173,6 +176,7 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "environment_mismatch_allowed": comparison.env_mismatch_allowed,
         "measured_differences": list(comparison.measured_differences),
         "library_changes": list(comparison.library_changes),
+        "method_changes": list(comparison.method_changes),
         "only_in_baseline": list(comparison.only_in_baseline),
         "missing_allowed": comparison.allow_missing,
         "only_in_candidate": list(comparison.only_in_candidate),
