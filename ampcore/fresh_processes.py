@@ -90,16 +90,11 @@ def run_in_fresh_processes(spec, processes: int, progress: bool = False,
                            timeout_s: float | None = None) -> RunResult:
     """Train ``spec`` in ``processes`` fresh processes, one after another; the merged result.
     What the parent can check (ids, profile, precision on the device) it checks first."""
-    from ampcore.precision import get_precision
-    from ampcore.profiles import get_profile
-    from ampcore.spec import resolve_device
-    from ampcore.workloads import get_workload
+    from ampcore.distributed.launch import check_before_launch
 
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise UsageError(f"--processes must be a whole number, at least 1; got {processes!r}")
-    get_workload(spec.workload)
-    get_profile(spec.profile)
-    get_precision(spec.precision).check_supported(resolve_device(spec.device))
+    check_before_launch(spec)
     return merge_process_results([_run_one(spec, i, processes, progress, timeout_s)
                                   for i in range(processes)])
 

@@ -5,6 +5,10 @@ are merged (``--processes K``): the measurement behind docs/TRUST.md's fresh-pro
         N fresh processes, one after another, each ``python -m ampcore run ARGS --json
         OUT/process-I.json`` (one workload and precision); none starts after DEADLINE_S.
     python scripts/process-drift.py table OUT [K ...]       (OUT and every folder under it)
+    python scripts/process-drift.py resample STORAGE [K ...]
+        An estimate, not a measurement: the median round of each saved session in the
+        pytest-benchmark STORAGE (one per fresh process), 2,000 sets of 10 sessions each the
+        median of K of them drawn without replacement; the median spread over the sets.
         The spread (max/min - 1) and CV of the per-process median round, then for each K the
         same over consecutive groups of K processes merged by ``merge_process_results``, the
         merge ``--processes K`` applies. N fresh single processes regrouped are K-process
@@ -13,6 +17,8 @@ are merged (``--processes K``): the measurement behind docs/TRUST.md's fresh-pro
 
 from __future__ import annotations
 
+import json
+import random
 import statistics
 import subprocess
 import sys
@@ -38,8 +44,7 @@ def run(out: Path, count: int, args: list[str], deadline_s: float = float("inf")
 
 
 def median_round_ms(result) -> float:
-    per_step = [t / n for t, n in zip(result.round_times_s, result.steps_per_round)]
-    return statistics.median(per_step) * 1e3
+    return result.step_time_s * 1e3
 
 
 def spread(values: list[float]) -> str:
@@ -61,13 +66,28 @@ def table(out: Path, ks: list[int]) -> None:
         print(f"K={k}: {spread(merged)}")
 
 
+def resample(storage: Path, ks: list[int], sets: int = 2000, sessions: int = 10) -> None:
+    medians = [bench["stats"]["median"] * 1e3 for path in sorted(storage.rglob("*.json"))
+               for bench in json.loads(path.read_text())["benchmarks"]]
+    print(f"{len(medians)} saved sessions, median round {min(medians):.1f}-{max(medians):.1f} ms")
+    rng = random.Random(0)
+    for k in ks:
+        spreads = []
+        for _ in range(sets):
+            drawn = [statistics.median(rng.sample(medians, k)) for _ in range(sessions)]
+            spreads.append(max(drawn) / min(drawn) - 1)
+        print(f"K={k}: median spread over {sessions} sessions "
+              f"{100 * statistics.median(spreads):.1f}% (estimate)")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[0] == "run" and "--" in argv:
         split = argv.index("--")
         deadline = float(argv[3]) if split == 4 else float("inf")
         run(Path(argv[1]), int(argv[2]), argv[split + 1:], deadline)
-    elif len(argv) >= 2 and argv[0] == "table":
-        table(Path(argv[1]), [int(k) for k in argv[2:]] or [3, 5])
+    elif len(argv) >= 2 and argv[0] in ("table", "resample"):
+        command = table if argv[0] == "table" else resample
+        command(Path(argv[1]), [int(k) for k in argv[2:]] or [3, 5])
     else:
         raise SystemExit(__doc__)
 

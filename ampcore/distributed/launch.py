@@ -134,6 +134,14 @@ def launch_command(nproc: int, out_dir: Path, progress: bool = False,
     return command
 
 
+def check_before_launch(spec: RunSpec) -> None:
+    """What a parent can check of ``spec`` before it starts processes to train it (ids,
+    profile, the precision on the device): the usual errors, at no process start's cost."""
+    get_workload(spec.workload)
+    get_profile(spec.profile)
+    get_precision(spec.precision).check_supported(resolve_device(spec.device))
+
+
 def run_distributed(spec: RunSpec, nproc: int, progress: bool = False, *,
                     collective_timeout_s: float = DEFAULT_COLLECTIVE_TIMEOUT_S,
                     timeout_s: float | None = None) -> RunResult:
@@ -144,10 +152,7 @@ def run_distributed(spec: RunSpec, nproc: int, progress: bool = False, *,
     for the other ranks; ``timeout_s`` (None: no limit) bounds the whole launch.
     Raises ``DistributedRunError`` when a worker fails or the launch times out.
     """
-    # What the parent can check costs no process start; check it here, with the usual errors.
-    get_workload(spec.workload)
-    get_profile(spec.profile)
-    get_precision(spec.precision).check_supported(resolve_device(spec.device))
+    check_before_launch(spec)
     check_nproc(nproc, spec.device)
     what = f"distributed run of {spec.workload}/{spec.precision} on {nproc} processes"
     with tempfile.TemporaryDirectory(prefix="ampcore-ddp-") as tmp:
