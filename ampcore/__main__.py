@@ -1,3 +1,5 @@
+"""``python -m ampcore``: the command line."""
+
 import sys
 
 from ampcore.cli import main

@@ -1,6 +1,6 @@
 """Command line: ``ampcore run | compare | report | calibrate`` (also ``python -m ampcore``).
 
-``run``'s options are the ``run`` rows of ``ampcore.options`` (each with its environment
+``run``'s options are the ``run`` rows of ``ampcore.options.table`` (each with its environment
 variable); they are checked before anything trains, and a bad value exits 2.
 """
 
@@ -14,10 +14,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ampcore import options
-from ampcore.history import files
-from ampcore.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
-from ampcore.options import RUN, Settings
+from ampcore.options import table as options
+from ampcore.core import files
+from ampcore.core.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
+from ampcore.options.table import RUN, Settings
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +27,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _runnable_precisions(settings: Settings, device) -> list[str]:
     """The precisions the device can run; one it cannot is an error when named, a note on
     stderr when it came with ``all``."""
-    from ampcore.precision import get_precision
+    from ampcore.core.registry import get_precision
+    from ampcore.train.precision import check_supported
 
     runnable = []
     for precision in settings.precisions:
         try:
-            get_precision(precision).check_supported(device)
+            check_supported(get_precision(precision), device)
             runnable.append(precision)
         except UnsupportedPrecisionError as exc:
             if not options.asks_for_all(settings.given("precisions")):
@@ -42,14 +43,14 @@ def _runnable_precisions(settings: Settings, device) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ampcore import versions
+    from ampcore.core import versions
 
     versions.check()  # before torch is imported: an old one stops with its name and the floor
     settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
     if settings.json is not None:  # a result that cannot be saved must not cost a training
         files.check_new_file(settings.json, "--json", roots=())
-    from ampcore.distributed import describe
-    from ampcore.table import results_table
+    from ampcore.launch import describe
+    from ampcore.judge.table import results_table
 
     specs = _specs(settings)
     runs = _train(specs, settings)
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     out = sys.stderr if to_stdout else sys.stdout
     print(results_table(results), file=out)
     if len(runs) > len(results):
-        from ampcore.gates import seeds_table
+        from ampcore.judge.gates import seeds_table
 
         print(seeds_table(runs), file=out)
     for result in results:
@@ -79,10 +80,10 @@ def _specs(settings: Settings) -> list:
 
     from dataclasses import replace
 
-    from ampcore.distributed import check_nproc
-    from ampcore.graphs import resolve_cuda_graphs
-    from ampcore.profiles import default_profile_name
-    from ampcore.spec import RunSpec, resolve_device
+    from ampcore.launch import check_nproc
+    from ampcore.train.graphs import capture_required, resolve_cuda_graphs
+    from ampcore.core.profiles import default_profile_name
+    from ampcore.train.spec import RunSpec, resolve_device
 
     profile = settings.profile
     if profile is None:
@@ -110,7 +111,9 @@ def _specs(settings: Settings) -> list:
                                allow_download=settings.download,
                                allow_random_init=settings.allow_random_init,
                                max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                               cuda_graphs=cuda_graphs, injections=tuple(settings.inject),
+                               cuda_graphs=cuda_graphs,
+                               capture_fallback=not capture_required(settings.cuda_graphs),
+                               injections=tuple(settings.inject),
                                eval_samples=settings.eval_samples)
                 if index:
                     spec = replace(spec, train_seed=spec.workload_config().seed + index)
@@ -120,9 +123,9 @@ def _specs(settings: Settings) -> list:
 
 def _train(specs: list, settings: Settings) -> list:
     """Train each run in order; on Ctrl-C keep those that finished, then re-raise (exit 130)."""
-    from ampcore.distributed import run_distributed
-    from ampcore.fresh_processes import run_in_fresh_processes
-    from ampcore.run import run_experiment
+    from ampcore.launch import run_distributed
+    from ampcore.launch.fresh import run_in_fresh_processes
+    from ampcore.train.run import run_experiment
 
     results, progress = [], not settings.no_progress
     try:
@@ -145,7 +148,7 @@ def _train(specs: list, settings: Settings) -> list:
 
 
 def _write_results(results: list, path: Path, partial: bool = False) -> Path:
-    from ampcore.result import write_json
+    from ampcore.train.result import write_json
 
     try:
         return write_json(results, path, partial=partial)
@@ -160,7 +163,7 @@ def _keep_finished(results: list, path: Path | None) -> None:
     if not results:
         print("ampcore: interrupted before any run finished; nothing to save", file=sys.stderr)
         return
-    from ampcore.table import results_table
+    from ampcore.judge.table import results_table
 
     print(results_table(results))
     if path is None:
@@ -179,7 +182,7 @@ def _keep_finished(results: list, path: Path | None) -> None:
 
 
 def _list_injections(args: argparse.Namespace) -> int:
-    from ampcore.inject import INJECTIONS
+    from ampcore.train.inject import INJECTIONS
 
     for kind, injection in INJECTIONS.items():
         print(f"{kind:20} {injection.stands_for}\n{'':20} seen by: {injection.seen_by}")
@@ -206,21 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ampcore.history.cli import dispatch
+
     return dispatch(build_parser(), list(sys.argv[1:] if argv is None else argv))
-
-
-def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
-    """Parse, run the chosen subcommand's handler, and turn user-facing errors into messages
-    and exit statuses (2: usage, 1: other errors, 130: interrupted)."""
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except AmpcoreError as exc:
-        print(f"ampcore: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("ampcore: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """AMP vs the reference precision (fp32): training time, accuracy parity and AMP health, per
-workload x precision of the registries (``ampcore.registry``)."""
+workload x precision of the registries (``ampcore.core.registry``)."""
 
 import pytest
 
-from ampcore import gates
-from ampcore.registry import (REFERENCE_PRECISION, claim_for, precision_entry, speedup_claims,
-                              workload_entry)
+from ampcore.judge import gates
+from ampcore.core.registry import (REFERENCE_PRECISION, claim_for, get_precision, speedup_claims,
+                                   workload_entry)
 from ampcore.suite import enforce
 
 
@@ -57,7 +57,7 @@ def test_loss_parity(amp_runs, amp_mixed_case):
     if workload_entry(workload).quality != "loss":
         pytest.skip(f"{workload} is judged by its test accuracy (test_accuracy_parity)")
     amp = amp_runs.get(workload, precision)
-    references = [REFERENCE_PRECISION, *filter(None, [precision_entry(precision).builds_on])]
+    references = [REFERENCE_PRECISION, *filter(None, [get_precision(precision).builds_on])]
     verdicts = [gates.loss_parity_verdict(amp_runs.get(workload, r), amp, amp_runs.options.loss_tol)
                 for r in references]
     enforce(gates.Verdict(all(v.passed for v in verdicts), "; ".join(v.message for v in verdicts)))

@@ -3,8 +3,8 @@ DistributedDataParallel on --amp-nproc GPUs (torchrun): scaling and AMP speedup.
 
 import pytest
 
-from ampcore import gates
-from ampcore.registry import REFERENCE_PRECISION, workload_entry
+from ampcore.judge import gates
+from ampcore.core.registry import REFERENCE_PRECISION, workload_entry
 from ampcore.suite import enforce
 
 

@@ -13,6 +13,7 @@ the Python line of each sync-debug warning, and (after the blocks) the stack of 
 Prints one JSON line; ``--table FILE...`` prints the lines of many processes as a table.
 
 Usage: python scripts/eager-drift.py DATA_DIR BERT_MODEL [--label L] [--rounds N] [--profile P]
+                                     [--precision P]
        python scripts/eager-drift.py --table LINES.jsonl
 """
 
@@ -30,7 +31,7 @@ BLOCKS = ("before", "after-sync", "after-profiler", "after-bytecodes", "after-di
 
 
 def _time_rounds(exp, rounds: int) -> dict:
-    from ampcore.timing import synchronize
+    from ampcore.measure.timing import synchronize
 
     walls, cpus, threads, switches = [], [], [], []
     for i in range(rounds):
@@ -49,7 +50,7 @@ def _time_rounds(exp, rounds: int) -> dict:
 
 
 def _sync_sites(step, device) -> list[str]:
-    from ampcore import counters
+    from ampcore.measure import counters
 
     with counters._SyncCounter(device) as syncs:
         step()
@@ -74,14 +75,15 @@ def _sync_stack(step) -> list[str]:
     return []
 
 
-def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str) -> dict:
+def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str,
+            precision: str = "amp-bf16") -> dict:
     import torch
 
-    from ampcore import counters
-    from ampcore.run import Experiment
-    from ampcore.spec import RunSpec
+    from ampcore.measure import counters
+    from ampcore.train.run import Experiment
+    from ampcore.train.spec import RunSpec
 
-    spec = RunSpec(workload="bert", precision="amp-bf16", profile=profile, device="cuda" if torch.cuda.is_available() else "cpu",
+    spec = RunSpec(workload="bert", precision=precision, profile=profile, device="cuda" if torch.cuda.is_available() else "cpu",
                    data_dir=Path(data_dir), bert_model=None if bert == "-" else bert, allow_random_init=True,
                    cuda_graphs=False, eval_samples=0)
     out: dict = {"label": label, "pid": os.getpid(), "affinity": len(os.sched_getaffinity(0)),
@@ -135,4 +137,5 @@ if __name__ == "__main__":
         label = args[args.index("--label") + 1] if "--label" in args else "plain"
         n = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 4
         profile = args[args.index("--profile") + 1] if "--profile" in args else "seed"
-        print(json.dumps(measure(args[0], args[1], label, n, profile)))
+        precision = args[args.index("--precision") + 1] if "--precision" in args else "amp-bf16"
+        print(json.dumps(measure(args[0], args[1], label, n, profile, precision)))

@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from ampcore.fresh_processes import merge_process_results
-from ampcore.result import read_json
+from ampcore.launch.fresh import merge_process_results
+from ampcore.train.result import read_json
 
 
 def run(out: Path, count: int, args: list[str], deadline_s: float = float("inf")) -> None:

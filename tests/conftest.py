@@ -179,7 +179,7 @@ def train_all():
 def make_result():
     """``make_result(**overrides)``: a hand-made ``RunResult`` with round numbers: 3 rounds
     (1 s, 2 s, 1 s for 100, 100, 50 samples), so 62.5 samples/s."""
-    from ampcore.result import RunResult
+    from ampcore.train.result import RunResult
 
     def make(**overrides):
         fields = dict(
@@ -231,8 +231,8 @@ def tiny_bert_dirs(tmp_path_factory):
 def smoke_run():
     """``smoke_run(workload, precision)``: the ``RunResult`` of a full smoke-profile CPU run,
     trained at most once per session (each takes seconds)."""
-    from ampcore.run import run_experiment
-    from ampcore.spec import RunSpec
+    from ampcore.train.run import run_experiment
+    from ampcore.train.spec import RunSpec
 
     cache = {}
 

@@ -7,15 +7,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import ampcore.run
-from ampcore import gates, options, stats
+import ampcore.train.run
+from ampcore.judge import gates
+from ampcore.options import table as options
+from ampcore.measure import stats
 from ampcore.cli import main
-from ampcore.errors import DataError, DataSizeError
+from ampcore.core.errors import DataError, DataSizeError
 from ampcore.history import verdicts
-from ampcore.metrics import get_metric
+from ampcore.judge.metrics import get_metric
 from ampcore.suite.summary import seed_notes
-from ampcore.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
-from ampcore.result import RunResult
+from ampcore.judge.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
+from ampcore.train.result import RunResult
 
 SMOKE = ["--profile", "smoke", "--device", "cpu", "--no-progress"]
 
@@ -295,13 +297,14 @@ def test_mnist_heldout_larger_than_its_test_split_names_the_sizes():
 def test_trainer_evaluates_the_heldout_set_under_the_run_precision(make_tiny_workload, train_all):
     import torch
 
-    from ampcore.loop import Trainer, plan_steps
-    from ampcore.precision import get_precision
+    from ampcore.train.loop import Trainer, plan_steps
+    from ampcore.core.registry import get_precision
+    from ampcore.train.precision import activate
 
     workload = make_tiny_workload(n_train=40, n_test=10)
     x = torch.randn(30, 8, generator=torch.Generator().manual_seed(5))
     workload.heldout_inputs, workload.heldout_labels = {"x": x}, (x.sum(1) > 0).long()
-    with get_precision("amp-bf16").activate(torch.device("cpu")) as amp:
+    with activate(get_precision("amp-bf16"), torch.device("cpu")) as amp:
         trainer = Trainer(workload, amp, plan_steps(40, 8, 2, 0, 2, torch.device("cpu")),
                           eval_batch_size=7)  # batches of 7 for 30 samples: a ragged last one
         evaluation = train_all(trainer).evaluate_heldout()
@@ -314,8 +317,8 @@ def test_trainer_evaluates_the_heldout_set_under_the_run_precision(make_tiny_wor
 
 
 def test_smoke_run_keeps_its_heldout_predictions(isolated_env, one_cpu_thread):
-    from ampcore.run import run_experiment
-    from ampcore.spec import RunSpec
+    from ampcore.train.run import run_experiment
+    from ampcore.train.spec import RunSpec
 
     result = run_experiment(RunSpec("resnet18", "fp32", "smoke", device="cpu", eval_samples=64))
     assert result.heldout_samples == 64 and len(result.heldout()) == 64
@@ -374,7 +377,7 @@ def stub_runs(monkeypatch, make_result):
         return make_result(workload=spec.workload, precision=spec.precision,
                            profile=spec.profile, device=spec.device, accuracy_per_epoch=[acc])
 
-    monkeypatch.setattr(ampcore.run, "run_experiment", fake)
+    monkeypatch.setattr(ampcore.train.run, "run_experiment", fake)
     return specs
 
 
@@ -410,7 +413,7 @@ def test_suite_seeds_train_extra_seeds_once(stub_runs, make_result):
 
 
 def test_train_seed_changes_training_not_data():
-    from ampcore.spec import RunSpec
+    from ampcore.train.spec import RunSpec
 
     config = RunSpec("bert", "fp32", "smoke", train_seed=7, eval_samples=9).workload_config()
     assert (config.seed, config.training_seed, config.eval_samples) == (42, 7, 9)

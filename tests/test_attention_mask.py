@@ -114,7 +114,7 @@ def test_other_attention_implementations_keep_the_2d_mask_untried():
 def test_the_smoke_build_uses_and_records_the_probed_form(isolated_env):
     import dataclasses
 
-    from ampcore.profiles import get_profile
+    from ampcore.core.profiles import get_profile
 
     config = dataclasses.replace(get_profile("smoke").workloads["bert"], train_samples=16,
                                  test_samples=8)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import ampcore.run
+import ampcore.train.run
 from ampcore.cli import main
-from ampcore.result import read_json, write_json
-from ampcore.table import results_table
+from ampcore.train.result import read_json, write_json
+from ampcore.judge.table import results_table
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
 SEED_COLUMNS = ("Training Method", "Time Taken (s)", "Test Accuracy")
@@ -148,7 +148,7 @@ def recorded_runs(monkeypatch, make_result):
         return make_result(workload=spec.workload, precision=spec.precision, profile=spec.profile,
                            device=spec.device)
 
-    monkeypatch.setattr(ampcore.run, "run_experiment", fake_run_experiment)
+    monkeypatch.setattr(ampcore.train.run, "run_experiment", fake_run_experiment)
     return specs
 
 
@@ -185,8 +185,8 @@ def test_cli_passes_options_through_and_drops_repeats(recorded_runs, tmp_path):
     (["--device", "mps"], "--device: expected cpu, cuda or cuda:N, got 'mps'"),
     (["--device", "meta"], "--device: expected cpu, cuda or cuda:N, got 'meta'"),
     (["--inject", "slow"], "--inject: unknown injection 'slow'; valid: attention-fallback, "
-     "autocast-fp32-op, host-overhead, extra-sync, optimizer-unfused, activation-memory, "
-     "accuracy-loss"),
+     "autocast-fp32-op, host-overhead, extra-sync, host-check, optimizer-unfused, activation-memory, "
+     "accuracy-loss, gpu-work"),
     (["--llama-model", "llama-huge"], "--llama-model: unknown llama architecture 'llama-huge'; "
      "valid: llama-125m, llama-wide, builtin:tiny, or llama:hidden=H,layers=L,heads=A,"
      "intermediate=I"),
@@ -233,7 +233,7 @@ def interrupted_runs(monkeypatch, make_result):
         return make_result(workload=spec.workload, precision=spec.precision, profile=spec.profile,
                            device=spec.device)
 
-    monkeypatch.setattr(ampcore.run, "run_experiment", fake_run_experiment)
+    monkeypatch.setattr(ampcore.train.run, "run_experiment", fake_run_experiment)
 
 
 @pytest.mark.parametrize("given_json", [True, False], ids=["--json", "no-json"])
@@ -257,7 +257,7 @@ def test_ctrl_c_before_any_run_finished_says_so(monkeypatch, tmp_path, capsys):
     def interrupted(spec, progress=False):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ampcore.run, "run_experiment", interrupted)
+    monkeypatch.setattr(ampcore.train.run, "run_experiment", interrupted)
     path = tmp_path / "r.json"
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
                  "--json", str(path)]) == 130
@@ -275,7 +275,7 @@ def test_cli_data_dir_with_the_smoke_profile_is_reported_unused(recorded_runs, t
 
 def test_cli_nproc_beyond_the_cpu_cores_is_refused_before_training(recorded_runs, monkeypatch,
                                                                   capsys):
-    from ampcore.distributed import launch
+    from ampcore.launch import torchrun as launch
 
     monkeypatch.setattr(launch, "cpu_cores", lambda: 2)
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", *SMOKE,
@@ -327,6 +327,7 @@ def test_results_table_speedup_and_random_init_note(make_result):
     assert table.startswith("### bert (seed profile, H100)")
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in table.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["Training Method"][2] == "Speedup vs fp32 (training time)"
     assert rows["Regular (fp32)"][:3] == ["8.0", "0.900", "1.00x"]
     assert rows["Mixed precision (bf16)"][:4] == ["4.0", "0.900 (random init)", "2.00x", "62"]
     assert rows["Mixed precision (bf16)"][4:] == ["1,024", "3"]  # peak MiB, skipped steps

@@ -6,21 +6,13 @@ import os
 import pytest
 import torch
 
-from ampcore.data import cache_dir, imdb, mnist, resolve_data_dir, smoke
-from ampcore.errors import DataError
+from ampcore.data import cache_dir, imdb, mnist, smoke
+from ampcore.core.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
 
 
 # --- data and cache directories --------------------------------------------------------------------
-
-def test_data_dir_option_wins_over_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("AMPCORE_DATA_DIR", str(tmp_path / "from-env"))
-    assert resolve_data_dir(tmp_path / "from-option") == tmp_path / "from-option"
-    assert resolve_data_dir(None) == tmp_path / "from-env"
-    monkeypatch.delenv("AMPCORE_DATA_DIR")
-    assert resolve_data_dir(None) is None
-
 
 def test_cache_dir_follows_environment(isolated_env):
     assert cache_dir() == isolated_env

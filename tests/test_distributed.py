@@ -19,22 +19,23 @@ from torch.distributed.elastic.multiprocessing.errors import (
     ErrorHandler, ProcessFailure, record,
 )
 
-from ampcore import distributed
+from ampcore import launch as distributed
 from ampcore.cli import main
-from ampcore.distributed import (
-    DistributedRunError, RankFailure, check_nproc, failure_message, global_samples_per_round,
-    launch_command, merge_rank_results, run_distributed, scaling_efficiency, worker,
-    worker_environment,
+from ampcore.launch import (
+    DistributedRunError, WorkerFailure, check_nproc, failure_message, global_samples_per_round,
+    launch_command, merge_rank_results, run_distributed, worker, worker_environment,
 )
-from ampcore.distributed import launch
-from ampcore.distributed.protocol import (
+from ampcore.launch import torchrun as launch
+from ampcore.launch.protocol import (
     LAUNCHER_ERROR_FILE, LOG_DIR, RankErrorHandler, exit_code_of, read_failures,
 )
-from ampcore.errors import DataError, DeviceUnavailableError, UsageError
-from ampcore.loop import Trainer, plan_steps, shard_batch
-from ampcore.precision import get_precision
-from ampcore.result import RunResult, read_json
-from ampcore.spec import RunSpec
+from ampcore.core.errors import DataError, DeviceUnavailableError, UsageError
+from ampcore.judge.speedup import scaling_efficiency
+from ampcore.train.loop import Trainer, plan_steps, shard_batch
+from ampcore.core.registry import get_precision
+from ampcore.train.precision import activate, check_supported
+from ampcore.train.result import RunResult, read_json
+from ampcore.train.spec import RunSpec
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
 CPU = torch.device("cpu")
@@ -50,13 +51,16 @@ def _isolated(monkeypatch, tmp_path_factory):
 
 # --- pure functions -----------------------------------------------------------------------
 
-def test_scaling_efficiency():
-    assert scaling_efficiency(1800.0, 1000.0, 2) == pytest.approx(0.9)
-    assert scaling_efficiency(1000.0, 1000.0, 1) == 1.0
+def test_scaling_efficiency(make_result):
+    single = make_result()  # 62.5 samples/s
+    ddp = lambda world, samples: make_result(details={"world_size": world},  # noqa: E731
+                                             samples_per_round=samples)
+    assert scaling_efficiency(ddp(2, [180, 180, 90]), single) == pytest.approx(0.9)
+    assert scaling_efficiency(ddp(1, [100, 100, 50]), single) == 1.0
     with pytest.raises(UsageError, match="at least 1"):
-        scaling_efficiency(1.0, 1.0, 0)
+        scaling_efficiency(ddp(0, [100, 100, 50]), single)
     with pytest.raises(UsageError, match="positive"):
-        scaling_efficiency(1.0, 0.0, 2)
+        scaling_efficiency(ddp(2, [100, 100, 50]), make_result(samples_per_round=[0, 0, 0]))
 
 
 def test_worker_environment_turns_nvlink_multicast_off_unless_set():
@@ -171,26 +175,26 @@ def test_merge_rank_results():
 
 
 def test_failure_message_puts_the_root_cause_first_and_groups_equal_failures():
-    root = RankFailure(1, 2, "UsageError", "bad option", time=5.0)
-    later = [RankFailure(0, 1, "RuntimeError", "peer gone", time=6.0),
-             RankFailure(1, 2, "UsageError", "bad option", time=5.0),
-             RankFailure(2, 1, "RuntimeError", "peer gone", time=6.0)]
+    root = WorkerFailure(1, 2, "UsageError", "bad option", time=5.0)
+    later = [WorkerFailure(0, 1, "RuntimeError", "peer gone", time=6.0),
+             WorkerFailure(1, 2, "UsageError", "bad option", time=5.0),
+             WorkerFailure(2, 1, "RuntimeError", "peer gone", time=6.0)]
     message, failures = failure_message("run", 1, later, "", root)
-    assert [f.rank for f in failures] == [1, 0, 2]  # torchrun's root cause, then by time
+    assert [f.process for f in failures] == [1, 0, 2]  # torchrun's root cause, then by time
     assert message == ("run failed: rank 1 exited with code 2: UsageError: bad option; "
                        "then ranks 0, 2 exited with code 1: RuntimeError: peer gone")
-    raised = [RankFailure(1, 1, "DataError", "no data", time=2.0),
-              RankFailure(0, 1, "DataError", "no data", time=1.0)]
+    raised = [WorkerFailure(1, 1, "DataError", "no data", time=2.0),
+              WorkerFailure(0, 1, "DataError", "no data", time=1.0)]
     message, failures = failure_message("run", 1, raised, "", root=raised[1])
     assert message == "run failed: ranks 0, 1 exited with code 1: DataError: no data"
-    assert [f.rank for f in failures] == [0, 1]
-    message, _ = failure_message("run", 1, [], "", RankFailure(None, 1, "RendezvousError", "x"))
+    assert [f.process for f in failures] == [0, 1]
+    message, _ = failure_message("run", 1, [], "", WorkerFailure(None, 1, "RendezvousError", "x"))
     assert message == "run failed: torchrun raised RendezvousError: x"
 
 
 def test_failure_message_without_error_files():
     # A rank killed by a signal first: torchrun has no error file to copy as the root cause.
-    later = [RankFailure(0, 1, "RuntimeError", "Connection closed by peer")]
+    later = [WorkerFailure(0, 1, "RuntimeError", "Connection closed by peer")]
     message, failures = failure_message("run", 1, later, "", root=None)
     assert message.startswith("run failed: a process that left no error file failed first")
     assert message.endswith("then rank 0 exited with code 1: RuntimeError: Connection closed "
@@ -213,7 +217,7 @@ def test_launch_command_runs_the_worker_module_with_error_files_under_out(tmp_pa
     command = launch_command(2, tmp_path, progress=True, collective_timeout_s=5, python="py")
     assert command[:3] == ["py", "-m", "torch.distributed.run"]
     assert "--nproc-per-node=2" in command and f"--log-dir={tmp_path / LOG_DIR}" in command
-    assert command[command.index("-m", 3) + 1] == "ampcore.distributed.worker"
+    assert command[command.index("-m", 3) + 1] == "ampcore.launch.worker"
     assert command[-5:] == ["--out", str(tmp_path), "--collective-timeout", "5", "--progress"]
 
 
@@ -243,10 +247,10 @@ def test_rank_error_files_come_back_with_rank_exit_code_and_traceback(tmp_path, 
     monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(tmp_path / LAUNCHER_ERROR_FILE))
     ErrorHandler().dump_error_file(str(attempt / "1" / "error.json"), 1)
     recorded, root = read_failures(tmp_path)
-    assert [(f.rank, f.exit_code, f.error, f.message) for f in recorded] == [
+    assert [(f.process, f.exit_code, f.error, f.message) for f in recorded] == [
         (0, 2, "UsageError", "bad --option"), (1, 1, "DataError", "no MNIST in /x")]
     assert "Traceback" in recorded[1].traceback and "DataError" in recorded[1].traceback
-    assert (root.rank, root.error, root.message) == (1, "DataError", "no MNIST in /x")
+    assert (root.process, root.error, root.message) == (1, "DataError", "no MNIST in /x")
     message, failures = failure_message("run", 1, recorded, "", root)
     assert message == ("run failed: rank 1 exited with code 1: DataError: no MNIST in /x; "
                        "then rank 0 exited with code 2: UsageError: bad --option")
@@ -308,7 +312,7 @@ def _train_mlp(precision: str, device: torch.device = CPU, cuda_graphs: bool = F
     workload = _mlp_workload(INPUT_SCALE[precision], device)
     plan = plan_steps(N_SAMPLES, GLOBAL_BATCH, EPOCHS, SEED, min_rounds=3, device=device,
                       rank=rank, world_size=world_size)
-    with get_precision(precision).activate(device) as amp:
+    with activate(get_precision(precision), device) as amp:
         trainer = Trainer(workload, amp, plan, wrap_model=wrap_model, cuda_graphs=cuda_graphs)
         trainer.warm_up(2)  # undone afterwards; with CUDA graphs it also captures the steps
         for r in range(len(plan.rounds)):
@@ -351,7 +355,7 @@ def mlp_runs(request, tmp_path_factory):
     device = torch.device(kind)
     precisions = ["fp32"]
     with contextlib.suppress(Exception):
-        get_precision("amp-fp16").check_supported(device)
+        check_supported(get_precision("amp-fp16"), device)
         precisions.append("amp-fp16")
     out = tmp_path_factory.mktemp(f"ddp-mlp-{backend}")
     mp.spawn(_mlp_rank, args=(2, _free_port(), str(out), precisions, backend), nprocs=2,
@@ -434,6 +438,6 @@ def test_worker_failure_is_a_clear_error_naming_the_rank(tmp_path):
     # It came through the ranks' elastic error files: rank, exit code and the traceback of
     # the raise, which nothing else carries (no output is parsed).
     # Both ranks raise, but torchrun may stop the later one before it records its error.
-    assert first.rank in (0, 1) and {f.rank for f in info.value.failures} <= {0, 1}
+    assert first.process in (0, 1) and {f.process for f in info.value.failures} <= {0, 1}
     assert all(f.exit_code == 1 and f.time > 0 for f in info.value.failures)
     assert "Traceback" in first.traceback and "DataError" in first.traceback

@@ -3,7 +3,7 @@
 import os
 from importlib import metadata
 
-from ampcore import environment
+from ampcore.measure import environment
 
 TRAINING_LIBRARIES = {"torch", "transformers", "tokenizers", "datasets", "torchvision",
                       "safetensors", "huggingface_hub", "numpy", "torchao"}
@@ -55,7 +55,7 @@ def test_an_absent_library_is_recorded_as_none(monkeypatch):
             raise metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr(environment.metadata, "version", version)
+    monkeypatch.setattr(metadata, "version", version)  # what versions.installed_version reads
     libraries = environment.capture("cpu")["libraries"]
     assert "torchao" in libraries and libraries["torchao"] is None
     assert libraries["tokenizers"] == real("tokenizers")

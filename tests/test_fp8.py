@@ -1,4 +1,4 @@
-"""Precision fp8 (ampcore.fp8): who can run it, which layers it converts, and the skips.
+"""Precision fp8 (ampcore.train.fp8): who can run it, which layers it converts, and the skips.
 
 torchao is an optional extra that CI does not install: the tests that convert a model import
 it or skip; everything else runs without it."""
@@ -8,11 +8,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ampcore import fp8
-from ampcore.errors import UnsupportedPrecisionError
+from ampcore.train import fp8
+from ampcore.core.errors import UnsupportedPrecisionError
+from ampcore.core.registry import get_precision
+from ampcore.core.versions import installed_version
 from ampcore.history.matching import fingerprint
-from ampcore.options import SUITE, resolve
-from ampcore.precision import get_precision
+from ampcore.options.table import SUITE, resolve
+from ampcore.train.precision import activate, autocast_dtype, check_supported
 from ampcore.suite.session import SuiteSession
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
@@ -40,13 +42,20 @@ def test_supported_devices_and_installs(capability, torchao):
                                                   ("fp8-rowwise", "rowwise")])
 def test_fp8_is_a_mixed_mode_refused_on_a_cpu(precision_id, recipe):
     precision = get_precision(precision_id)
-    assert precision.is_mixed and precision.recipe == recipe
-    assert precision.autocast_dtype == torch.bfloat16 and not precision.grad_scaler
+    assert precision.mixed and precision.option("recipe") == recipe
+    assert autocast_dtype(precision) == torch.bfloat16 and not precision.grad_scaler
     with pytest.raises(UnsupportedPrecisionError, match="compute capability 8.9"):
-        precision.check_supported(CPU)
+        check_supported(precision, CPU)
     with pytest.raises(UnsupportedPrecisionError):
-        with precision.activate(CPU):
+        with activate(precision, CPU):
             pass
+
+
+def test_the_float8_check_runs_after_the_checks_every_mode_gets(monkeypatch):
+    # Asked for a GPU that is not there, fp8 gives the common reason, not its own.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UnsupportedPrecisionError, match="CUDA is not available"):
+        check_supported(get_precision("fp8"), torch.device("cuda"))
 
 
 def test_only_linears_with_dimensions_divisible_by_16_are_convertible():
@@ -71,6 +80,16 @@ def test_a_model_without_a_convertible_linear_is_refused_with_the_reason():
     with pytest.raises(UnsupportedPrecisionError, match="no linear layer of toy has in and out "
                        "features divisible by 16"):
         active.prepare(_workload(torch.nn.Sequential(torch.nn.Linear(32, 10))))
+
+
+@pytest.mark.parametrize("precision_id, recipe", [("fp8", "tensorwise"),
+                                                  ("fp8-rowwise", "rowwise")])
+def test_prepare_converts_with_the_recipe_of_the_mode(monkeypatch, precision_id, recipe):
+    recipes = []
+    monkeypatch.setattr(fp8, "convert", lambda model, recipe: recipes.append(recipe))
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Linear(64, 2))
+    workload = fp8.Float8Active(get_precision(precision_id), CPU).prepare(_workload(model))
+    assert recipes == [recipe] and workload.details["float8"]["recipe"] == recipe
 
 
 def test_the_suite_skips_a_run_the_mode_refused_once_built():
@@ -130,4 +149,4 @@ def test_prepare_converts_and_records_what_it_kept(monkeypatch):
     workload = fp8.Float8Active(get_precision("fp8"), CPU).prepare(_workload(model))
     details = workload.details["float8"]
     assert (details["recipe"], details["converted"], details["kept_bf16"]) == ("tensorwise", 1, ["1"])
-    assert details["torchao"] == fp8.torchao_version()
+    assert details["torchao"] == installed_version("torchao")

@@ -8,10 +8,11 @@ import json
 import pytest
 
 from ampcore import cli
-from ampcore.errors import AmpcoreError, UnsupportedPrecisionError
-from ampcore.fresh_processes import (ERROR_FILE, FreshProcessError, _failure,
-                                     merge_process_results, run_in_fresh_processes)
-from ampcore.spec import RunSpec
+from ampcore.core.errors import AmpcoreError, DataError, UnsupportedPrecisionError, UsageError
+from ampcore.launch.fresh import (FreshProcessError, _failure, merge_process_results,
+                                  run_in_fresh_processes)
+from ampcore.launch.protocol import ERROR_FILE, read_error_file, write_error_file, write_spec
+from ampcore.train.spec import RunSpec
 from tests.test_suite import make_run, suite  # noqa: F401  (the fixture)
 
 pytest_plugins = ["pytester"]
@@ -63,19 +64,37 @@ def test_processes_that_trained_different_plans_are_not_merged():
 
 
 def test_a_worker_error_file_becomes_the_parents_error(tmp_path):
+    # The worker writes the launchers' one error-file format (ampcore.launch.protocol).
     error = tmp_path / ERROR_FILE
-    error.write_text(json.dumps({"type": "DataError", "message": "no imdb/ under /x",
-                                 "exit_code": 1}))
-    exc = _failure("fresh process 1 of 2 for bert/fp32", 1, error, "")
-    assert isinstance(exc, FreshProcessError) and exc.exit_code == 1
-    assert str(exc) == "fresh process 1 of 2 for bert/fp32 failed: DataError: no imdb/ under /x"
-    error.write_text(json.dumps({"type": "UnsupportedPrecisionError", "message": "-",
-                                 "exit_code": 1, "unsupported": ["fp8", "cuda", "shape 7x3"]}))
+    write_error_file(error, UsageError("no imdb/ under /x"))
+    exc = _failure("fresh process 1 of 2 for bert/fp32", 2, error, "")
+    assert isinstance(exc, FreshProcessError) and exc.exit_code == 2
+    assert str(exc) == "fresh process 1 of 2 for bert/fp32 failed: UsageError: no imdb/ under /x"
+    write_error_file(error, UnsupportedPrecisionError("fp8", "cuda", "shape 7x3"))
     exc = _failure("fresh process 1 of 2 for bert/fp8", 1, error, "")
     assert isinstance(exc, UnsupportedPrecisionError) and exc.reason == "shape 7x3"
-    # no error file (a crash): the output's tail says what happened
+    assert (exc.precision, exc.device) == ("fp8", "cuda")
+    # no error file (a crash), or one cut short: the output's tail says what happened
     exc = _failure("fresh process 2 of 2", -9, tmp_path / "none.json", "line 1\nKilled\n")
     assert "exited with code -9" in str(exc) and str(exc).endswith("Killed")
+    error.write_text('{"message": {"mess')
+    assert "exited with code 1; its output ended:\n(no output)" in str(
+        _failure("fresh process 1 of 1", 1, error, ""))
+
+
+def test_the_worker_records_its_error_for_the_parent(tmp_path, monkeypatch):
+    from ampcore.launch import fresh
+
+    def fail(spec, progress):
+        raise DataError("no MNIST under /x")
+
+    monkeypatch.setattr(fresh, "run_experiment", fail)
+    write_spec(RunSpec("resnet18", "fp32", "seed", device="cpu"), tmp_path)
+    assert fresh.main(["--out", str(tmp_path)]) == 1
+    failure = read_error_file(tmp_path / ERROR_FILE)
+    assert (failure.error, failure.message, failure.exit_code) == (
+        "DataError", "no MNIST under /x", 1)
+    assert "Traceback" in failure.traceback and failure.unsupported is None
 
 
 def test_a_bad_process_count_is_a_usage_error():

@@ -6,11 +6,12 @@ import copy
 import pytest
 import torch
 
-from ampcore import graphs
-from ampcore.distributed import worker_environment
-from ampcore.errors import UsageError
-from ampcore.loop import Trainer, plan_steps
-from ampcore.precision import get_precision
+from ampcore.train import graphs
+from ampcore.launch import worker_environment
+from ampcore.core.errors import UsageError
+from ampcore.train.loop import Trainer, plan_steps
+from ampcore.core.registry import get_precision
+from ampcore.train.precision import activate
 from ampcore.workloads.base import linear_schedule, make_adamw
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -34,7 +35,7 @@ def test_cuda_graphs_on_a_cpu_is_refused_with_the_way_out():
 def test_trainer_refuses_cuda_graphs_off_cuda(make_tiny_workload):
     workload = make_tiny_workload()
     plan = plan_steps(workload.train_size, 10, 1, 0, 2, CPU)
-    with get_precision("fp32").activate(CPU) as amp, pytest.raises(UsageError, match="CUDA device"):
+    with activate(get_precision("fp32"), CPU) as amp, pytest.raises(UsageError, match="CUDA device"):
         Trainer(workload, amp, plan, cuda_graphs=True)
 
 

@@ -11,7 +11,7 @@ from tests.support import synthetic
 from ampcore.history.calibrate import aa_pairs, calibrate, resampling_trials, suggestions_toml
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
-from ampcore.metrics import get_metric
+from ampcore.judge.metrics import get_metric
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -312,7 +312,7 @@ def test_config_validation(tmp_path):
 
 def test_project_pyproject_example_is_valid():
     config = load_config(Path(__file__).parents[1] / "pyproject.toml")
-    assert config.defaults == Thresholds()  # the example repeats the defaults
+    assert config.defaults == Thresholds()  # the defaults live in METRICS only
 
 
 def test_real_gpu_runs_compare_and_stay_readable_by_pytest_benchmark(tmp_path):

@@ -18,7 +18,7 @@ LIBRARIES = {"torch": "2.7.1+cu128", "transformers": "4.57.1", "tokenizers": "0.
 
 
 def env(**libraries) -> dict:
-    """The default H200 environment with the libraries record of ampcore.environment."""
+    """The default H200 environment with the libraries record of ampcore.measure.environment."""
     base = synthetic.environment()
     return {**base, "libraries": {**LIBRARIES, **libraries}}
 

@@ -10,10 +10,11 @@ import numpy as np
 
 from ampcore.history import matching
 from ampcore.history.__main__ import main
-from ampcore.history.report import collect_charts
+from ampcore.history.report.build import collect_charts
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import load_history, read_run
 from tests.support import synthetic
+from tests.support.runs import GPU_RUNS
 
 START = datetime(2025, 6, 1, tzinfo=timezone.utc)
 BERT_AMP = "test_train[bert-amp-bf16]"
@@ -158,7 +159,7 @@ def test_allow_env_mismatch_never_compares_other_work(tmp_path, monkeypatch):
     assert all(d.endswith("batch_size 64 vs 32") for d in data["measured_differences"])
 
 
-REAL = Path(__file__).parents[1] / "docs" / "gpu-runs"
+REAL = GPU_RUNS
 
 
 def test_real_gpu_runs_of_other_models_or_gpu_counts_are_refused(tmp_path, monkeypatch):

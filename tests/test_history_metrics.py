@@ -11,9 +11,9 @@ import pytest
 from ampcore.history.__main__ import main
 from ampcore.history.calibrate import calibrate
 from ampcore.history.config import GateConfig, Thresholds, load_config, parse_config
-from ampcore.history.report import collect_charts
+from ampcore.history.report.build import collect_charts
 from ampcore.history.storage import UnusableInputError, load_history
-from ampcore.metrics import METRICS, Metric
+from ampcore.judge.metrics import METRICS, Metric
 from tests.support import synthetic
 
 TEST_LOSS = Metric("test_loss", "final test loss", "", relative=True, higher_is_worse=True,

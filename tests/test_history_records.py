@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampcore import registry
+from ampcore.core import registry
 from ampcore.history.compare import compare
 from ampcore.history.config import GateConfig
 from ampcore.history.storage import load_history, read_run
-from ampcore.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
+from ampcore.judge.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
 from tests.support import synthetic
+from tests.support.runs import GPU_RUNS
 
 ROOT = Path(__file__).parents[1]
-GPU_RUNS = ROOT / "docs" / "gpu-runs"
 # The trust sessions saved their Python bytecode count as 0 (the Python 3.12 settrace fault
-# ampcore.counters now avoids): refused by the integrity check, read by the test below.
+# ampcore.measure.counters now avoids): refused by the integrity check, read by the test below.
 TRUST = GPU_RUNS / "trust"
 COMMITTED = sorted(p for p in [*GPU_RUNS.rglob("*.json"),
                                *(ROOT / "tests" / "data" / "history").rglob("*.json")]

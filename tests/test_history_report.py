@@ -8,8 +8,8 @@ import pytest
 
 from ampcore.cli import main
 from ampcore.history import changepoints
-from ampcore.history.page import render_html
-from ampcore.history.report import collect_charts, draw
+from ampcore.history.report.page import render_html
+from ampcore.history.report.build import collect_charts, draw
 from ampcore.history.storage import load_history
 from tests.support import synthetic
 

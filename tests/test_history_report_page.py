@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ampcore.cli import main
-from ampcore.history import drawing
-from ampcore.history.page import render_html
-from ampcore.history.report import Series, collect_charts, latest_comparison
+from ampcore.history.report import drawing
+from ampcore.history.report.page import render_html
+from ampcore.history.report.build import Series, collect_charts, latest_comparison
 from ampcore.history.storage import Run, load_history
 from tests.support import synthetic
 
@@ -132,7 +132,7 @@ def test_band_and_whiskers_are_named_once_and_the_legend_sits_under_the_axes():
     assert labels == ["s0", "IQR of the rounds (band)", "min/max of the rounds (dotted)", "s1", "s2"]
 
     def png_height(series_count: int) -> int:
-        from ampcore.history.report import Chart
+        from ampcore.history.report.build import Chart
 
         series = [Series(f"s{i}", x=[0, 1], y=[1.0, 1.1]) for i in range(series_count)]
         png = drawing.draw(Chart("c", "c", "s", series), [_run(0, START, "a" * 40),

@@ -77,7 +77,7 @@ def test_interrupted_session_is_skipped_and_never_the_candidate(history, tmp_pat
 
 def test_distributed_benchmark_timed_as_one_round_is_complete(tmp_path):
     """A DDP benchmark times the whole torchrun launch as one pytest-benchmark round while
-    its record plans 10 training rounds: that is complete (docs/gpu-runs/ holds real ones)."""
+    its record plans 10 training rounds: that is complete (docs/runs/gpu/ holds real ones)."""
     extra = synthetic.extra_info("bert", "amp-bf16", [0.24] * 10, world_size=2,
                                  samples_per_round=800)
     bench = synthetic.benchmark("bert", "amp-bf16", [27.5], extra, test="test_ddp_train")
@@ -152,7 +152,7 @@ def test_exit_status_table_in_the_docs():
 
 CRASHES = {
     "compare": ("ampcore.history.compare.compare_runs", ["compare", "store"]),
-    "report": ("ampcore.history.report.collect_charts", ["report", "store", "--out", "site"]),
+    "report": ("ampcore.history.report.build.collect_charts", ["report", "store", "--out", "site"]),
     "calibrate": ("ampcore.history.calibrate.aa_pairs", ["calibrate", "store", "--trials", "0"]),
 }
 

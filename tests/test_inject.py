@@ -5,12 +5,12 @@ import os
 import pytest
 import torch
 
-from ampcore import inject
-from ampcore.counters import count_step
-from ampcore.errors import UsageError
-from ampcore.loop import class_loss
-from ampcore.metrics import describe_changes
-from ampcore.profiles import get_profile
+from ampcore.train import inject
+from ampcore.measure.counters import count_step
+from ampcore.core.errors import UsageError
+from ampcore.train.loop import class_loss
+from ampcore.judge.metrics import describe_changes
+from ampcore.core.profiles import get_profile
 from ampcore.workloads import get_workload
 
 CPU = torch.device("cpu")
@@ -131,6 +131,27 @@ def test_injection_that_cannot_apply_names_kind_and_workload(kind):
         build("resnet18", kind)
 
 
+@pytest.mark.parametrize("kinds, message", [
+    (["gpu-work"], "injection 'gpu-work' needs MICROSECONDS: gpu-work:MICROSECONDS"),
+    (["gpu-work:0"], "in microseconds, a number in \\(0, 1000000\\]"),
+    (["gpu-work:fast"], "got 'fast'"),
+    (["extra-sync:3"], "injection 'extra-sync' takes no argument"),
+])
+def test_a_bad_injection_argument_is_a_usage_error(kinds, message):
+    with pytest.raises(UsageError, match=message):
+        inject.check_kinds(kinds)
+
+
+def test_gpu_work_takes_microseconds_and_keeps_its_argument():
+    assert inject.check_kinds(["gpu-work:340", "gpu-work:340", "extra-sync"]) == (
+        "gpu-work:340", "extra-sync")
+
+
+def test_gpu_work_needs_a_cuda_model():
+    with pytest.raises(UsageError, match="'gpu-work' cannot apply to workload 'bert': it runs on cpu"):
+        build("bert", "gpu-work:100")
+
+
 def test_no_injection_is_the_default_path():
     assert inject.apply((), w := build("bert")) is w
 
@@ -138,7 +159,7 @@ def test_no_injection_is_the_default_path():
 def test_python_op_counter_counts_a_first_call_like_a_second():
     # Python 3.12's settrace counted 0 opcodes on a function's first traced call; the counter
     # uses sys.monitoring there. Both calls of the same function must count the same, > 0.
-    from ampcore.counters import _count_python_ops
+    from ampcore.measure.counters import _count_python_ops
 
     def work():
         total = 0
@@ -156,7 +177,7 @@ def test_python_op_counter_counts_a_first_call_like_a_second():
 def test_the_kernel_counter_releases_cupti_on_cuda_12_6_and_later(monkeypatch, cuda, inside):
     """The profiler is told to release CUPTI (whose hooks slowed later eager launches) only
     where torch supports it, and the environment is left as it was."""
-    from ampcore import counters
+    from ampcore.measure import counters
 
     monkeypatch.setattr(torch.version, "cuda", cuda)
     monkeypatch.delenv(counters.TEARDOWN, raising=False)

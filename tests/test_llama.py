@@ -9,15 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ampcore import gates
-from ampcore.errors import DataSizeError, UsageError
-from ampcore.flops import llama_train_flops_per_sample
-from ampcore.loop import Trainer, plan_steps
-from ampcore.metrics import METRICS
-from ampcore.precision import get_precision
-from ampcore.profiles import TINY_MODEL, get_profile
-from ampcore.record import BenchmarkRecord
-from ampcore.registry import workload_entry
+from ampcore.judge import gates
+from ampcore.core.errors import DataSizeError, UsageError
+from ampcore.measure.flops import llama_train_flops_per_sample
+from ampcore.train.loop import Trainer, plan_steps
+from ampcore.judge.metrics import METRICS
+from ampcore.train.precision import ActivePrecision
+from ampcore.core.profiles import TINY_MODEL, get_profile
+from ampcore.judge.record import BenchmarkRecord
+from ampcore.core.registry import get_precision, workload_entry
 from ampcore.workloads import get_workload, llama
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
@@ -111,7 +111,7 @@ def test_flops_hand_count():
 def test_held_out_loss_is_per_token():
     workload = get_workload("llama")(SMOKE, CPU, real_data=False, data_dir=None,
                                      allow_download=False)
-    amp = get_precision("fp32").bind(CPU)
+    amp = ActivePrecision(get_precision("fp32"), CPU)
     plan = plan_steps(workload.train_size, 16, 1, 0, 1, CPU)
     evaluation = Trainer(workload, amp, plan, eval_batch_size=8).evaluate()
     with torch.no_grad():

@@ -6,9 +6,10 @@ from unittest.mock import MagicMock
 import pytest
 import torch
 
-from ampcore.errors import NonFiniteLossError
-from ampcore.loop import Trainer, plan_steps
-from ampcore.precision import ActivePrecision, get_precision
+from ampcore.core.errors import NonFiniteLossError
+from ampcore.train.loop import Trainer, plan_steps
+from ampcore.core.registry import get_precision
+from ampcore.train.precision import ActivePrecision
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 CPU = torch.device("cpu")

@@ -1,4 +1,4 @@
-"""The option table (``ampcore.options``): each option once, checked once, for both faces."""
+"""The option table (``ampcore.options.table``): each option once, checked once, for both faces."""
 
 import argparse
 import re
@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from ampcore import options
-from ampcore.options import RUN, SUITE, OptionError, resolve
+from ampcore.options import table as options
+from ampcore.options.table import RUN, SUITE, OptionError, resolve
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_the_table_imports_no_torch():
-    code = ("import sys, ampcore.options, ampcore.suite.options, ampcore.suite.plugin, ampcore.cli; "
+    code = ("import sys, ampcore.options.table, ampcore.suite.options, ampcore.suite.plugin, ampcore.cli; "
             "ampcore.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_cuda_graph_choices_are_the_cores():
-    from ampcore import graphs
+    from ampcore.train import graphs
 
     assert options.CUDA_GRAPH_CHOICES == graphs.CHOICES
 
@@ -171,7 +171,7 @@ def test_argparse_rendering_round_trips():
 
 @pytest.mark.parametrize("command", [RUN, SUITE])
 def test_readme_option_tables_are_the_generated_ones(command):
-    """README shows ``python -m ampcore.options run|suite``; regenerate it when this fails."""
+    """README shows ``python -m ampcore.options.table run|suite``; regenerate it when this fails."""
     assert options.markdown(command) in README.read_text(encoding="utf-8")
 
 
@@ -182,7 +182,7 @@ def test_python_dash_m_prints_a_table(capsys):
 
 
 def test_each_workload_takes_its_own_model_option():
-    from ampcore.spec import RunSpec
+    from ampcore.train.spec import RunSpec
 
     wide = "llama:hidden=64,layers=1,heads=2,intermediate=128"
     llama = RunSpec("llama", "amp-bf16", "smoke", bert_model="my/bert", llama_model=wide)

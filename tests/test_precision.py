@@ -3,14 +3,17 @@
 import pytest
 import torch
 
-from ampcore.errors import UnsupportedPrecisionError, UsageError
-from ampcore.precision import (
+from ampcore.measure.environment import tf32_flags
+
+from ampcore.core.errors import UnsupportedPrecisionError, UsageError
+from ampcore.core.registry import PRECISIONS, get_precision
+from ampcore.train.precision import (
     ActivePrecision,
-    get_precision,
+    activate,
+    autocast_dtype,
+    check_supported,
     tf32_enabled,
-    tf32_flags,
 )
-from ampcore.registry import PRECISIONS
 
 CPU = torch.device("cpu")
 # What each mode must mean: (autocast dtype or None, GradScaler enabled, TF32 on).
@@ -41,14 +44,26 @@ def test_registry_lists_exactly_the_six_modes():
 def test_mode_definition(precision_id):
     p = get_precision(precision_id)
     dtype, scaler, tf32 = EXPECTED[precision_id]
-    assert (p.autocast_dtype, p.grad_scaler, p.tf32) == (dtype, scaler, tf32)
-    assert p.is_mixed == (dtype is not None)
+    assert (autocast_dtype(p), p.grad_scaler, p.tf32) == (dtype, scaler, tf32)
+    assert p.mixed == (dtype is not None)
+    assert p is PRECISIONS[precision_id]  # the registry's object itself, not a copy
+
+
+def test_a_mode_is_bound_as_its_implementation_class():
+    from ampcore.train.fp8 import Float8Active
+
+    assert type(ActivePrecision(get_precision("fp32"), CPU)) is ActivePrecision
+    assert get_precision("amp-bf16").implementation == "ampcore.train.precision:ActivePrecision"
+    assert get_precision("fp8").implementation == "ampcore.train.fp8:Float8Active"
+    assert issubclass(Float8Active, ActivePrecision)
+    with activate(get_precision("amp-fp16"), CPU) as amp:
+        assert type(amp) is ActivePrecision and amp.precision is get_precision("amp-fp16")
 
 
 @pytest.mark.parametrize("precision_id", CPU_MODES)
 def test_forward_context_autocast_dtype(precision_id):
     dtype = EXPECTED[precision_id][0]
-    with get_precision(precision_id).activate("cpu") as amp:
+    with activate(get_precision(precision_id), "cpu") as amp:
         with amp.forward_context():
             x = torch.randn(4, 4)
             out = x @ x
@@ -118,11 +133,11 @@ def test_activate_turns_tf32_off_and_restores(precision_id):
     # Start from TF32 on, so that a mode which forgets to switch it off would be caught.
     with tf32_enabled(True):
         raw_outer = _raw_tf32_settings()
-        with get_precision(precision_id).activate(CPU):
+        with activate(get_precision(precision_id), CPU):
             assert tf32_flags() == {"matmul_tf32": False, "cudnn_conv_tf32": False}
         assert _raw_tf32_settings() == raw_outer
         with pytest.raises(ValueError):
-            with get_precision(precision_id).activate(CPU):
+            with activate(get_precision(precision_id), CPU):
                 raise ValueError("training failed")
         assert _raw_tf32_settings() == raw_outer
 
@@ -130,7 +145,7 @@ def test_activate_turns_tf32_off_and_restores(precision_id):
 def test_tf32_on_cpu_is_unsupported_and_names_mode_and_device():
     raw_before = _raw_tf32_settings()
     with pytest.raises(UnsupportedPrecisionError) as info:
-        with get_precision("tf32").activate("cpu"):
+        with activate(get_precision("tf32"), "cpu"):
             pytest.fail("tf32 must not activate on a CPU")
     message = str(info.value)
     assert "'tf32'" in message and "'cpu'" in message
@@ -141,14 +156,14 @@ def test_tf32_on_cpu_is_unsupported_and_names_mode_and_device():
 
 @pytest.mark.parametrize("precision_id", CPU_MODES)
 def test_cpu_modes_are_supported_on_cpu(precision_id):
-    get_precision(precision_id).check_supported(CPU)  # must not raise
+    check_supported(get_precision(precision_id), CPU)  # must not raise
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("precision_id", list(EXPECTED))
 def test_cuda_without_a_gpu_is_unsupported(precision_id):
     with pytest.raises(UnsupportedPrecisionError, match="CUDA is not available"):
-        get_precision(precision_id).check_supported(torch.device("cuda"))
+        check_supported(get_precision(precision_id), torch.device("cuda"))
 
 
 @pytest.mark.parametrize("bad_id", ["fp4", "FP32", "", "amp"])

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from ampcore.errors import DeviceOutOfMemoryError
-from ampcore.loop import Trainer
-from ampcore.run import Experiment
-from ampcore.spec import RunSpec
+from ampcore.core.errors import DeviceOutOfMemoryError
+from ampcore.train.loop import Trainer
+from ampcore.train.run import Experiment
+from ampcore.train.spec import RunSpec
 
 
 def test_out_of_memory_names_workload_precision_batch_and_length(monkeypatch):

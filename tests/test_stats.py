@@ -1,11 +1,11 @@
-"""ampcore.stats: the statistics the suite and the history gate rest on."""
+"""ampcore.measure.stats: the statistics the suite and the history gate rest on."""
 
 import math
 
 import numpy as np
 import pytest
 
-from ampcore import stats
+from ampcore.measure import stats
 
 
 @pytest.fixture

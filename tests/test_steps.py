@@ -7,13 +7,15 @@ import weakref
 import pytest
 import torch
 
-from ampcore import loop
-from ampcore.errors import DeviceOutOfMemoryError, UsageError
-from ampcore.loop import Trainer, plan_steps
-from ampcore.precision import get_precision
-from ampcore.run import Experiment, run_experiment
-from ampcore.spec import RunSpec
-from ampcore.steps import CapturedStep, EagerStep, StepStrategy, step_strategy
+from ampcore.train import graphs, loop
+from ampcore.core.errors import DeviceOutOfMemoryError, UncapturableStepError, UsageError
+from ampcore.train.loop import Trainer, plan_steps
+from ampcore.core.registry import get_precision
+from ampcore.train.precision import activate
+from ampcore.train.run import Experiment, run_experiment
+from ampcore.train.spec import RunSpec
+from ampcore.train.steps import CapturedStep, EagerStep, StepStrategy, step_strategy
+from ampcore.suite import benchmark_adapter
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 CPU = torch.device("cpu")
@@ -28,7 +30,7 @@ def test_the_step_mode_picks_the_strategy(make_tiny_workload):
     assert issubclass(EagerStep, StepStrategy) and issubclass(CapturedStep, StepStrategy)
     workload = make_tiny_workload()
     plan = plan_steps(workload.train_size, 10, 1, 0, 2, CPU)
-    with get_precision("fp32").activate(CPU) as amp:
+    with activate(get_precision("fp32"), CPU) as amp:
         assert isinstance(Trainer(workload, amp, plan).strategy, EagerStep)
 
 
@@ -42,7 +44,7 @@ def test_trainer_warms_up_at_least_the_strategy_minimum(make_tiny_workload, monk
     monkeypatch.setattr(loop, "step_strategy", lambda cuda_graphs: LongWarmUp)
     workload = make_tiny_workload(dropout=0.3, scheduler_steps=8)
     plan = plan_steps(workload.train_size, 4, 1, 0, 2, CPU)  # 13 steps: 12 of 4, one of 2
-    with get_precision("fp32").activate(CPU) as amp:
+    with activate(get_precision("fp32"), CPU) as amp:
         trainer = Trainer(workload, amp, plan)
         torch.manual_seed(0)
         trainer.warm_up(2)
@@ -63,7 +65,7 @@ def test_a_trainer_is_freed_as_soon_as_it_is_dropped(make_tiny_workload):
     enabled = gc.isenabled()
     gc.disable()
     try:
-        with get_precision("fp32").activate(CPU) as amp:
+        with activate(get_precision("fp32"), CPU) as amp:
             trainer = Trainer(workload, amp, plan)
             trainer.warm_up(1)
             trainer.run_round(0)
@@ -109,10 +111,10 @@ def test_run_rounds_calls_before_round_after_the_previous_rounds_checks(monkeypa
     assert len(result.accuracy_per_epoch) == 2
 
 
-def test_timed_by_gives_pytest_benchmark_one_round_per_training_round(benchmark):
+def test_train_timed_gives_pytest_benchmark_one_round_per_training_round(benchmark):
     with Experiment(CHEAP) as exp:
         exp.start()
-        result = exp.timed_by(benchmark)
+        result = benchmark_adapter.train_timed(exp, benchmark)
         n_rounds = exp.n_rounds
     if not benchmark.disabled:  # under xdist it is, and the run times itself instead
         assert result.round_times_s == list(benchmark.stats.stats.data)
@@ -124,7 +126,7 @@ def test_timed_by_gives_pytest_benchmark_one_round_per_training_round(benchmark)
     assert result.nonfinite_losses == 0
 
 
-def test_timed_by_with_timing_disabled_trains_the_whole_run_in_one_call():
+def test_train_timed_with_timing_disabled_trains_the_whole_run_in_one_call():
     class DisabledBenchmark:  # pytest-benchmark under --benchmark-disable: the target, once
         disabled = True
         calls = 0
@@ -136,7 +138,7 @@ def test_timed_by_with_timing_disabled_trains_the_whole_run_in_one_call():
     fake = DisabledBenchmark()
     with Experiment(CHEAP) as exp:
         exp.start()
-        result = exp.timed_by(fake)
+        result = benchmark_adapter.train_timed(exp, fake)
         assert fake.calls == 1
         assert len(result.round_times_s) == exp.n_rounds  # this process timed them
         assert len(result.accuracy_per_epoch) == exp.config.epochs
@@ -202,3 +204,84 @@ def test_a_captured_run_leaves_no_device_memory_behind():
     result = run_experiment(RunSpec("resnet18", "fp32", "smoke", device="cuda", cuda_graphs=True))
     assert result.peak_memory_bytes > 0
     assert torch.cuda.memory_allocated() <= before
+
+
+# --- steps that cannot be captured ---------------------------------------------------------------
+
+def test_the_sync_site_is_the_innermost_line_outside_torch():
+    def forward():
+        return bool(torch.tensor([1.0]).isfinite().all()) and 1 / 0
+
+    try:
+        forward()
+    except ZeroDivisionError as exc:
+        site = graphs.python_site(exc.__traceback__)
+    assert site.startswith(f"{__file__}:") and "in forward" in site and "1 / 0" in site
+
+
+def test_capture_is_required_only_when_asked_for():
+    assert [graphs.capture_required(c) for c in (None, "auto", "on", "ON", "off")] == [
+        False, False, True, True, False]
+
+
+class _FailsCapture(EagerStep):
+    """Eager warm-up, then the capture problem a CapturedStep would raise (no GPU here)."""
+
+    fall_back = CapturedStep.fall_back
+
+    def warm_up(self, step_fn, batches, after_step, probe=None):
+        super().warm_up(step_fn, batches, after_step, probe)
+        step_fn(batches[0])  # a step stopped half-way would leave the scaler like this
+        raise graphs.CaptureFailed(graphs.CaptureProblem("the step synchronises with the host",
+                                                         "model.py:7 in forward (if x:)"))
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_a_step_that_cannot_be_captured_falls_back_or_stops_with_its_site(
+        make_tiny_workload, monkeypatch, train_all, allow):
+    monkeypatch.setattr(loop, "step_strategy", lambda cuda_graphs: _FailsCapture)
+    workload = make_tiny_workload()
+    plan = plan_steps(workload.train_size, 4, 1, 0, 2, CPU)
+    with activate(get_precision("fp32"), CPU) as amp:
+        trainer = Trainer(workload, amp, plan, cuda_graphs=True, capture_fallback=allow)
+        scaler = amp.scaler
+        if not allow:
+            with pytest.raises(UncapturableStepError, match=r"synchronises with the host at "
+                               r"model.py:7 in forward \(if x:\); .* --cuda-graphs auto"):
+                trainer.warm_up(2)
+            return
+        trainer.warm_up(2)
+        assert amp.scaler is not scaler  # the half-done step's scaler bookkeeping forgotten
+        assert not trainer.strategy.captured and trainer.strategy.peak_memory_bytes is None
+        assert workload.details["capture_fallback"] == {
+            "reason": "the step synchronises with the host",
+            "site": "model.py:7 in forward (if x:)"}
+        train_all(trainer)
+        assert torch.isfinite(trainer.losses).all()
+
+
+@cuda_only
+@pytest.mark.parametrize("precision", ["fp32", "amp-fp16"])
+def test_a_step_that_synchronises_falls_back_and_the_next_run_captures(precision):
+    """The sync is found before any capture starts, so the process is left as it was: the
+    next run in it captures (a failed capture once broke the CUDA RNG for later runs)."""
+    spec = RunSpec("bert", precision, "smoke", device="cuda", cuda_graphs=True,
+                   injections=("host-check",))
+    result = run_experiment(spec)
+    assert result.config["cuda_graphs"] is False
+    fallback = result.details["capture_fallback"]
+    assert fallback["reason"] == "the step synchronises with the host"
+    assert "inject.py" in fallback["site"] and "isfinite" in fallback["site"]
+    assert torch.isfinite(torch.tensor(result.train_losses)).all()
+    clean = run_experiment(RunSpec("bert", precision, "smoke", device="cuda", cuda_graphs=True))
+    assert clean.config["cuda_graphs"] is True and "capture_fallback" not in clean.details
+
+
+@cuda_only
+def test_a_step_that_synchronises_stops_the_run_when_capture_is_required():
+    spec = RunSpec("resnet18", "fp32", "smoke", device="cuda", cuda_graphs=True,
+                   capture_fallback=False, injections=("host-check",))
+    with pytest.raises(UncapturableStepError, match=r"synchronises with the host at \S+inject.py"):
+        run_experiment(spec)
+    clean = run_experiment(RunSpec("resnet18", "fp32", "smoke", device="cuda", cuda_graphs=True))
+    assert clean.config["cuda_graphs"] is True

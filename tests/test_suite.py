@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ampcore import gates, options
-from ampcore.record import BenchmarkRecord
-from ampcore.result import RunResult
+from ampcore.judge import gates
+
+from ampcore.options import table as options
+from ampcore.judge.record import BenchmarkRecord
+from ampcore.judge.speedup import speedup
+from ampcore.train.result import RunResult
 from ampcore.suite.session import SuiteSession, ddp_group
-from ampcore.table import ddp_table, suite_summary
+from ampcore.judge.table import ddp_table, suite_summary
 
 pytest_plugins = ["pytester"]
 
@@ -60,7 +63,7 @@ def test_speedup_needs_the_lower_bound_not_the_point_estimate():
     # Median speedup 1.5x, but rounds so noisy that the interval reaches below 1.3x.
     fp32 = make_run(rounds=[1.5, 3.0, 1.5, 0.8, 1.5, 2.4, 1.0, 1.5, 2.0, 1.2])
     amp = make_run("amp-bf16", rounds=[1.0, 0.5, 1.6, 1.0, 0.7, 1.0, 1.4, 1.0, 0.9, 1.2])
-    s = gates.speedup(fp32, amp)
+    s = speedup(fp32, amp)
     assert s.ratio == pytest.approx(1.5)
     assert s.low < 1.3 < s.ratio
     assert not gates.speedup_verdict(fp32, amp, 1.3).passed
@@ -68,7 +71,7 @@ def test_speedup_needs_the_lower_bound_not_the_point_estimate():
 
 def test_speedup_refuses_runs_with_different_round_plans():
     with pytest.raises(ValueError, match="round plans"):
-        gates.speedup(make_run(rounds=[1.0] * 10), make_run("amp-bf16", rounds=[1.0] * 11))
+        speedup(make_run(rounds=[1.0] * 10), make_run("amp-bf16", rounds=[1.0] * 11))
 
 
 def test_parity_within_tolerance_reports_disagreements():
@@ -131,9 +134,9 @@ def ddp_run(precision="amp-bf16"):
 
 
 def test_ddp_run_is_grouped_apart_before_timing_and_recorded(monkeypatch):
-    import ampcore.distributed
+    import ampcore.launch
 
-    monkeypatch.setattr(ampcore.distributed, "run_distributed", lambda spec, nproc: ddp_run())
+    monkeypatch.setattr(ampcore.launch, "run_distributed", lambda spec, nproc: ddp_run())
     runs = session(nproc="2")
     runs.results[("bert", "amp-bf16")] = make_run("amp-bf16", rounds=[1.0] * 10)
     benchmark = FakeBenchmark()
@@ -171,12 +174,21 @@ def test_ddp_table_and_summary_report_scaling():
     assert rows[0].startswith("| Regular (fp32)")  # registry order: the reference first
     assert "2.00x [1.90, 2.10]" in rows[1] and "n/a" in text.split("DistributedDataParallel")[1]
     assert text.rstrip().endswith("Round CV: bert-fp32 0.0%, bert-amp-bf16 0.0%.")
+    assert "| Speedup vs fp32 (median round) |" in text
+
+
+def test_summary_speedup_without_an_interval_is_still_the_median_round_ratio():
+    # One slow round: 2.00x on the median round, 1.00x on the total training time.
+    slow_round = make_run("amp-bf16", rounds=[1.0] * 9 + [11.0])
+    text = suite_summary([make_run(rounds=[2.0] * 10), slow_round], {}, [], [])
+    (row,) = [line for line in text.splitlines() if line.startswith("| Mixed")]
+    assert [c.strip() for c in row.split("|")][4] == "2.00x"
 
 
 # --- the plugin in a pytest session --------------------------------------------------------
 
 SUITE = '''
-from ampcore import gates
+from ampcore.judge import gates
 from ampcore.suite import enforce
 
 def test_train(amp_runs, amp_case, benchmark):

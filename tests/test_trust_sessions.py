@@ -1,10 +1,13 @@
-"""The default gate on the fresh H200 sessions of docs/TRUST.md (docs/gpu-runs/trust,
-docs/gpu-runs/trust-12-01 and docs/gpu-runs/trust-12-01-c): the committed calibration set. A/A pairs of unchanged code raise
-no alarm; each injected regression is flagged, by the metric that stands for it, against
-every A/A baseline; the exact counters are equal in every A/A session of both step modes."""
+"""The default gate on the fresh H200 sessions of docs/TRUST.md (docs/runs/gpu/trust,
+docs/runs/gpu/trust-12-01 and docs/runs/gpu/trust-12-01-c): the committed calibration set. A/A
+pairs of unchanged code raise no alarm; each injected regression is flagged, by the metric that
+stands for it, against every A/A baseline; the exact counters are equal in every A/A session of
+both step modes."""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,9 @@ import pytest
 from ampcore.history.compare import REGRESSION, compare
 from ampcore.history.config import GateConfig
 from ampcore.history.storage import load_history
+from scripts.tables import trust_table
+from tests.support.runs import GPU_RUNS as RUNS, ROOT
 
-RUNS = Path(__file__).parent.parent / "docs" / "gpu-runs"
 TRUST = RUNS / "trust"  # the first machine; its Python bytecode counter read 0
 SECOND = RUNS / "trust-12-01"  # a second machine, with the bytecode counter fixed
 THIRD = RUNS / "trust-12-01-c"  # a third, with the kernel counter releasing CUPTI
@@ -41,8 +45,8 @@ def load(root: Path, mode: str = "on") -> dict:
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     """The captured-step sessions, with the Python bytecode counter these sessions saved as 0
-    (the Python 3.12 settrace fault ampcore.counters now avoids) set to null, as
-    scripts/trust-matrix.py --drop-zero-counters does."""
+    (the Python 3.12 settrace fault ampcore.measure.counters now avoids) set to null, as
+    scripts/tables/trust_matrix.py --drop-zero-counters does."""
     root = tmp_path_factory.mktemp("trust")
     for store in TRUST.glob("on-*"):
         shutil.copytree(store, root / store.name)
@@ -144,3 +148,11 @@ def test_third_machine_flags_each_kind_against_every_captured_baseline(kind):
     for candidate in runs[kind]:
         for baseline in baselines:
             assert expected <= flagged(baseline, candidate), (kind, baseline.path.name)
+
+
+def test_trust_table_has_a_line_per_session_by_the_path_gpu_trust_runs():
+    """scripts/gpu/gpu-trust.sh ends with ``python3 scripts/trust-table.py STORE``."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "trust-table.py"), str(THIRD)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == trust_table.render(THIRD)
+    assert len(out.splitlines()) == 1 + len(list(THIRD.glob("*/*/*.json")))

@@ -1,4 +1,4 @@
-"""The supported range: pyproject's lower bounds, the oldest-set pins and ampcore.versions agree,
+"""The supported range: pyproject's lower bounds, the oldest-set pins and ampcore.core.versions agree,
 and a library below its floor stops a run with its name, version and floor."""
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from ampcore import versions
+from ampcore.core import versions
 from ampcore.cli import main
 
 if sys.version_info >= (3, 11):
@@ -99,7 +99,7 @@ def test_the_training_path_stops_at_the_workload(monkeypatch):
 def test_the_suite_stops_once_at_its_first_training_test(pytester, monkeypatch):
     # The plugin loads before any conftest; the first fixture that trains checks the floors.
     monkeypatch.setenv("AMPCORE_DEVICE", "cpu")
-    pytester.makeconftest("from ampcore import versions\n"
+    pytester.makeconftest("from ampcore.core import versions\n"
                           "versions.installed_version = lambda name: {'pytest-benchmark': '4.0.0'}"
                           ".get(name, '99')\n")
     pytester.makepyfile(test_inner="def test_a(amp_runs):\n    pass\n\n"

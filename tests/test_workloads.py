@@ -9,12 +9,12 @@ import statistics
 import pytest
 import torch
 
-from ampcore.errors import DataError, UsageError, WeightsError
-from ampcore.flops import bert_train_flops_per_sample, mfu, tflops
-from ampcore.profiles import get_profile
-from ampcore.result import RunResult
-from ampcore.run import run_experiment
-from ampcore.spec import RunSpec
+from ampcore.core.errors import DataError, UsageError, WeightsError
+from ampcore.measure.flops import bert_train_flops_per_sample, mfu, tflops
+from ampcore.core.profiles import get_profile
+from ampcore.train.result import RunResult
+from ampcore.train.run import run_experiment
+from ampcore.train.spec import RunSpec
 from ampcore.workloads import bert, get_workload, resnet18
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")

@@ -15,12 +15,6 @@ LAYOUT_HELP = (
 )
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """The data directory from the option, else from $AMPCORE_DATA_DIR, else None."""
-    value = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser() if value else None
-
-
 def cache_dir() -> Path:
     """Where ampcore writes derived files (decompressed MNIST); never inside the data dir."""
     value = os.environ.get(CACHE_DIR_ENV)

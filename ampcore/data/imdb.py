@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP
-from ampcore.errors import DataError
+from ampcore.core.errors import DataError
 
 REQUIRED_COLUMNS = ("text", "label")
 TEXT_TYPES = ("string", "large_string")

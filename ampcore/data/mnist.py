@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, cache_dir
-from ampcore.errors import DataError
+from ampcore.core.errors import DataError
 
 RAW_FILES = (
     "train-images-idx3-ubyte",

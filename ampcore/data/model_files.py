@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ampcore.errors import WeightsError
+from ampcore.core.errors import WeightsError
 
 # The checkpoint layouts transformers reads, in the order it prefers them: (single, index).
 CHECKPOINTS = (("model.safetensors", "model.safetensors.index.json"),

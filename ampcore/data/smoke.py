@@ -12,7 +12,7 @@ import torch
 
 from ampcore.data.imdb import TextSplits
 from ampcore.data.mnist import ImageSplits
-from ampcore.errors import DataSizeError
+from ampcore.core.errors import DataSizeError
 
 POSITIVE = ("great", "wonderful", "superb", "moving", "brilliant", "delightful", "charming",
             "gripping", "beautiful", "excellent", "funny", "touching")

@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ampcore.cli import dispatch
 from ampcore.history import cli
 
 
@@ -20,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ampcore.history", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ampcore {__version__}")
     cli.register(parser.add_subparsers(dest="command", required=True))
-    return dispatch(parser, argv)
+    return cli.dispatch(parser, argv)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ampcore import stats
+from ampcore.measure import stats
 from ampcore.history import matching
 from ampcore.history.compare import REGRESSION, compare_runs
 from ampcore.history.config import GateConfig, Thresholds
-from ampcore.history.progress import track
+from ampcore.history.report.progress import track
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
-from ampcore.metrics import METRICS, get_metric
+from ampcore.judge.metrics import METRICS, get_metric
 
 MARGIN = 1.5
 QUANTILE = 0.99

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ampcore import stats
+from ampcore.measure import stats
 
 MIN_POINTS = 6
 MIN_SIZE = 2  # runs per segment: one odd run is an outlier, not a change

@@ -11,11 +11,11 @@ import argparse
 import functools
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ampcore.errors import AmpcoreError
+from ampcore.core.errors import AmpcoreError
 from ampcore.history.errors import EXIT_INTERNAL, Problem, UnusableInputError, UsageError
 from ampcore.history.paths import DEFAULT_STORAGE
 
@@ -66,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _register_compare(commands: argparse._SubParsersAction) -> None:
-    from ampcore.metrics import METRICS
+    from ampcore.judge.metrics import METRICS
 
     judged = ", ".join(m.label for m in METRICS.values())
     compare = commands.add_parser(
@@ -97,7 +97,7 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
 
 
 def _register_report(commands: argparse._SubParsersAction) -> None:
-    from ampcore.metrics import METRICS
+    from ampcore.judge.metrics import METRICS
 
     charted = ", ".join(m.label for m in METRICS.values() if m.chart and m.field)
     report = commands.add_parser(
@@ -159,7 +159,7 @@ def _check_outputs(paths: list[str], new_files: dict[str, Path | None],
                    append: dict[str, Path | None] | None = None) -> None:
     """Before any work: every output may be written, none inside the storage read, and at
     most one goes to stdout."""
-    from ampcore.history import files
+    from ampcore.core import files
     from ampcore.history.paths import storage_roots
 
     outputs = {**new_files, **(append or {})}
@@ -174,7 +174,8 @@ def _check_outputs(paths: list[str], new_files: dict[str, Path | None],
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ampcore.history import files, output
+    from ampcore.history import output
+    from ampcore.core import files
     from ampcore.history.compare import compare
     from ampcore.history.selection import SelectionError, select_runs
 
@@ -206,9 +207,10 @@ def _no_runs(paths: list[str]) -> UnusableInputError:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ampcore.history import files, progress
+    from ampcore.core import files
+    from ampcore.history.report import progress
     from ampcore.history.paths import storage_roots
-    from ampcore.history.report import build_report
+    from ampcore.history.report.build import build_report
     from ampcore.history.storage import load_history
 
     files.check_new_directory(args.out, "--out", storage_roots(args.paths))
@@ -225,7 +227,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from ampcore.history import files, output, progress
+    from ampcore.history import output
+    from ampcore.core import files
+    from ampcore.history.report import progress
     from ampcore.history.calibrate import calibrate, to_json, to_text
     from ampcore.history.storage import load_history
 
@@ -245,3 +249,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.json is not None:
         files.write_new(args.json, output.dump_json(to_json(result)), "--json")
     return 0
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, run the chosen subcommand's handler, and turn user-facing errors into messages
+    and exit statuses (2: usage, 1: other errors, 130: interrupted)."""
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AmpcoreError as exc:
+        print(f"ampcore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ampcore: interrupted", file=sys.stderr)
+        return 130

@@ -1,7 +1,7 @@
 """Verdicts: is a candidate run worse than its baseline, metric by metric, and by how much;
 and the comparison as a whole (which benchmarks were judged, which are missing, the exit status).
 
-Every metric is a row of ``ampcore.metrics.METRICS``: its direction, whether its change is
+Every metric is a row of ``ampcore.judge.metrics.METRICS``: its direction, whether its change is
 relative, its threshold's default and the method the output names come from the row; the
 per-metric rules are in ``ampcore.history.verdicts``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ampcore import stats
+from ampcore.measure import stats
 from ampcore.history import matching
 from ampcore.history.config import GateConfig, Thresholds
 from ampcore.history.errors import EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE
@@ -19,8 +19,8 @@ from ampcore.history.storage import Problem, Run
 from ampcore.history.verdicts import (IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION, THRESHOLD_ONLY,
                                       MetricVerdict, decide, field_verdict,
                                       speedup_change_verdict, time_verdict)
-from ampcore.metrics import METRICS, get_metric
-from ampcore.registry import REFERENCE_PRECISION
+from ampcore.judge.metrics import METRICS, get_metric
+from ampcore.core.registry import REFERENCE_PRECISION
 
 __all__ = ["IMPROVEMENT", "NOT_AVAILABLE", "OK", "REGRESSION", "THRESHOLD_ONLY",
            "BenchmarkVerdict", "Comparison", "MetricVerdict", "adjust", "compare",
@@ -125,8 +125,8 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
 
 def adjust(verdicts: Sequence[BenchmarkVerdict]) -> list[BenchmarkVerdict]:
     """Decide the tested metrics on Benjamini-Hochberg adjusted p-values over all the gate's
-    tests of one direction: with many benchmarks, some A/A pair would otherwise reach alpha by
-    chance (measured in docs/HISTORY.md). A test skipped because its change was within the
+    tests of one direction: with many benchmarks, some pair of unchanged runs would otherwise
+    reach alpha by chance. A test skipped because its change was within the
     threshold counts as p = 1, which can only make the others' adjusted p-values larger."""
     family = [(i, j) for i, v in enumerate(verdicts) for j, m in enumerate(v.metrics)
               if m.in_family]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ampcore.history.errors import UnusableInputError
-from ampcore.metrics import METRICS
-from ampcore.record import number
+from ampcore.judge.metrics import METRICS
+from ampcore.judge.record import number
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,9 +25,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 # Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
-# speedups), after Benjamini-Hochberg adjustment over all of them. 0.02 is what the
-# calibration on real H200 runs supports (docs/HISTORY.md): 0.8 % false alarms, 97.4 %
-# detection of a 10 % slowdown; 0.01 gave 0.1 % and 88.6 %.
+# speedups), after Benjamini-Hochberg adjustment over all of them: the level at which
+# calibration on saved GPU runs balanced false alarms against detecting a 10 % slowdown.
 DEFAULT_ALPHA = 0.02
 
 

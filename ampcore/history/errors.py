@@ -1,6 +1,6 @@
 """Exit statuses of ``ampcore compare | report | calibrate`` and the errors that carry them.
 
-One table (docs/HISTORY.md, "Exit statuses"):
+One table for the three commands:
 
     0  ok: nothing regressed (or nothing to judge for report and calibrate)
     1  a regression, or benchmarks of the baseline missing from the candidate
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ampcore.errors import AmpcoreError, UsageError
+from ampcore.core.errors import AmpcoreError, UsageError
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1

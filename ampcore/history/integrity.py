@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ampcore.metrics import METRICS
-from ampcore.record import BenchmarkRecord, number
+from ampcore.judge.metrics import METRICS
+from ampcore.judge.record import SESSION_INCOMPLETE_KEY, BenchmarkRecord, SessionRecord, number
 
 # Markers a writer may set on a session it did not finish.
 INCOMPLETE_KEY = "ampcore_incomplete"  # extra_info[INCOMPLETE_KEY] = true, per benchmark
-SESSION_INCOMPLETE_KEY = "incomplete"  # machine_info["ampcore"]["incomplete"] = true
 
 
 def median_problem(stats: Mapping) -> str | None:
@@ -56,11 +55,9 @@ def record_problem(record: BenchmarkRecord) -> str | None:
     return None
 
 
-def interruption(document: Mapping) -> str | None:
+def interruption(document: Mapping, session: SessionRecord | None) -> str | None:
     """Why the saved session looks interrupted or partial, or None when it looks complete."""
-    machine = document.get("machine_info")
-    env = machine.get("ampcore") if isinstance(machine, Mapping) else None
-    if isinstance(env, Mapping) and env.get(SESSION_INCOMPLETE_KEY) is True:
+    if session is not None and session.incomplete:
         return f"marked incomplete (machine_info['ampcore']['{SESSION_INCOMPLETE_KEY}'])"
     entries = [(_name(e, i), e) for i, e in enumerate(document.get("benchmarks") or [])
                if isinstance(e, Mapping)]

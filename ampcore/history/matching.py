@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ampcore.history.storage import Benchmark, Run
-from ampcore.record import BenchmarkRecord
-from ampcore.registry import PRECISIONS, REFERENCE_PRECISION
+from ampcore.judge.record import BenchmarkRecord
+from ampcore.core.registry import PRECISIONS, REFERENCE_PRECISION
 
 # What makes timings incomparable: a different GPU, driver, CUDA or torch build changes the
 # kernels; different TF32 flags change the maths itself; captured (CUDA-graph) and eager steps
@@ -56,7 +56,7 @@ def fingerprint(run: Run) -> dict[str, object] | None:
 
 
 def _kernel_libraries(run: Run) -> list[str]:
-    """The libraries the run's precision modes train with (``PrecisionEntry.libraries``)."""
+    """The libraries the run's precision modes train with (``Precision.libraries``)."""
     names: dict[str, None] = {}
     for bench in getattr(run, "benchmarks", {}).values():
         entry = PRECISIONS.get(getattr(bench, "precision", None))
@@ -146,7 +146,7 @@ def environment_differences(baseline: Sequence[Run], candidate: Run) -> list[str
 
 # --- runs: the libraries on the training path ----------------------------------------------
 
-# Recorded before the environment had "libraries" (all of ampcore.environment.LIBRARIES).
+# Recorded before the environment had "libraries" (all of ampcore.measure.environment.LIBRARIES).
 TOP_LEVEL_LIBRARIES = ("torch", "transformers", "torchvision", "datasets")
 
 
@@ -174,8 +174,7 @@ def library_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
 
 def processes(bench) -> int:
     """Fresh processes a benchmark's run was trained in (``--amp-processes``; 1 before it)."""
-    value = bench.record.config.get("processes", 1) if bench.record is not None else 1
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+    return bench.record.run_config.processes if bench.record is not None else 1
 
 
 def method_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
@@ -200,8 +199,8 @@ def _version(value: object) -> str:
 def model_name(record: BenchmarkRecord) -> str | None:
     """The model trained, without the directory it was loaded from: one checkpoint in two
     runners' caches (``.gpu/models/x``, ``.gpu2/models/x``) is one model."""
-    model = record.config.get("model")
-    if isinstance(model, str) and model:
+    model = record.run_config.model
+    if model:
         return model.rstrip("/").rsplit("/", 1)[-1]
     return record.weights_source
 
@@ -216,7 +215,8 @@ def measured_key(record: BenchmarkRecord | None) -> dict[str, object] | None:
                               # pretrained or random initial weights: the same architecture
                               # trains alike, but its accuracy means something else
                               "random_init": not record.accuracy_meaningful}
-    key.update({name: record.config.get(name) for name in MEASURED_CONFIG})
+    config = record.run_config
+    key.update({name: getattr(config, name) for name in MEASURED_CONFIG})
     key.update(world_size=record.world_size, injections=record.injections)
     return key
 

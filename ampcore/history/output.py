@@ -1,5 +1,5 @@
 """Rendering verdicts: terminal text, Markdown (HTML-escaped: benchmark names and file names
-are data, never markup) and JSON. Files are written by ``ampcore.history.files``. File
+are data, never markup) and JSON. Files are written by ``ampcore.core.files``. File
 problems are diagnostics: the CLI prints them on stderr; the Markdown and JSON carry them."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ampcore.history.compare import (
     MetricVerdict,
 )
 from ampcore.history.storage import Run
-from ampcore.metrics import get_metric
+from ampcore.judge.metrics import get_metric
 
 MARK = {REGRESSION: "❌ regression", IMPROVEMENT: "✅ improvement", OK: "ok", NOT_AVAILABLE: "n/a"}
 HEADER = ("benchmark", "metric", "verdict", "baseline", "candidate", "change", "threshold",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ampcore import stats
+from ampcore.judge.speedup import speedup_ratio
 from ampcore.history.matching import reference_benchmark
 from ampcore.history.storage import Benchmark, Run
-from ampcore.registry import REFERENCE_PRECISION
+from ampcore.core.registry import REFERENCE_PRECISION
 
 FROM_ROUNDS = "rounds"
 
@@ -21,17 +21,19 @@ class RunSpeedup:
 
 
 def run_speedup(run: Run, bench: Benchmark) -> RunSpeedup | None:
-    """median(reference rounds) / median(rounds) within ``run``: the fp32 and AMP runs of one
-    session share the runner's state, so their ratio is robust to runner-wide drift. Falls
-    back to the recorded speedup, then to the stored medians, when rounds were not saved."""
+    """The median-round speedup within ``run``: the fp32 and AMP runs of one session share
+    the runner's state, so their ratio is robust to runner-wide drift. Falls back to the
+    recorded speedup, then to the stored medians, when rounds were not saved."""
     if bench.precision in (None, REFERENCE_PRECISION):
         return None
     reference = reference_benchmark(run, bench)
     if reference is not None and reference.rounds is not None and bench.rounds is not None:
-        value = stats.median(reference.rounds) / stats.median(bench.rounds)
+        value = speedup_ratio(reference.rounds, bench.rounds)
         return RunSpeedup(value, FROM_ROUNDS, reference.rounds, bench.rounds)
     if bench.record is not None and bench.record.speedup_vs_fp32 is not None:
         return RunSpeedup(bench.record.speedup_vs_fp32, "recorded speedup_vs_fp32")
     if reference is not None:
-        return RunSpeedup(reference.median / bench.median, "stored medians")
+        # A stored median is the median of a one-value sample: the same ratio, less data.
+        value = speedup_ratio((reference.median,), (bench.median,))
+        return RunSpeedup(value, "stored medians")
     return None

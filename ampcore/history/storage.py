@@ -14,7 +14,7 @@ from pathlib import Path
 from ampcore.history import integrity
 from ampcore.history.errors import Problem, UnusableInputError
 from ampcore.history.paths import DEFAULT_STORAGE, expand_paths, storage_roots
-from ampcore.record import BenchmarkRecord, RecordError, number
+from ampcore.judge.record import BenchmarkRecord, RecordError, SessionRecord, number
 
 __all__ = ["DEFAULT_STORAGE", "Benchmark", "Problem", "Run", "UnusableInputError",
            "expand_paths", "load_history", "read_run", "read_runs", "storage_roots"]
@@ -59,12 +59,20 @@ class Run:
     version: str | None
     machine_info: dict
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+    @property
+    def session(self) -> SessionRecord | None:
+        """What the session recorded about itself (None: not an ampcore run). ``read_run``
+        has refused a file whose session record this code cannot read."""
+        try:
+            return SessionRecord.from_machine_info(self.machine_info)
+        except RecordError:
+            return None
 
     @property
     def environment(self) -> dict | None:
-        """What ampcore recorded about the hardware and software (None if not an ampcore run)."""
-        env = self.machine_info.get("ampcore")
-        return env if isinstance(env, dict) else None
+        """What ampcore recorded about the hardware, software and step mode (None if not an
+        ampcore run)."""
+        return self.session.fields() if self.session is not None else None
 
     @property
     def label(self) -> str:
@@ -206,7 +214,11 @@ def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
     document, error = _document(path)
     if document is None:
         return None, [Problem(path, error)]
-    interrupted = integrity.interruption(document)
+    try:
+        session = SessionRecord.from_machine_info(document.get("machine_info"))
+    except RecordError as exc:
+        return None, [Problem(path, f"{exc}; file skipped")]
+    interrupted = integrity.interruption(document, session)
     if interrupted:
         return None, [Problem(path, f"interrupted session: {interrupted}; file skipped")]
     problems = _header_problems(document, path)

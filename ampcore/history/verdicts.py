@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ampcore import stats
+from ampcore.measure import stats
 from ampcore.history.config import Thresholds
 from ampcore.history.speedup import FROM_ROUNDS, run_speedup
 from ampcore.history.storage import Benchmark, Run
-from ampcore.metrics import Metric, describe_changes, get_metric
-from ampcore.registry import REFERENCE_PRECISION
+from ampcore.judge.metrics import Metric, describe_changes, get_metric
+from ampcore.core.registry import REFERENCE_PRECISION
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"

@@ -1,8 +1,8 @@
 """The AMP benchmark suite as a pytest plugin, split the way pytest-benchmark splits its own:
 
-- ``options``: the suite's options, the ``suite`` rows of ``ampcore.options`` (torch-free)
+- ``options``: the suite's options, the ``suite`` rows of ``ampcore.options.table`` (torch-free)
 - ``session``: ``SuiteSession``, the session of runs: trains each case once and records what it
-  measured as ``ampcore.record.BenchmarkRecord``s
+  measured as ``ampcore.judge.record.BenchmarkRecord``s
 - ``plugin``: hooks and fixtures (the ``pytest11`` entry point)
 - ``benchmark_adapter``: the only module touching pytest-benchmark's internals
 
@@ -12,6 +12,4 @@ Benchmarks import ``enforce`` from here: ``from ampcore.suite import enforce``.
 from ampcore.suite.plugin import enforce
 from ampcore.suite.session import SuiteSession
 
-AmpRuns = SuiteSession  # the session's former name
-
-__all__ = ["AmpRuns", "SuiteSession", "enforce"]
+__all__ = ["SuiteSession", "enforce"]

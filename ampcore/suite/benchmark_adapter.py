@@ -1,7 +1,7 @@
 """The only module that touches pytest-benchmark beyond its documented fixture API.
 
 pytest-benchmark (checked against 5.2) documents the ``benchmark`` fixture (calling it,
-``pedantic()``, ``group``, ``extra_info``, ``disabled``) and its hooks; the suite needs two
+``pedantic()``, ``group``, ``extra_info``, ``disabled``) and its hooks; the suite needs four
 things it has no public API for, each kept here with why:
 
 - whether timing is on for the whole session, read outside any benchmark test (the speedup
@@ -10,26 +10,29 @@ things it has no public API for, each kept here with why:
   Inside a benchmark test the fixture's public ``benchmark.disabled`` says the same.
 - keeping raw rounds in saved runs (``--benchmark-save-data``) whatever the command line
   said: ``config.option.benchmark_save_data``.
-
-- rounds timed elsewhere (a DDP run's workers, in their own processes) saved as the
-  benchmark's rounds: ``record_rounds`` replays them through ``pedantic()`` with a clock
-  that reports them (the fixture's ``_timer``; pytest-benchmark has no API for times it did
-  not take). The saved ``options.timer`` names that clock.
+- a run's rounds as the benchmark's rounds: ``train_timed`` drives ``pedantic()`` over an
+  ``ampcore.train.run.Experiment``'s rounds (one benchmark round per training round, the
+  checks and evaluation in the untimed ``setup``) and reads the raw round times back from
+  ``benchmark.stats.stats.data``, for which pytest-benchmark has no public accessor.
+- rounds timed elsewhere (a DDP run's workers, fresh processes) saved as the benchmark's
+  rounds: ``record_rounds`` replays them through ``pedantic()`` with a clock that reports them
+  (the fixture's ``_timer``; pytest-benchmark has no API for times it did not take). The saved
+  ``options.timer`` names that clock.
 
 The group a benchmark is saved under must be set before ``pedantic()``: pytest-benchmark copies
 ``benchmark.group`` into the stats it makes then (``set_group``).
-
-The round protocol itself (one benchmark round per training round, checks and evaluation in
-the untimed ``setup``) is ``ampcore.run.Experiment.timed_by``, the core's pytest-benchmark
-driver; it reads the raw round times from ``benchmark.stats.stats.data``, for which
-pytest-benchmark has no public accessor either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # torch only when something trains: the plugin loads this module
+    from ampcore.train.result import RunResult
+    from ampcore.train.run import Experiment
 
 NOT_ACTIVE = "pytest-benchmark is not active (not installed, or disabled with -p no:benchmark)"
 
@@ -91,3 +94,20 @@ def record_rounds(benchmark, durations: Sequence[float]) -> None:
 
 def _measured_elsewhere() -> None:
     """The replayed rounds' target: the work itself ran in other processes."""
+
+
+def train_timed(experiment: Experiment, benchmark) -> RunResult:
+    """Train every round of a started ``experiment`` under pytest-benchmark's timer, one
+    benchmark round per training round, with the round's checks and evaluation in the untimed
+    ``setup``; the run's result with those round times."""
+    if benchmark.disabled:
+        # Timing is off (--benchmark-disable, xdist) and pedantic calls its target once: the
+        # whole run trains in that call, as a functional check, under the run's own timer.
+        benchmark.pedantic(experiment.run_rounds)
+        return experiment.result()
+    rounds = experiment.rounds()
+    benchmark.pedantic(experiment.train_round, setup=lambda: ((next(rounds),), {}),
+                       rounds=experiment.n_rounds, iterations=1, warmup_rounds=0)
+    for _ in rounds:  # the last round's checks and evaluation
+        pass
+    return experiment.result(round_times=list(benchmark.stats.stats.data))

@@ -1,4 +1,4 @@
-"""The suite's options: the ``suite`` rows of ``ampcore.options`` as pytest options.
+"""The suite's options: the ``suite`` rows of ``ampcore.options.table`` as pytest options.
 
 Torch-free: the plugin adds and checks its options in every pytest run of a repository with
 ampcore installed. A bad value is a pytest usage error (exit status 4) before collection.
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from ampcore import options as table
-from ampcore import registry
-from ampcore.errors import UsageError
-from ampcore.history import files
-from ampcore.options import SUITE, OptionError, Settings
+from ampcore.options import table
+from ampcore.core import registry
+from ampcore.core.errors import UsageError
+from ampcore.core import files
+from ampcore.options.table import SUITE, OptionError, Settings
 
 GROUP = "ampcore"
 GROUP_DESCRIPTION = "AMP training benchmarks (ampcore)"

@@ -9,11 +9,10 @@ ampcore installed can write benchmarks against these fixtures:
 - ``amp_mixed_case``: the same, restricted to the mixed-precision modes.
 - ``amp_ddp_case`` / ``amp_ddp_mixed_case``: the same over the workloads whose registry entry
   has DDP benchmarks (``ddp=True``); skipped without ``--amp-nproc`` GPUs.
-  ``amp_ddp_precision`` / ``amp_ddp_mixed_precision`` give just their precision.
 - ``amp_runs``: the session's ``SuiteSession``: trains each case once, under pytest-benchmark
   when a benchmark test asks, on demand otherwise.
 
-Options are ``ampcore.options``' suite rows (``ampcore.suite.options``). torch is imported
+Options are ``ampcore.options.table``' suite rows (``ampcore.suite.options``). torch is imported
 lazily, so loading the plugin costs nothing in unrelated test runs; it also loads without
 pytest-benchmark (tests that need its ``benchmark`` fixture then skip with the reason).
 """
@@ -22,8 +21,8 @@ from __future__ import annotations
 
 import pytest
 
-from ampcore import registry
-from ampcore.history import files
+from ampcore.core import registry
+from ampcore.core import files
 from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
 from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem
@@ -82,7 +81,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if matrix is None:
         return
     workloads, precisions, empty = matrix
-    cases = [pytest.param(w, p, id=f"{w}-{p}") for w in workloads for p in precisions]
+    cases = [pytest.param(w, p, id=registry.run_name(w, p)) for w in workloads for p in precisions]
     if not cases:  # one skipped case that says why, rather than pytest's "empty parameter set"
         cases = [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=empty))]
     metafunc.parametrize(_CASE, cases)
@@ -102,7 +101,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
     # The first test that trains: a library below ampcore's floor ends the session once, with
     # its name, instead of failing every test inside a model.
-    from ampcore import versions
+    from ampcore.core import versions
 
     problem = versions.problem(versions.FLOORS)
     if problem is not None:
@@ -146,19 +145,8 @@ def amp_ddp_mixed_case(amp_runs: SuiteSession, amp_workload: str,
     return _ddp_case(amp_runs, amp_workload, amp_precision)
 
 
-@pytest.fixture
-def amp_ddp_precision(amp_ddp_case: tuple[str, str]) -> str:
-    """The precision of ``amp_ddp_case`` (its workload is ``amp_ddp_case[0]``)."""
-    return amp_ddp_case[1]
-
-
-@pytest.fixture
-def amp_ddp_mixed_precision(amp_ddp_mixed_case: tuple[str, str]) -> str:
-    return amp_ddp_mixed_case[1]
-
-
 def enforce(verdict) -> None:
-    """Turn an ``ampcore.gates.Verdict`` into a skip, a failure with its numbers, or a pass."""
+    """Turn an ``ampcore.judge.gates.Verdict`` into a skip, a failure with its numbers, or a pass."""
     if verdict.skip_reason:
         pytest.skip(verdict.skip_reason)
     if not verdict.passed:
@@ -190,15 +178,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 @pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Add the GPU, driver and library versions pytest-benchmark's machine id ignores."""
-    from ampcore import environment
-    from ampcore.history.integrity import SESSION_INCOMPLETE_KEY
+    from ampcore.measure import environment
+    from ampcore.judge.record import SessionRecord
 
     session = session_for(config)
     # The step mode is part of what a timing means: ``ampcore compare`` refuses to mix them.
-    machine_info["ampcore"] = {**environment.capture(session.device),
-                               "cuda_graphs": session.cuda_graphs}
-    if session.interrupted:
-        machine_info["ampcore"][SESSION_INCOMPLETE_KEY] = True
+    machine_info["ampcore"] = SessionRecord(environment.capture(session.device),
+                                            session.cuda_graphs,
+                                            session.interrupted).to_machine_info()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

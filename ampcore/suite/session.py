@@ -15,22 +15,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ampcore.errors import UnsupportedPrecisionError
-from ampcore.options import Settings
-from ampcore.record import BenchmarkRecord
-from ampcore.registry import REFERENCE_PRECISION
+from ampcore.core.errors import UnsupportedPrecisionError
+from ampcore.options.table import Settings
+from ampcore.judge.record import BenchmarkRecord
+from ampcore.core.registry import REFERENCE_PRECISION, run_name
 from ampcore.suite import benchmark_adapter as adapter
 
 if TYPE_CHECKING:
-    from ampcore.result import RunResult
-    from ampcore.spec import RunSpec
+    from ampcore.train.result import RunResult
+    from ampcore.train.spec import RunSpec
 
 Key = tuple[str, str]  # (workload, precision)
 
 
 @dataclass
 class SuiteSession:
-    """The suite's runs and what it measured of them (formerly ``AmpRuns``)."""
+    """The suite's runs and what it measured of them."""
 
     options: Settings
     config: pytest.Config = field(repr=False)
@@ -39,7 +39,7 @@ class SuiteSession:
     records: dict[str, BenchmarkRecord] = field(default_factory=dict)  # by benchmark group/name
     failures: dict[str, BaseException] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)  # run name -> why it cannot run
-    speedups: dict[str, object] = field(default_factory=dict)  # run name -> gates.Speedup
+    speedups: dict[str, object] = field(default_factory=dict)  # run name -> judge.speedup.Speedup
     interrupted: bool = False  # Ctrl-C: what finished is shown, and saved marked incomplete
     # Training seeds after the first (--amp-seeds): (workload, precision, seed index) -> run
     seed_results: dict[tuple[str, str, int], RunResult] = field(default_factory=dict)
@@ -62,7 +62,7 @@ class SuiteSession:
 
     @property
     def profile(self) -> str:
-        from ampcore.profiles import default_profile_name
+        from ampcore.core.profiles import default_profile_name
 
         return self.options.profile or default_profile_name()[0]
 
@@ -72,8 +72,8 @@ class SuiteSession:
         that would train skips with the reason (``unsupported_reason``)."""
         import torch
 
-        from ampcore.errors import UsageError
-        from ampcore.graphs import resolve_cuda_graphs
+        from ampcore.core.errors import UsageError
+        from ampcore.train.graphs import resolve_cuda_graphs
 
         try:
             return resolve_cuda_graphs(self.options.cuda_graphs, torch.device(self.device))
@@ -85,7 +85,8 @@ class SuiteSession:
         return self.device.startswith("cuda")
 
     def spec(self, workload: str, precision: str, train_seed: int | None = None) -> RunSpec:
-        from ampcore.spec import RunSpec
+        from ampcore.train.graphs import capture_required
+        from ampcore.train.spec import RunSpec
 
         o = self.options
         return RunSpec(workload=workload, precision=precision, profile=self.profile,
@@ -93,12 +94,14 @@ class SuiteSession:
                        llama_model=o.llama_model,
                        max_length=o.max_length, allow_download=o.download,
                        allow_random_init=o.allow_random_init, compile=o.compile,
-                       cuda_graphs=self.cuda_graphs, injections=tuple(o.inject),
+                       cuda_graphs=self.cuda_graphs,
+                       capture_fallback=not capture_required(o.cuda_graphs),
+                       injections=tuple(o.inject),
                        eval_samples=o.eval_samples, train_seed=train_seed)
 
     def unused_data_dir(self) -> str | None:
         """A note when --amp-data-dir is given to a profile that reads no data sets."""
-        from ampcore.options import SUITE, unused_data_dir
+        from ampcore.options.table import SUITE, unused_data_dir
 
         if self.options.data_dir is None:  # the profile (torch) only when there is a note
             return None
@@ -108,14 +111,15 @@ class SuiteSession:
         return self.spec(workload, REFERENCE_PRECISION).workload_config()
 
     def unsupported_reason(self, workload: str, precision: str) -> str | None:
-        from ampcore.errors import AmpcoreError
-        from ampcore.graphs import resolve_cuda_graphs
-        from ampcore.precision import get_precision
-        from ampcore.spec import resolve_device
+        from ampcore.core.errors import AmpcoreError
+        from ampcore.train.graphs import resolve_cuda_graphs
+        from ampcore.core.registry import get_precision
+        from ampcore.train.precision import check_supported
+        from ampcore.train.spec import resolve_device
 
         try:
             device = resolve_device(self.device)
-            get_precision(precision).check_supported(device)
+            check_supported(get_precision(precision), device)
             resolve_cuda_graphs(self.options.cuda_graphs, device)  # raises for 'on' off CUDA
         except AmpcoreError as exc:
             return str(exc)
@@ -138,9 +142,9 @@ class SuiteSession:
     def benchmark(self, workload: str, precision: str, benchmark) -> RunResult:
         """Train under pytest-benchmark, one benchmark round per training round, and record
         the run in the benchmark's ``extra_info``."""
-        from ampcore.run import Experiment
+        from ampcore.train.run import Experiment
 
-        key, name = (workload, precision), f"{workload}-{precision}"
+        key, name = (workload, precision), run_name(workload, precision)
         self._fail_if_failed(name)
         if key not in self.results:  # else trained on demand earlier in this session
             adapter.set_group(benchmark, workload)
@@ -151,14 +155,14 @@ class SuiteSession:
                 with self._remember_failure(name), \
                         Experiment(self.spec(workload, precision)) as experiment:
                     experiment.start()
-                    self.results[key] = experiment.timed_by(benchmark)
+                    self.results[key] = adapter.train_timed(experiment, benchmark)
         result = self.results[key]
         self.record(benchmark, result)
         return result
 
     def get(self, workload: str, precision: str) -> RunResult:
         """A run's result, training it now (own timer) if no test has yet."""
-        key, name = (workload, precision), f"{workload}-{precision}"
+        key, name = (workload, precision), run_name(workload, precision)
         self._fail_if_failed(name)
         if key not in self.results:
             reason = self.unsupported_reason(workload, precision)
@@ -169,8 +173,8 @@ class SuiteSession:
 
     def _train(self, spec: RunSpec, name: str) -> RunResult:
         """Train ``spec`` with its own timer: here, or in ``--amp-processes`` fresh processes."""
-        from ampcore.fresh_processes import run_in_fresh_processes
-        from ampcore.run import run_experiment
+        from ampcore.launch.fresh import run_in_fresh_processes
+        from ampcore.train.run import run_experiment
 
         with self._remember_failure(name):
             if self.options.processes > 1:
@@ -184,7 +188,7 @@ class SuiteSession:
         base_seed = self.workload_config(workload).training_seed
         for index in range(1, self.options.seeds):
             key = (workload, precision, index)
-            name = f"{workload}-{precision}-seed{base_seed + index}"
+            name = f"{run_name(workload, precision)}-seed{base_seed + index}"
             self._fail_if_failed(name)
             if key not in self.seed_results:
                 self.seed_results[key] = self._train(
@@ -196,11 +200,11 @@ class SuiteSession:
         """``workload`` under DDP on ``--amp-nproc`` GPUs (torchrun), once per session.
 
         The workers time every training round themselves (a round's time is the slowest
-        rank's, ``ampcore.distributed.merge``); those rounds, not the launch, are the
+        rank's, ``ampcore.launch.merge``); those rounds, not the launch, are the
         benchmark's rounds, so the gate judges DDP like a single-GPU run."""
-        from ampcore.distributed import run_distributed
+        from ampcore.launch import run_distributed
 
-        key, name = (workload, precision), f"{workload}-ddp-{precision}"
+        key, name = (workload, precision), run_name(ddp_group(workload), precision)
         self._fail_if_failed(name)
         if key not in self.ddp_results:
             spec, nproc = self.spec(workload, precision), self.options.nproc
@@ -234,7 +238,7 @@ class SuiteSession:
         if (reference is None or not self.timing_enabled
                 or result.precision == REFERENCE_PRECISION):
             return {}
-        from ampcore.gates import speedup
+        from ampcore.judge.speedup import speedup
 
         s = speedup(reference, result)
         if runs is self.results:  # the summary's speedup column is the single-GPU one
@@ -244,6 +248,8 @@ class SuiteSession:
     def record_ddp(self, benchmark, result: RunResult, single: RunResult) -> BenchmarkRecord:
         """A DDP run's record: its figures plus its scaling efficiency over ``single``, the same
         precision on one GPU."""
+        from ampcore.judge.speedup import scaling_efficiency
+
         details = result.details
         record = BenchmarkRecord.from_result(
             result, **self._speedup(result, self.ddp_results), world_size=details["world_size"],
@@ -251,16 +257,17 @@ class SuiteSession:
             scaler_consistent=details.get("scaler_consistent"),
             single_gpu_samples_per_s=single.samples_per_s,
             scaling_efficiency=scaling_efficiency(result, single))
-        self.records[f"{result.workload}-ddp-{result.precision}"] = record
+        self.records[run_name(ddp_group(result.workload), result.precision)] = record
         adapter.add_extra_info(benchmark, record.to_extra_info())
         return record
 
     def summary(self) -> str:
-        """The session's Markdown summary (``ampcore.table.suite_summary``)."""
+        """The session's Markdown summary (``ampcore.judge.table.suite_summary``)."""
         from ampcore.suite.summary import session_notes
-        from ampcore.table import suite_summary
+        from ampcore.judge.speedup import scaling_efficiency
+        from ampcore.judge.table import suite_summary
 
-        ddp_runs = [(r, scaling_efficiency(r, self.results.get(key)))
+        ddp_runs = [(r, scaling_efficiency(r, self.results[key]) if key in self.results else None)
                     for key, r in self.ddp_results.items()]
         speedups = {name: (s.ratio, s.low, s.high) for name, s in self.speedups.items()}
         return suite_summary(list(self.results.values()), speedups, ddp_runs,
@@ -286,7 +293,7 @@ class SuiteSession:
             pytest.skip(str(exc))
         except BaseException as exc:
             self.failures[name] = exc
-            from ampcore.errors import AmpcoreError
+            from ampcore.core.errors import AmpcoreError
 
             if isinstance(exc, AmpcoreError):  # a user-facing message, not a traceback
                 pytest.fail(f"{name}: {exc}", pytrace=False)
@@ -296,11 +303,3 @@ class SuiteSession:
 def ddp_group(workload: str) -> str:
     """DDP benchmarks are compared apart from the single-GPU ones of the same workload."""
     return f"{workload}-ddp"
-
-
-def scaling_efficiency(result: RunResult, single: RunResult | None) -> float | None:
-    if single is None:
-        return None
-    from ampcore.distributed import scaling_efficiency as efficiency
-
-    return efficiency(result.samples_per_s, single.samples_per_s, result.details["world_size"])

@@ -3,14 +3,33 @@ and each run's held-out accuracy (per training seed when there are several)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ampcore.result import RunResult
-    from ampcore.suite.session import SuiteSession
+    from ampcore.options.table import Settings
+    from ampcore.train.result import RunResult
 
 
-def session_notes(session: SuiteSession) -> list[str]:
+class SessionView(Protocol):
+    """What the notes read of a session (``suite.session.SuiteSession`` provides it)."""
+
+    options: Settings
+    interrupted: bool
+    results: dict[tuple[str, str], RunResult]
+    seed_results: dict[tuple[str, str, int], RunResult]
+
+    @property
+    def cuda_graphs(self) -> bool: ...
+    @property
+    def on_gpu(self) -> bool: ...
+    @property
+    def timing_enabled(self) -> bool: ...
+    @property
+    def timing_disabled_reason(self) -> str: ...
+    def unused_data_dir(self) -> str | None: ...
+
+
+def session_notes(session: SessionView) -> list[str]:
     if session.cuda_graphs:
         steps = "each captured in a CUDA graph and replayed (--amp-cuda-graphs off: eager)"
     else:
@@ -40,7 +59,7 @@ def session_notes(session: SuiteSession) -> list[str]:
 def seed_notes(results: dict[tuple[str, str], RunResult],
                seed_results: dict[tuple[str, str, int], RunResult]) -> list[str]:
     """Held-out accuracy of every run, per training seed when there are several."""
-    from ampcore.gates import seed_spread
+    from ampcore.judge.gates import seed_spread
 
     notes = []
     for (workload, precision), run in results.items():

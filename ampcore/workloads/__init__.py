@@ -1,12 +1,12 @@
-"""Workloads: one module each; the registry entry (``ampcore.registry.WORKLOADS``) names the
+"""Workloads: one module each; the registry entry (``ampcore.core.registry.WORKLOADS``) names the
 module's ``build`` function, which returns a ``PreparedWorkload``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ampcore import versions
-from ampcore.registry import load, workload_entry
+from ampcore.core import versions
+from ampcore.core.registry import load, workload_entry
 from ampcore.workloads.base import PreparedWorkload
 
 

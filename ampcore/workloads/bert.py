@@ -8,9 +8,9 @@ import torch
 
 from ampcore.data import imdb, model_files, smoke
 from ampcore.data.model_files import TOKENIZER_FILES
-from ampcore.errors import AmpcoreError, UsageError, WeightsError
-from ampcore.flops import bert_train_flops_per_sample
-from ampcore.profiles import TINY_MODEL, WorkloadConfig
+from ampcore.core.errors import AmpcoreError, UsageError, WeightsError
+from ampcore.measure.flops import bert_train_flops_per_sample
+from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
 from ampcore.workloads.base import PreparedWorkload, linear_schedule, make_adamw
 
 NUM_LABELS = 2

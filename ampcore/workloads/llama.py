@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 from ampcore.data import imdb, smoke
-from ampcore.errors import DataSizeError, UsageError
-from ampcore.flops import llama_train_flops_per_sample
-from ampcore.profiles import TINY_MODEL, WorkloadConfig
+from ampcore.core.errors import DataSizeError, UsageError
+from ampcore.measure.flops import llama_train_flops_per_sample
+from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
 SPEC_PREFIX = "llama:"
@@ -134,7 +134,7 @@ def causal_attention() -> str:
 
     transformers' own "sdpa" decides that at run time: eagerly it checks for padding (a host
     sync), and under torch.compile before torch 2.14 it passes a materialised causal mask,
-    which on an H200 made the compiled step's attention 2.2x slower (docs/PERFORMANCE.md).
+    which made the compiled step's attention take the slow masked kernel.
     A transformers without the attention registry (before 4.48) keeps "sdpa"."""
     try:
         from transformers import AttentionInterface

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from ampcore.data import mnist, smoke
-from ampcore.errors import DataSizeError, UsageError
-from ampcore.profiles import TINY_MODEL, WorkloadConfig
+from ampcore.core.errors import DataSizeError, UsageError
+from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
 from ampcore.workloads.base import PreparedWorkload, make_adamw
 
 

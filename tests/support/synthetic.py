@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ampcore.record import BenchmarkRecord
+from ampcore.judge.record import BenchmarkRecord
 
 TEST_FILE = "benchmarks/test_amp.py"
 MODEL_TFLOPS_PER_SAMPLE = {"bert": 2.7e-3, "resnet18": 1.1e-3}  # only to fill the field

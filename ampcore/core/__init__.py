@@ -1,0 +1,2 @@
+"""Torch-free leaves every layer builds on: errors, the registries of precision modes and
+workloads, the profiles, the supported library versions, and safe file writing."""

@@ -1,0 +1,117 @@
+"""The option table's value parsers: text -> value, or ``ValueError`` saying what is expected.
+
+Torch-free like the table (``ampcore.options.table``): the checks that need torch-importing code
+(a profile name, a llama architecture, an injection kind) import it only when a value is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from ampcore.core import registry
+from ampcore.core.errors import UsageError
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class Unknown(ValueError):
+    """A parser's message that already names the bad value (no ", got ..." is added)."""
+
+
+def text(value: str) -> str:
+    return value
+
+
+def path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def integer(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value) if value.strip().lstrip("+-").isdigit() else None
+        if number is None or number < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}")
+        return number
+    return parse
+
+
+def real(minimum: float, inclusive: bool) -> Callable[[str], float]:
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
+            raise ValueError(f"expected a finite number {bound}")
+        return number
+    return parse
+
+
+def choice(*values: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.lower() not in values:
+            raise ValueError(f"expected one of {', '.join(values)}")
+        return value.lower()
+    return parse
+
+
+def flag(value: str) -> bool:
+    if value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise ValueError(f"expected one of {', '.join(_TRUE)} (on) or {', '.join(_FALSE)} (off)")
+
+
+def ids(kind: str, table: str) -> Callable[[str], list[str]]:
+    """Ids of the registry ``ampcore.core.registry.<table>``, read when parsing (so an entry
+    registered after this module was imported counts); an empty value: its default matrix."""
+    def parse(value: str) -> list[str]:
+        entries = getattr(registry, table)
+        try:
+            return registry.expand_ids(value, list(entries), kind, registry.default_ids(entries))
+        except UsageError as exc:
+            raise Unknown(str(exc)) from None
+    return parse
+
+
+def device_name(value: str) -> str:
+    """cpu, cuda or cuda:N: the devices the precision modes and the step timing support (torch
+    names more, such as mps or meta, on which training crashes or measures nothing)."""
+    name = value.strip().lower()
+    if name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit()):
+        return name
+    raise ValueError("expected cpu, cuda or cuda:N")
+
+
+def profile_name(value: str) -> str:
+    """A profile of ``ampcore.core.profiles``, imported (with torch) only now that one is named."""
+    from ampcore.core.profiles import PROFILES
+
+    if value not in PROFILES:
+        raise ValueError(f"expected one of {', '.join(PROFILES)}")
+    return value
+
+
+def llama_architecture(value: str) -> str:
+    """A preset of ``ampcore.workloads.llama`` or a ``llama:key=N,...`` spec, imported (with
+    torch) only now that one is named."""
+    from ampcore.workloads.llama import architecture
+
+    try:
+        architecture(value)
+    except UsageError as exc:
+        raise Unknown(str(exc)) from None
+    return value
+
+
+def injection_kinds(value: str) -> tuple[str, ...]:
+    """Kinds of ``ampcore.train.inject``, imported (with torch) only now that one is named."""
+    from ampcore.train.inject import check_kinds
+
+    try:
+        return check_kinds(value.replace(",", " ").split())
+    except UsageError as exc:
+        raise Unknown(str(exc)) from None
