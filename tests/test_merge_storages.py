@@ -1,4 +1,4 @@
-"""ampcore.history.merge (scripts/merge-storages.py): lanes' storages (one per GPU) become one,
+"""ampcore.history.merge: lanes' storages (one per GPU) become one,
 numbered in the order the runs were saved, and nothing in the destination is overwritten."""
 
 import json
@@ -48,10 +48,9 @@ def test_a_destination_that_holds_the_names_is_not_overwritten(tmp_path):
     assert kept.read_text() == "saved by the user"
 
 
-@pytest.mark.parametrize("command", [["-m", "ampcore.history.merge"],
-                                     [str(ROOT / "scripts" / "merge-storages.py")]])
-def test_the_commands_gpu_trust_and_the_docs_name_merge(tmp_path, command):
-    """``python -m ampcore.history.merge`` and the script path scripts/gpu/gpu-trust.sh runs."""
+@pytest.mark.parametrize("command", [["-m", "ampcore.history.merge"]])
+def test_the_command_gpu_trust_and_the_docs_name_merges(tmp_path, command):
+    """``python -m ampcore.history.merge``, as scripts/gpu/gpu-trust.sh runs it."""
     lane0, dest = tmp_path / "lane0", tmp_path / "merged"
     save(lane0, "on-aa", 1, "2026-12-02T10:00:00")
     done = subprocess.run([sys.executable, *command, str(dest), str(lane0)],

@@ -150,9 +150,9 @@ def test_third_machine_flags_each_kind_against_every_captured_baseline(kind):
             assert expected <= flagged(baseline, candidate), (kind, baseline.path.name)
 
 
-def test_trust_table_has_a_line_per_session_by_the_path_gpu_trust_runs():
-    """scripts/gpu/gpu-trust.sh ends with ``python3 scripts/trust-table.py STORE``."""
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "trust-table.py"), str(THIRD)],
-                         capture_output=True, text=True, check=True).stdout
+def test_trust_table_has_a_line_per_session_by_the_command_gpu_trust_runs():
+    """scripts/gpu/gpu-trust.sh ends with ``python3 -m scripts.tables.trust_table STORE``."""
+    out = subprocess.run([sys.executable, "-m", "scripts.tables.trust_table", str(THIRD)],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out == trust_table.render(THIRD)
     assert len(out.splitlines()) == 1 + len(list(THIRD.glob("*/*/*.json")))

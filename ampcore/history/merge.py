@@ -2,7 +2,6 @@
 per GPU) into one, as if one runner had saved them in turn.
 
     python -m ampcore.history.merge DEST SOURCE...
-    python scripts/merge-storages.py DEST SOURCE...      (the same; gpu-trust.sh calls this)
 
 Each SOURCE holds STORAGE/MACHINE/NNNN_*.json (STORAGE e.g. on-extra-sync) and log-*.txt
 files. In DEST every storage's runs are numbered again 0001, 0002, ... in the order they were

@@ -1,7 +1,7 @@
 """One line per saved suite session of scripts/gpu/gpu-trust.sh: what each step part measured.
 
 Usage: python -m scripts.tables.trust_table STORE_ROOT   (the directory holding <mode>-<name>/
-       storages); gpu-trust.sh runs it as python3 scripts/trust-table.py STORE_ROOT
+       storages); gpu/gpu-trust.sh runs it at its end
 Reads pytest-benchmark's saved JSON directly, so it runs wherever Python does.
 """
 
