@@ -13,33 +13,21 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ampcore.options import table as options
 from ampcore.core import files
 from ampcore.core.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
-from ampcore.options.table import RUN, Settings
+from ampcore.options.settings import Settings
+from ampcore.options.table import RUN
+
+if TYPE_CHECKING:  # both import torch: at run time, only once something is to train
+    from ampcore.train.result import RunResult
+    from ampcore.train.spec import RunSpec
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_arguments(parser, RUN)
-
-
-def _runnable_precisions(settings: Settings, device) -> list[str]:
-    """The precisions the device can run; one it cannot is an error when named, a note on
-    stderr when it came with ``all``."""
-    from ampcore.core.registry import get_precision
-    from ampcore.train.precision import check_supported
-
-    runnable = []
-    for precision in settings.precisions:
-        try:
-            check_supported(get_precision(precision), device)
-            runnable.append(precision)
-        except UnsupportedPrecisionError as exc:
-            if not options.asks_for_all(settings.given("precisions")):
-                raise
-            print(f"skipped: {exc}", file=sys.stderr)
-    return runnable
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -52,9 +40,9 @@ def _run(args: argparse.Namespace) -> int:
     from ampcore.launch import describe
     from ampcore.judge.table import results_table
 
-    specs = _specs(settings)
-    runs = _train(specs, settings)
-    results = [r for s, r in zip(specs, runs) if s.train_seed is None]  # the profile's seed
+    trained = _train(_specs(settings), settings)
+    runs = [result for _, result in trained]
+    results = [r for spec, r in trained if spec.train_seed is None]  # the profile's seed
     # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
     to_stdout = files.is_stdout(settings.json)
     out = sys.stderr if to_stdout else sys.stdout
@@ -74,55 +62,40 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _specs(settings: Settings) -> list:
-    """The runs asked for, every check that needs torch made before the first trains."""
-    import torch
-
-    from dataclasses import replace
-
+def _specs(settings: Settings) -> list[RunSpec]:
+    """The runs asked for (``ampcore.options.request``), every check that needs torch made
+    before the first trains; a mode the device cannot run is an error when named, a note on
+    stderr when it came with ``all``."""
     from ampcore.launch import check_nproc
-    from ampcore.train.graphs import capture_required, resolve_cuda_graphs
-    from ampcore.core.profiles import default_profile_name
-    from ampcore.train.spec import RunSpec, resolve_device
+    from ampcore.options.request import build_request
 
-    profile = settings.profile
-    if profile is None:
-        profile, why = default_profile_name()
-        print(f"profile: {profile} ({why}; choose with --profile)", file=sys.stderr)
-    unused = options.unused_data_dir(RUN, settings.data_dir, profile)
+    request = build_request(settings)
+    if request.profile_reason:
+        print(f"profile: {request.profile} ({request.profile_reason}; choose with --profile)",
+              file=sys.stderr)
+    unused = request.unused_data_dir()
     if unused:
         print(f"note: {unused}", file=sys.stderr)
-    device = resolve_device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if request.blocked:
+        raise request.blocked
     if settings.nproc != 1:
-        check_nproc(settings.nproc, str(device))  # before any run: a bad --nproc wastes none
+        check_nproc(settings.nproc, request.device)  # before any run: a bad --nproc wastes none
         if settings.processes != 1:
             raise UsageError(f"--processes {settings.processes} repeats single-process runs; "
                              f"a DDP run (--nproc {settings.nproc}) is not repeated: give one")
-    cuda_graphs = resolve_cuda_graphs(settings.cuda_graphs, device)
-    runnable = _runnable_precisions(settings, device)
-    specs = []
-    for workload in settings.workloads:
-        for index in range(settings.seeds):  # index 0: the profile's own seed
-            for precision in runnable:
-                spec = RunSpec(workload=workload, precision=precision, profile=profile,
-                               device=str(device), data_dir=settings.data_dir,
-                               bert_model=settings.bert_model,
-                               llama_model=settings.llama_model, max_length=settings.max_length,
-                               allow_download=settings.download,
-                               allow_random_init=settings.allow_random_init,
-                               max_grad_norm=settings.max_grad_norm, compile=settings.compile,
-                               cuda_graphs=cuda_graphs,
-                               capture_fallback=not capture_required(settings.cuda_graphs),
-                               injections=tuple(settings.inject),
-                               eval_samples=settings.eval_samples)
-                if index:
-                    spec = replace(spec, train_seed=spec.workload_config().seed + index)
-                specs.append(spec)
-    return specs
+    named = not options.asks_for_all(settings.given("precisions"))
+    for precision in settings.precisions:
+        refused = request.refused.get(precision)
+        if refused and named:
+            raise refused
+        if refused:
+            print(f"skipped: {refused}", file=sys.stderr)
+    return request.runs
 
 
-def _train(specs: list, settings: Settings) -> list:
-    """Train each run in order; on Ctrl-C keep those that finished, then re-raise (exit 130)."""
+def _train(specs: list[RunSpec], settings: Settings) -> list[tuple[RunSpec, RunResult]]:
+    """Train each run in order, each result with its spec (a run skipped mid-way has none);
+    on Ctrl-C keep those that finished, then re-raise (exit 130)."""
     from ampcore.launch import run_distributed
     from ampcore.launch.fresh import run_in_fresh_processes
     from ampcore.train.run import run_experiment
@@ -132,17 +105,18 @@ def _train(specs: list, settings: Settings) -> list:
         for spec in specs:
             try:
                 if settings.nproc > 1:
-                    results.append(run_distributed(spec, settings.nproc, progress=progress))
+                    result = run_distributed(spec, settings.nproc, progress=progress)
                 elif settings.processes > 1:
-                    results.append(run_in_fresh_processes(spec, settings.processes, progress))
+                    result = run_in_fresh_processes(spec, settings.processes, progress)
                 else:
-                    results.append(run_experiment(spec, progress=progress))
+                    result = run_experiment(spec, progress=progress)
+                results.append((spec, result))
             except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
                 if not options.asks_for_all(settings.given("precisions")):
                     raise
                 print(f"skipped: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        _keep_finished(results, settings.json)
+        _keep_finished([result for _, result in results], settings.json)
         raise
     return results
 

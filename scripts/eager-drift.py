@@ -25,7 +25,6 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 BLOCKS = ("before", "after-sync", "after-profiler", "after-bytecodes", "after-dispatch")
 
@@ -80,12 +79,16 @@ def measure(data_dir: str, bert: str, label: str, rounds: int, profile: str,
     import torch
 
     from ampcore.measure import counters
+    from ampcore.options.request import build_request
+    from ampcore.options.table import RUN, resolve
     from ampcore.train.run import Experiment
-    from ampcore.train.spec import RunSpec
 
-    spec = RunSpec(workload="bert", precision=precision, profile=profile, device="cuda" if torch.cuda.is_available() else "cpu",
-                   data_dir=Path(data_dir), bert_model=None if bert == "-" else bert, allow_random_init=True,
-                   cuda_graphs=False, eval_samples=0)
+    # The run `ampcore run` would make of these options (device: cuda when available).
+    settings = resolve(RUN, {"profile": profile, "data_dir": data_dir,
+                             "bert_model": None if bert == "-" else bert,
+                             "allow_random_init": True, "cuda_graphs": "off",
+                             "eval_samples": "0"}, environ={})
+    spec = build_request(settings).spec("bert", precision)
     out: dict = {"label": label, "pid": os.getpid(), "affinity": len(os.sched_getaffinity(0)),
                  "torch_threads": torch.get_num_threads(),
                  "teardown_cupti": os.environ.get("TEARDOWN_CUPTI")}

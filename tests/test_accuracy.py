@@ -14,6 +14,8 @@ from ampcore.measure import stats
 from ampcore.cli import main
 from ampcore.core.errors import DataError, DataSizeError
 from ampcore.history import verdicts
+from ampcore.judge.accuracy import (DEFAULT_MARGIN, judge_against_each, judge_paired,
+                                    practical_margin)
 from ampcore.judge.metrics import get_metric
 from ampcore.suite.summary import seed_notes
 from ampcore.judge.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord
@@ -139,35 +141,127 @@ def test_seeds_widen_the_interval_by_their_spread():
     assert len(wide.run_differences) == 3
 
 
+# --- the accuracy judge ---------------------------------------------------------------------------
+
+def table(n: int, reference_accuracy: float, b: int, c: int, seed: int = 0):
+    """Reference and candidate correctness with exactly ``b`` disagreements of reference right,
+    candidate wrong and ``c`` of the reverse, in shuffled order."""
+    right = round(reference_accuracy * n)
+    reference = np.arange(n) < right
+    candidate = reference.copy()
+    candidate[:b] = False
+    candidate[right:right + c] = True
+    order = np.random.default_rng(seed).permutation(n)
+    return reference[order], candidate[order]
+
+
+def judged_everywhere(reference, candidate) -> list[bool]:
+    """Whether the judge, the suite's parity test and compare's row each call it a loss."""
+    metric = get_metric("accuracy")
+    verdict = verdicts.field_verdict(metric, [bench(reference)], bench(candidate),
+                                     metric.default_threshold)
+    parity = gates.parity_verdict(run(correct=reference), run("amp-fp16", candidate),
+                                  DEFAULT_MARGIN, 0.75)
+    return [judge_paired([(reference, candidate)]).worse, not parity.passed,
+            verdict.status == verdicts.REGRESSION]
+
+
+def test_judge_flags_the_drop_the_old_limit_let_through():
+    """amp-fp16 fell from 0.8312 to 0.8102 on 5,000 held-out reviews (b=150, c=45, exact
+    McNemar p = 2e-14), within the old 0.03 limit."""
+    reference, candidate = table(5000, 0.8312, 150, 45)
+    paired = judge_paired([(reference, candidate)]).paired
+    assert (paired.b, paired.c, paired.candidate_accuracy) == (150, 45, pytest.approx(0.8102))
+    assert paired.p_mcnemar == pytest.approx(2.1e-14, rel=0.05)
+    assert judged_everywhere(reference, candidate) == [True, True, True]
+
+
+@pytest.mark.parametrize("b, c", [(0, 0), (1, 0), (0, 1)])
+def test_judge_passes_a_deterministic_aa(b, c):
+    """Two sessions of one seed: the same predictions, or 1 of 5,000 different."""
+    assert judged_everywhere(*table(5000, 0.8312, b, c)) == [False, False, False]
+
+
+def test_judge_a_significant_drop_below_the_margin_is_no_regression():
+    reference, candidate = table(5000, 0.8312, 20, 5)
+    judged = judge_paired([(reference, candidate)])
+    assert judged.paired.difference == pytest.approx(0.003) and judged.paired.p_worse < 0.01
+    assert judged_everywhere(reference, candidate) == [False, False, False]
+    assert judge_paired([(reference, candidate)], threshold=0.002).worse
+
+
+def test_judge_a_large_change_on_a_small_set_without_significance_is_not_flagged():
+    reference, candidate = table(50, 0.8, 3, 0)
+    judged = judge_paired([(reference, candidate)])
+    assert judged.paired.difference == pytest.approx(0.06) and judged.paired.p_worse > 0.1
+    assert judged_everywhere(reference, candidate) == [False, False, False]
+    assert not judge_paired([(candidate, reference)]).better
+
+
+def test_seed_spread_sets_the_margin():
+    assert practical_margin(0.005, [0.84]) == (0.005, None)
+    margin, spread = practical_margin(0.005, [0.835, 0.84, 0.845])
+    assert (spread, margin) == (pytest.approx(0.005), pytest.approx(3 * 0.005))
+    assert practical_margin(0.005, [0.84, 0.8401])[0] == 0.005  # steady seeds: the threshold
+    # 0.008 lower in each of three seed pairs: a loss beside steady seeds, not beside seeds
+    # whose own accuracies spread by sd 0.005 (margin 0.015).
+    steady = [table(5000, 0.83, 50, 10, seed) for seed in range(3)]
+    spread_out = [table(5000, acc, 50, 10, seed) for seed, acc in enumerate((0.825, 0.83, 0.835))]
+    assert judge_paired(steady).worse
+    judged = judge_paired(spread_out)
+    assert not judged.worse and judged.margin == pytest.approx(0.015)
+    assert "3 x the reference seeds' sd 0.0050" in judged.describe()
+
+
+def test_repeated_baseline_sessions_are_not_new_evidence():
+    """Three sessions of one seed as the baseline judge like one: pooled, their tables would
+    triple b and c and make a borderline drop (one-sided p = 0.025) look certain."""
+    reference, candidate = table(1000, 0.85, 13, 4)
+    assert judge_paired([(reference, candidate)] * 3).worse  # what pooling would say
+    three = judge_against_each([reference] * 3, candidate)
+    assert not three.worse and three.paired.p_worse == pytest.approx(0.0245, abs=1e-3)
+    assert "against each of 3 baseline runs" in three.note
+    clear = table(1000, 0.85, 20, 4)
+    assert judge_against_each([clear[0]] * 3, clear[1]).worse
+    assert not judge_against_each([clear[0], clear[0], clear[1]], clear[1]).worse
+
+
+def test_the_suite_margin_is_the_judge_default():
+    assert options.resolve(options.SUITE, {}, environ={}).acc_tol == DEFAULT_MARGIN == 0.005
+
+
 # --- the parity verdict ---------------------------------------------------------------------------
 
 def test_parity_passes_an_equal_amp_and_fails_a_worse_one():
     """Negative control: the same predictions pass; 3 points fewer right answers fail."""
     fp32 = run(correct=correctness(5000, 0.88))
-    equal = gates.parity_verdict(fp32, run("amp-bf16", fp32.heldout()), 0.03, 0.75)
+    equal = gates.parity_verdict(fp32, run("amp-bf16", fp32.heldout()), DEFAULT_MARGIN, 0.75)
     assert equal.passed, equal.message
-    worse = gates.parity_verdict(fp32, run("amp-bf16", worsen(fp32.heldout(), 150)), 0.03, 0.75)
+    worse = gates.parity_verdict(fp32, run("amp-bf16", worsen(fp32.heldout(), 150)),
+                                 DEFAULT_MARGIN, 0.75)
     assert not worse.passed
     ref_acc = fp32.heldout_accuracy
     for shown in (f"held-out accuracy {ref_acc - 0.03:.4f} vs fp32 {ref_acc:.4f}",
-                  "5000 paired samples",
-                  "b=150", "c=0", "McNemar p=", "95% CI [", "tolerance 0.0300"):
+                  "5000 paired samples", "b=150", "c=0", "McNemar p=", "96% CI [",
+                  "one-sided p < 0.02", "margin 0.0050"):
         assert shown in worse.message, (shown, worse.message)
 
 
-def test_parity_fails_a_small_set_where_the_gap_alone_would_pass():
-    """A 2-point drop on 200 samples is within a 0.03 gap, but the interval reaches past it:
-    200 samples cannot show non-inferiority to within 3 points."""
+def test_parity_passes_a_small_set_without_evidence_of_a_drop():
+    """2 points fewer right answers on 200 samples (b=4, c=0) could be chance (one-sided
+    p = 0.0625): the paired test does not call it a loss, however large the gap."""
     fp32 = run(correct=correctness(200, 0.88))
     amp = run("amp-bf16", worsen(fp32.heldout(), 4))
-    verdict = gates.parity_verdict(fp32, amp, 0.03, 0.75)
-    assert not verdict.passed and "fp32 - AMP = +0.0200" in verdict.message
+    verdict = gates.parity_verdict(fp32, amp, DEFAULT_MARGIN, 0.75)
+    assert verdict.passed and "fp32 - AMP = +0.0200" in verdict.message
 
 
 def test_parity_without_heldout_falls_back_to_the_gap_and_says_so():
+    """Without a paired test the limit stays today's 0.03, however small the margin."""
     fp32, amp = run(test_accuracy=0.88), run("amp-fp16", test_accuracy=0.86)
-    verdict = gates.parity_verdict(fp32, amp, 0.03, 0.75)
+    verdict = gates.parity_verdict(fp32, amp, DEFAULT_MARGIN, 0.75)
     assert verdict.passed and "THRESHOLD ONLY" in verdict.message and "gap +0.0200" in verdict.message
+    assert "limit 0.0300" in verdict.message
     assert not gates.parity_verdict(fp32, run("amp-fp16", test_accuracy=0.84), 0.03, 0.75).passed
 
 
@@ -433,15 +527,19 @@ def bench(correct=None, accuracy=0.9, source="held-out reviews"):
 def test_compare_accuracy_is_paired_on_the_heldout_set():
     metric = get_metric("accuracy")
     base = correctness(5000, 0.88)
-    same = verdicts.field_verdict(metric, [bench(base)], bench(base), 0.03)
+    same = verdicts.field_verdict(metric, [bench(base)], bench(base), metric.default_threshold)
     assert same.status == verdicts.OK and same.method == metric.test
-    worse = verdicts.field_verdict(metric, [bench(base)], bench(worsen(base, 200)), 0.03)
+    worse = verdicts.field_verdict(metric, [bench(base)], bench(worsen(base, 200)),
+                                   metric.default_threshold)
     assert worse.status == verdicts.REGRESSION
     assert "b=200" in worse.note and "McNemar" in worse.note and worse.p_value < 1e-6
     assert worse.change == pytest.approx(-0.04) and worse.ci[1] < 0
-    # Two points worse on 5,000 samples: inside the 0.03 margin with the interval's width.
+    # Two points worse on 5,000 samples: significant, but inside a margin set to 0.03.
     assert verdicts.field_verdict(metric, [bench(base)], bench(worsen(base, 100)),
                                   0.03).status == verdicts.OK
+    better = verdicts.field_verdict(metric, [bench(worsen(base, 100))], bench(base),
+                                    metric.default_threshold)
+    assert better.status == verdicts.IMPROVEMENT
 
 
 def test_compare_accuracy_falls_back_to_the_threshold_for_old_files():
@@ -455,6 +553,11 @@ def test_compare_accuracy_falls_back_to_the_threshold_for_old_files():
     assert other_set.method == verdicts.PAIRED_FALLBACK
     missing = verdicts.field_verdict(metric, [bench(correctness(500, 0.9))], bench(), 0.03)
     assert "the candidate saved no held-out predictions" in missing.note
+    # No paired test, so no limit below today's 0.03: the default margin does not apply.
+    small = verdicts.field_verdict(metric, [bench(accuracy=0.9)], bench(accuracy=0.88),
+                                   metric.default_threshold)
+    assert small.status == verdicts.OK and small.threshold == 0.03
+    assert "larger of the margin and 0.03" in small.note
 
 
 def test_compare_output_shows_the_paired_statistics(tmp_path, monkeypatch, capsys):
@@ -474,4 +577,4 @@ def test_compare_output_shows_the_paired_statistics(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["compare", str(tmp_path / ".benchmarks")]) == 1
     out = capsys.readouterr().out
-    assert "accuracy change 95% CI" in out and "b=120" in out and "McNemar" in out
+    assert "accuracy change 96% CI" in out and "b=120" in out and "McNemar" in out

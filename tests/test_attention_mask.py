@@ -114,9 +114,9 @@ def test_other_attention_implementations_keep_the_2d_mask_untried():
 def test_the_smoke_build_uses_and_records_the_probed_form(isolated_env):
     import dataclasses
 
-    from ampcore.core.profiles import get_profile
+    from ampcore.core.registry import workload_entry
 
-    config = dataclasses.replace(get_profile("smoke").workloads["bert"], train_samples=16,
+    config = dataclasses.replace(workload_entry("bert").config("smoke"), train_samples=16,
                                  test_samples=8)
     workload = bert.build(config, torch.device("cpu"), real_data=False, data_dir=None,
                           allow_download=False)

@@ -363,12 +363,14 @@ def test_captured_and_eager_steps_are_not_compared(tmp_path, monkeypatch, capsys
 @pytest.mark.parametrize("device_type, cuda_graphs, slowdown, expected", [
     ("cuda", False, 1.2, "ok"),  # eager on a GPU: +20 % is within the host's drift
     ("cuda", False, 1.5, "regression"),
-    ("cuda", True, 1.2, "regression"),  # captured: the GPU's work, 5 %
+    ("cuda", True, 1.2, "regression"),  # captured: the GPU's work, 2 %
+    ("cuda", True, 1.03, "regression"),
     ("cpu", False, 1.2, "regression"),  # a CPU's eager rounds do not wait on a host
-], ids=["eager-gpu-20", "eager-gpu-50", "captured-20", "cpu-20"])
-def test_eager_gpu_runs_are_judged_with_the_eager_limits(tmp_path, monkeypatch, capsys,
-                                                         device_type, cuda_graphs, slowdown,
-                                                         expected):
+    ("cpu", False, 1.03, "ok"),  # a CPU keeps the general 5 %
+], ids=["eager-gpu-20", "eager-gpu-50", "captured-20", "captured-3", "cpu-20", "cpu-3"])
+def test_runs_are_judged_with_the_limits_of_their_step_mode(tmp_path, monkeypatch, capsys,
+                                                            device_type, cuda_graphs, slowdown,
+                                                            expected):
     env = synthetic.environment(device_type=device_type, cuda_graphs=cuda_graphs)
     store = tmp_path / ".benchmarks" / "m"
     save(store, 1, env=env)
@@ -376,4 +378,23 @@ def test_eager_gpu_runs_are_judged_with_the_eager_limits(tmp_path, monkeypatch, 
     _, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
     time = metric(data, "bert-amp-bf16", "time")
     assert time["status"] == expected
-    assert time["threshold"] == (0.35 if (device_type, cuda_graphs) == ("cuda", False) else 0.05)
+    limits = {("cuda", False): 0.35, ("cuda", True): 0.02}
+    assert time["threshold"] == limits.get((device_type, cuda_graphs), 0.05)
+
+
+def test_a_run_whose_capture_fell_back_is_judged_as_eager(tmp_path, monkeypatch, capsys):
+    """In a captured session, a benchmark whose steps could not be captured recorded
+    cuda_graphs False in its own config: its time gets the eager limit, the others the
+    captured one."""
+    env = synthetic.environment(device_type="cuda", cuda_graphs=True)
+    store = tmp_path / ".benchmarks" / "m"
+    for index, slowdown in ((1, 1.0), (2, 1.2)):
+        path = save(store, index, env=env, slowdown={"bert-amp-bf16": slowdown,
+                                                     "resnet18-amp-bf16": slowdown})
+        synthetic.edit_run(path, lambda doc: [
+            b["extra_info"]["config"].update(cuda_graphs=b["name"].startswith("test_train[bert"))
+            for b in doc["benchmarks"]])
+    _, data, _ = run_compare(tmp_path, monkeypatch, capsys, store.parent)
+    bert, resnet = metric(data, "bert-amp-bf16", "time"), metric(data, "resnet18-amp-bf16", "time")
+    assert (bert["threshold"], bert["status"]) == (0.02, "regression")
+    assert (resnet["threshold"], resnet["status"]) == (0.35, "ok")

@@ -86,9 +86,24 @@ def test_eager_limits_come_from_their_own_table_over_the_defaults():
     from ampcore.history.errors import UnusableInputError
 
     config = parse_config({"compare": {"time": 0.07, "eager": {"time": 0.5}}})
-    eager, captured = config.for_benchmark("k", "n", True), config.for_benchmark("k", "n")
-    assert (eager["time"], eager["speedup"], captured["time"]) == (0.5, 0.35, 0.07)
+    eager, cpu = config.for_benchmark("k", "n", "eager"), config.for_benchmark("k", "n")
+    assert (eager["time"], eager["speedup"], cpu["time"]) == (0.5, 0.35, 0.07)
     with pytest.raises(UnusableInputError, match=r"compare.eager\]: unknown key 'alpha'"):
         parse_config({"compare": {"eager": {"alpha": 0.1}}})
     with pytest.raises(UnusableInputError, match=r"compare.eager\] must be a table"):
         parse_config({"compare": {"eager": 3}})
+
+
+def test_captured_steps_have_limits_of_their_own_over_the_defaults():
+    from ampcore.history.config import CAPTURED, parse_config
+    from ampcore.history.errors import UnusableInputError
+
+    default = parse_config({})
+    captured, cpu = default.for_benchmark("k", "n", CAPTURED), default.for_benchmark("k", "n")
+    assert (captured["time"], captured["speedup"], cpu["time"]) == (0.02, 0.05, 0.05)
+    config = parse_config({"compare": {"captured": {"time": 0.03}},
+                           "thresholds": [{"match": "k", "time": 0.1}]})
+    assert config.for_benchmark("x", "n", CAPTURED)["time"] == 0.03
+    assert config.for_benchmark("k", "n", CAPTURED)["time"] == 0.1  # an override still wins
+    with pytest.raises(UnusableInputError, match=r"compare.captured\] must be a table"):
+        parse_config({"compare": {"captured": [1]}})

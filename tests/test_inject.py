@@ -10,14 +10,14 @@ from ampcore.measure.counters import count_step
 from ampcore.core.errors import UsageError
 from ampcore.train.loop import class_loss
 from ampcore.judge.metrics import describe_changes
-from ampcore.core.profiles import get_profile
+from ampcore.core.registry import workload_entry
 from ampcore.workloads import get_workload
 
 CPU = torch.device("cpu")
 
 
 def build(workload: str, *kinds: str):
-    config = get_profile("smoke").workloads[workload]
+    config = workload_entry(workload).config("smoke")
     prepared = get_workload(workload)(config, CPU, real_data=False, data_dir=None,
                                       allow_download=False, allow_random_init=False)
     return inject.apply(kinds, prepared)

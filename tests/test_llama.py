@@ -15,22 +15,22 @@ from ampcore.measure.flops import llama_train_flops_per_sample
 from ampcore.train.loop import Trainer, plan_steps
 from ampcore.judge.metrics import METRICS
 from ampcore.train.precision import ActivePrecision
-from ampcore.core.profiles import TINY_MODEL, get_profile
+from ampcore.core.profiles import TINY_MODEL
 from ampcore.judge.record import BenchmarkRecord
 from ampcore.core.registry import get_precision, workload_entry
 from ampcore.workloads import get_workload, llama
 
 pytestmark = pytest.mark.usefixtures("isolated_env", "one_cpu_thread")
 CPU = torch.device("cpu")
-SMOKE = get_profile("smoke").workloads["llama"]
+SMOKE = workload_entry("llama").config("smoke")
 
 
 def test_registry_traits():
     entry = workload_entry("llama")
     assert (entry.quality, entry.asserts_speedup, entry.ddp) == ("loss", False, False)
     assert entry.accepts("max_length") and entry.accepts("model")
-    assert entry.model_option == "llama_model"  # --llama-model, not bert's --bert-model
-    assert get_profile("seed").workloads["llama"].max_length == 1024
+    assert entry.model_parser == "ampcore.workloads.llama:architecture"  # checks --llama-model
+    assert entry.config("seed").max_length == 1024
 
 
 def test_architecture_presets_and_specs():
@@ -91,7 +91,7 @@ def test_smoke_build():
 def test_seed_build_reads_train_and_test_splits(tmp_path, write_imdb, hf_datasets_cache):
     write_imdb(tmp_path, 60)
     write_imdb(tmp_path, 30, split="test")
-    config = dataclasses.replace(get_profile("seed").workloads["llama"], train_samples=8,
+    config = dataclasses.replace(workload_entry("llama").config("seed"), train_samples=8,
                                  test_samples=2, max_length=16, model=TINY_MODEL)
     workload = llama.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False)
     assert workload.train_inputs["input_ids"].shape == (8, 16)

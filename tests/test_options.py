@@ -47,14 +47,18 @@ def test_every_option_name_of_both_faces_is_kept():
 def test_defaults():
     run, suite = resolve(RUN, {}, environ={}), resolve(SUITE, {}, environ={})
     assert (run.nproc, suite.nproc) == (1, 2)
-    assert (suite.min_speedup, suite.acc_tol, suite.cuda_graphs) == (1.3, 0.03, "auto")
+    assert (suite.min_speedup, suite.acc_tol, suite.cuda_graphs) == (1.3, 0.005, "auto")
     assert suite.loss_tol == 0.05
     # The default matrix (the registry's default entries); llama and float8 run when named.
     for settings in (run, suite):
         assert settings.workloads == ["bert", "resnet18"]
         assert settings.precisions == ["fp32", "tf32", "amp-fp16", "amp-bf16"]
     assert run.profile is None and run.data_dir is None and run.download is False
-    assert not hasattr(run, "min_speedup") and not hasattr(suite, "max_grad_norm")
+    assert run.models == suite.models == {}
+    # An option of the other face keeps its default: never read from the environment.
+    env = {"AMPCORE_MIN_SPEEDUP": "2", "AMPCORE_MAX_GRAD_NORM": "1"}
+    assert resolve(RUN, {}, environ=env).min_speedup == 1.3
+    assert resolve(SUITE, {}, environ=env).max_grad_norm is None
 
 
 def test_environment_fills_what_the_flag_leaves_out(tmp_path):
@@ -62,7 +66,7 @@ def test_environment_fills_what_the_flag_leaves_out(tmp_path):
            "AMPCORE_DOWNLOAD": "yes", "AMPCORE_MAX_LENGTH": "8", "AMPCORE_PRECISIONS": "amp-bf16,fp32"}
     for command in (RUN, SUITE):
         s = resolve(command, {"max_length": "16"}, environ=env)
-        assert (s.data_dir, s.bert_model, s.download) == (tmp_path, "some/model", True)
+        assert (s.data_dir, s.models, s.download) == (tmp_path, {"bert": "some/model"}, True)
         assert s.max_length == 16  # the flag wins
         assert s.precisions == ["amp-bf16", "fp32"]
         assert s.given("max_length") == "16" and s.given("device") is None
@@ -182,12 +186,50 @@ def test_python_dash_m_prints_a_table(capsys):
 
 
 def test_each_workload_takes_its_own_model_option():
+    from ampcore.core.errors import UsageError
+    from ampcore.options.request import build_request
     from ampcore.train.spec import RunSpec
 
     wide = "llama:hidden=64,layers=1,heads=2,intermediate=128"
-    llama = RunSpec("llama", "amp-bf16", "smoke", bert_model="my/bert", llama_model=wide)
-    bert = RunSpec("bert", "amp-bf16", "smoke", bert_model="my/bert", llama_model=wide)
-    assert llama.workload_config().model == wide
-    assert bert.workload_config().model == "my/bert"
-    assert RunSpec("resnet18", "fp32", "smoke", llama_model=wide).workload_config().model == \
-        RunSpec("resnet18", "fp32", "smoke").workload_config().model
+    settings = resolve(RUN, {"workloads": "all", "profile": "smoke", "device": "cpu"},
+                       environ={"AMPCORE_BERT_MODEL": "my/bert", "AMPCORE_LLAMA_MODEL": wide})
+    assert settings.models == {"bert": "my/bert", "llama": wide}
+    request = build_request(settings)
+    assert [request.config(w).model for w in ("bert", "llama")] == ["my/bert", wide]
+    assert request.spec("resnet18", "fp32").model is None
+    assert request.config("resnet18") == RunSpec("resnet18", "fp32", "smoke").workload_config()
+    with pytest.raises(UsageError, match="workload 'resnet18' takes no model override"):
+        RunSpec("resnet18", "fp32", "smoke", model=wide).workload_config()
+
+
+def test_the_model_options_are_those_of_workloads_that_take_one():
+    """Each model option feeds ``Settings.models`` for a workload whose entry accepts a model,
+    checked by that entry's parser (llama's architectures; bert takes any source)."""
+    from ampcore.core import registry
+
+    model_options = {o.model_of: o for o in options.OPTIONS if o.model_of is not None}
+    assert set(model_options) == {"bert", "llama"}
+    for workload, option in model_options.items():
+        assert registry.workload_entry(workload).accepts("model")
+        assert (option.flag(RUN), option.flag(SUITE)) == (f"--{workload}-model",
+                                                          f"--amp-{workload}-model")
+    with pytest.raises(OptionError, match="^--amp-llama-model: unknown llama architecture"):
+        resolve(SUITE, {"llama_model": "gpt2"}, environ={})
+
+
+def test_settings_has_one_field_per_option_of_the_type_its_parser_returns():
+    """``Settings`` is written out for type checkers; this keeps it in step with the table."""
+    import dataclasses
+    import typing
+
+    from ampcore.options.settings import Settings
+
+    hints = typing.get_type_hints(Settings)
+    own = {"command", "models", "raw"}  # not options: the face, the model options, raw values
+    plain = [o for o in options.OPTIONS if o.model_of is None]
+    assert {f.name for f in dataclasses.fields(Settings)} - own == {o.key for o in plain}
+    for option in plain:
+        returns = typing.get_type_hints(option.parse)["return"]
+        default = option.default_for(RUN) if RUN in option.commands else option.default
+        can_be_none = default is None and option.kind not in ("flag", "ids")
+        assert hints[option.key] == (returns | None if can_be_none else returns), option.key

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ampcore.core.profiles import WorkloadConfig, get_profile
+from ampcore.core.profiles import WorkloadConfig
+from ampcore.core.registry import workload_entry
 from ampcore.judge.record import RecordError, SessionRecord
 from ampcore.train.config import RunConfig
 
@@ -45,7 +46,7 @@ def test_the_run_config_holds_every_workload_config_field():
 
 
 def test_a_run_config_round_trips_and_saves_processes_only_when_not_1():
-    workload = get_profile("smoke").workloads["bert"]
+    workload = workload_entry("bert").config("smoke")
     config = RunConfig.of_run(workload, compile=False, cuda_graphs=True, rounds=3,
                               steps_per_round=(2, 2, 1), injections=("extra-sync",))
     saved = json.loads(json.dumps(config.to_dict()))

@@ -12,7 +12,6 @@ import pytest
 
 from ampcore.core import registry
 from ampcore.train.precision import ActivePrecision
-from ampcore.core.profiles import PROFILES
 
 pytest_plugins = ["pytester"]
 
@@ -41,8 +40,10 @@ class ToyActive(ActivePrecision):
 
 
 def toy_entries(module: str, ddp: bool = False):
+    # Its experiment, in the one profile it runs in, is part of the entry: no profile is edited.
+    smoke = registry.workload_entry("resnet18").config("smoke")
     workload = registry.WorkloadEntry("toy", "resnet18's smoke builder under a new id",
-                                      f"{module}:build_toy", ddp=ddp)
+                                      f"{module}:build_toy", configs={"smoke": smoke}, ddp=ddp)
     precision = registry.Precision("amp-toy", "amp-bf16 under a new id", TOY_METHOD,
                                    autocast="bfloat16", implementation=f"{module}:ToyActive")
     return workload, precision
@@ -53,9 +54,6 @@ def toy_registered(monkeypatch):
     workload, precision = toy_entries(__name__)
     monkeypatch.setitem(registry.WORKLOADS, "toy", workload)
     monkeypatch.setitem(registry.PRECISIONS, "amp-toy", precision)
-    # A workload also needs its experiment in each profile it runs in.
-    smoke = PROFILES["smoke"].workloads
-    monkeypatch.setitem(smoke, "toy", smoke["resnet18"])
     monkeypatch.setattr(ToyActive, "activations", [])
 
 
@@ -87,16 +85,42 @@ def test_the_toy_ids_are_options_of_both_faces():
         assert "toy" in options.get_option("workloads").help_for(command)
 
 
+@pytest.mark.usefixtures("isolated_env", "toy_registered")
+def test_a_workload_without_a_config_for_the_profile_is_a_usage_error(capsys):
+    """The toy runs in smoke only: asking for it in seed is a usage error naming both, from
+    the spec, from ``ampcore run`` (exit 2, nothing trained) and from the suite."""
+    from ampcore.cli import main
+    from ampcore.core.errors import UsageError
+    from ampcore.train.spec import RunSpec
+
+    with pytest.raises(UsageError, match=r"^workload 'toy' has no configuration for the 'seed' "
+                       r"profile \(it has: smoke\)"):
+        RunSpec("toy", "fp32", "seed").workload_config()
+    assert main(["run", "--workload", "toy", "--precision", "fp32", "--profile", "seed",
+                 "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "workload 'toy' has no configuration for the 'seed' profile" in err
+    assert "Traceback" not in err
+    # The suite: its first case ends the session with the same usage error.
+    from ampcore.options import table as options
+    from ampcore.suite.session import SuiteSession
+
+    settings = options.resolve(options.SUITE, {"workloads": "toy", "profile": "seed",
+                                               "device": "cpu"}, environ={})
+    with pytest.raises(pytest.exit.Exception) as exited:
+        SuiteSession(settings, config=None).request
+    assert exited.value.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "workload 'toy' has no configuration for the 'seed' profile" in str(exited.value)
+
+
 TOY_MODULE = '''
 from ampcore.core import registry
-from ampcore.core.profiles import PROFILES
 {source}
 
 def register():
     workload, precision = toy_entries("toy_ampcore", ddp=True)
     registry.register_workload(workload)
     registry.register_precision(precision)
-    PROFILES["smoke"].workloads["toy"] = PROFILES["smoke"].workloads["resnet18"]
 '''
 
 

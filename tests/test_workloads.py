@@ -12,7 +12,8 @@ import torch
 from ampcore.core.errors import DataError, UsageError, WeightsError
 from ampcore.measure.flops import bert_train_flops_per_sample, mfu, tflops
 from ampcore.core.profiles import get_profile
-from ampcore.train.result import RunResult
+from ampcore.core.registry import workload_entry
+from ampcore.train.result import SCALER_CONFIG, SCALER_HEALTH, RunResult
 from ampcore.train.run import run_experiment
 from ampcore.train.spec import RunSpec
 from ampcore.workloads import bert, get_workload, resnet18
@@ -31,7 +32,7 @@ CHANCE = {"bert": 0.5, "resnet18": 0.1}
 @pytest.mark.parametrize("workload, precision", SMOKE_RUNS, ids=[f"{w}-{p}" for w, p in SMOKE_RUNS])
 def test_smoke_run_learns(smoke_run, workload, precision):
     result = smoke_run(workload, precision)
-    config = get_profile("smoke").workloads[workload]
+    config = workload_entry(workload).config("smoke")
     steps_per_epoch = math.ceil(config.train_samples / config.batch_size)
     losses = result.train_losses
     assert len(losses) == result.total_steps == steps_per_epoch * config.epochs
@@ -51,7 +52,7 @@ def test_smoke_run_learns(smoke_run, workload, precision):
 def test_smoke_run_records_the_run(smoke_run, workload, precision):
     result = smoke_run(workload, precision)
     profile = get_profile("smoke")
-    config = profile.workloads[workload]
+    config = workload_entry(workload).config("smoke")
     assert (result.workload, result.precision, result.profile, result.device) == (
         workload, precision, "smoke", "cpu")
     # Every round timed, every sample of every epoch counted once.
@@ -61,7 +62,8 @@ def test_smoke_run_records_the_run(smoke_run, workload, precision):
     assert sum(result.samples_per_round) == config.train_samples * config.epochs
     assert len(result.predictions) == config.test_samples
     assert len(result.test_loss_per_epoch) == config.epochs
-    assert result.grad_scaler == {"enabled": False, "final_scale": None, "skipped_steps": 0}
+    assert result.grad_scaler == {"enabled": False, **dict.fromkeys(SCALER_CONFIG + SCALER_HEALTH),
+                                  "skipped_steps": 0}
     assert result.nonfinite_losses == 0
     assert result.peak_memory_bytes is None  # only measured on CUDA
     assert result.environment["device_type"] == "cpu"
@@ -80,7 +82,7 @@ def test_smoke_runs_start_from_the_same_weights(smoke_run):
 @pytest.mark.slow
 def test_bert_smoke_run_counts_flops(smoke_run):
     result = smoke_run("bert", "fp32")
-    config = get_profile("smoke").workloads["bert"]
+    config = workload_entry("bert").config("smoke")
     hidden = bert.TINY_BERT
     assert result.tokens_per_sample == config.max_length
     assert result.flops_per_sample == bert_train_flops_per_sample(
@@ -210,7 +212,7 @@ def test_bert_hub_id_without_download_is_a_weights_error(allow_random_init):
 def test_bert_build_on_local_imdb_with_random_init(tmp_path, tiny_bert_dirs, write_imdb, hf_datasets_cache):
     # The seed path (real data) with local files: a tiny IMDB parquet and a config-only model.
     write_imdb(tmp_path, 40)
-    config = dataclasses.replace(get_profile("seed").workloads["bert"], train_samples=24,
+    config = dataclasses.replace(workload_entry("bert").config("seed"), train_samples=24,
                                  test_samples=8, max_length=16, model=str(tiny_bert_dirs["config_only"]),
                                  eval_samples=8)  # the seed's 5,000 exceed this file's 40 reviews
     workload = bert.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False,
@@ -394,7 +396,7 @@ def test_bert_loading_passes_trust_remote_code_false(tiny_bert_dirs, monkeypatch
 
 
 def _seed_bert_config(model, max_length):
-    return dataclasses.replace(get_profile("seed").workloads["bert"], train_samples=24,
+    return dataclasses.replace(workload_entry("bert").config("seed"), train_samples=24,
                                test_samples=8, max_length=max_length, model=str(model),
                                eval_samples=8)  # the files written hold 40 reviews
 
@@ -430,7 +432,7 @@ def test_roberta_style_positions_count_the_padding_offset(tmp_path, tiny_bert_di
 
 def test_resnet18_build_on_local_mnist(tmp_path, write_mnist):
     write_mnist(tmp_path, n_train=12, n_test=5)
-    config = dataclasses.replace(get_profile("seed").workloads["resnet18"], model="builtin:tiny")
+    config = dataclasses.replace(workload_entry("resnet18").config("seed"), model="builtin:tiny")
     workload = resnet18.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False)
     assert workload.train_inputs["pixels"].shape == (12, 1, 28, 28)
     assert workload.test_labels.shape == (5,)
@@ -443,7 +445,7 @@ def test_resnet18_more_samples_than_the_data_holds_is_refused(tmp_path, write_mn
     # A slice past the end would train or evaluate on 5 images while the record says 10.
     write_mnist(tmp_path, n_train=12, n_test=5)
     sizes = {"train": dict(train_samples=20, test_samples=5), "test": dict(train_samples=12, test_samples=10)}
-    config = dataclasses.replace(get_profile("seed").workloads["resnet18"], model="builtin:tiny",
+    config = dataclasses.replace(workload_entry("resnet18").config("seed"), model="builtin:tiny",
                                  **sizes[split])
     with pytest.raises(DataError) as info:
         resnet18.build(config, CPU, real_data=True, data_dir=tmp_path, allow_download=False)
@@ -462,14 +464,14 @@ def test_resnet18_has_the_small_image_stem():
 
 
 def test_resnet18_unknown_architecture_is_a_usage_error():
-    config = dataclasses.replace(get_profile("smoke").workloads["resnet18"], model="resnet50")
+    config = dataclasses.replace(workload_entry("resnet18").config("smoke"), model="resnet50")
     with pytest.raises(UsageError, match="'resnet50'"):
         resnet18.build(config, CPU, real_data=False, data_dir=None, allow_download=False)
 
 
 def test_workload_builds_are_seeded():
     # The same config gives the same initial weights, whatever the global RNG did before.
-    config = get_profile("smoke").workloads["resnet18"]
+    config = workload_entry("resnet18").config("smoke")
     torch.manual_seed(1)
     a = resnet18.build(config, CPU, real_data=False, data_dir=None, allow_download=False)
     torch.manual_seed(2)

@@ -4,15 +4,18 @@ These two tables are the only lists of ids in the project. The CLI, the option t
 suite (which must not import torch to parse its options) and the history tools read them; the
 runtime side (``ampcore.train.precision.activate``, a workload's ``build``) is loaded from the
 ``implementation`` / ``build`` path on demand. Adding a precision mode or a workload is one
-implementation plus one ``register_precision`` / ``register_workload`` call (or one entry below).
+implementation plus one ``register_precision`` / ``register_workload`` call (or one entry below);
+a workload's entry holds its ``WorkloadConfig`` for each profile it runs in.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ampcore.core.errors import UsageError
+from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
 
 ALL = "all"
 # The precision every speedup and parity check is measured against.
@@ -61,15 +64,20 @@ class Precision:
 
 @dataclass(frozen=True)
 class WorkloadEntry:
-    """A workload and the traits the suite needs to know about it."""
+    """A workload, its experiment in each profile, and the traits the suite needs to know."""
 
     id: str
     description: str
     build: str  # ``module:function`` returning a PreparedWorkload
-    # WorkloadConfig fields a run may override from an option of the same name (``max_length``).
+    # Its experiment in each profile it runs in, by profile name: registering a workload is
+    # this one entry, no profile is edited.
+    configs: Mapping[str, WorkloadConfig]
+    # WorkloadConfig fields a run may override: ``max_length`` from the option of that name,
+    # ``model`` from the workload's own model option (RunSpec.model).
     run_options: tuple[str, ...] = ()
-    # The option (RunSpec field) that overrides its ``model``; None: the profile's, always.
-    model_option: str | None = None
+    # ``module:function`` that parses a model override, raising UsageError for one the workload
+    # cannot build; None: any text (a source checked when the run loads it).
+    model_parser: str | None = None
     asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
     ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
     # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
@@ -78,7 +86,17 @@ class WorkloadEntry:
     default: bool = True  # in the default matrix, as Precision.default
 
     def accepts(self, option: str) -> bool:
-        return option in self.run_options or (option == "model" and self.model_option is not None)
+        return option in self.run_options
+
+    def config(self, profile: str) -> WorkloadConfig:
+        """Its experiment in ``profile``; a UsageError names the workload and the profile."""
+        try:
+            return self.configs[profile]
+        except KeyError:
+            raise UsageError(
+                f"workload {self.id!r} has no configuration for the {profile!r} profile (it has: "
+                f"{', '.join(self.configs) or 'none'}): run it in one of those (--profile, "
+                f"--amp-profile), or give its registry entry configs[{profile!r}]") from None
 
 
 @dataclass(frozen=True)
@@ -154,15 +172,46 @@ for _precision in (
 
 for _workload in (
     WorkloadEntry("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
-                  "ampcore.workloads.bert:build", run_options=("max_length",),
-                  model_option="bert_model",
-                  asserts_speedup=True, ddp=True),
+                  "ampcore.workloads.bert:build", configs={
+                      # 1,000 reviews sampled with the seed, split 800 train / 200 test.
+                      "seed": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5,
+                                             train_samples=800, test_samples=200,
+                                             max_length=256, model="bert-base-cased",
+                                             accuracy_floor=0.75, eval_samples=5000),
+                      # Enough steps for fp32 and AMP to converge (~0.97-0.99 measured on a
+                      # CPU), so the parity check compares trained models, and 256 test reviews
+                      # so one review is 0.4%.
+                      "smoke": WorkloadConfig(epochs=8, batch_size=32, lr=3e-3,
+                                              train_samples=640, test_samples=256, max_length=32,
+                                              model=TINY_MODEL, accuracy_floor=0.80,
+                                              eval_samples=512)},
+                  run_options=("max_length", "model"), asserts_speedup=True, ddp=True),
     WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
-                  "ampcore.workloads.resnet18:build"),
+                  "ampcore.workloads.resnet18:build", configs={
+                      # Held out: the 10,000 MNIST test digits (the test split; training uses
+                      # 60,000).
+                      "seed": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
+                                             accuracy_floor=0.97),
+                      "smoke": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
+                                              train_samples=640, test_samples=256,
+                                              model=TINY_MODEL, accuracy_floor=0.75,
+                                              eval_samples=512)}),
     WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
-                  "corpus, judged by held-out loss", "ampcore.workloads.llama:build",
-                  run_options=("max_length",), model_option="llama_model",
-                  quality="loss", default=False),
+                  "corpus, judged by held-out loss", "ampcore.workloads.llama:build", configs={
+                      # ~134M-parameter Llama on 2,048 packed IMDB sequences of 1,024 tokens
+                      # (2.1M tokens, 128 steps of 16K tokens), held-out loss on 64 test-split
+                      # sequences.
+                      "seed": WorkloadConfig(epochs=1, batch_size=16, lr=3e-4,
+                                             train_samples=2048, test_samples=64,
+                                             max_length=1024, model="llama-125m",
+                                             weight_decay=0.1),
+                      # A tiny Llama on the generated reviews as text: 20 steps of 16 x 32 tokens.
+                      "smoke": WorkloadConfig(epochs=2, batch_size=16, lr=1e-2,
+                                              train_samples=160, test_samples=32, max_length=32,
+                                              model=TINY_MODEL)},
+                  run_options=("max_length", "model"),
+                  model_parser="ampcore.workloads.llama:architecture", quality="loss",
+                  default=False),
 ):
     register_workload(_workload)
 

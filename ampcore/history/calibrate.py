@@ -72,7 +72,7 @@ def aa_pairs(runs: Sequence[Run], same_commit: bool = False) -> list[tuple[Run, 
     return [(a, b) for group in groups.values() for a, b in zip(group, group[1:])]
 
 
-def _pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | None]:
+def pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | None]:
     """The change of every METRICS row from run ``a`` to run ``b`` (each row's own relative
     or absolute change), and the Mann-Whitney U p-value of their rounds."""
     first, second = a.benchmarks[key], b.benchmarks[key]
@@ -173,7 +173,7 @@ def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, B
         for key in a.benchmarks.keys() & b.benchmarks.keys():
             if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):
                 continue
-            changes, p_value = _pair_changes(a, b, key)
+            changes, p_value = pair_changes(a, b, key)
             for metric, value in changes.items():
                 noise[key].changes.setdefault(metric, []).append(value)
             if p_value is not None:

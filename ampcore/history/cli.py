@@ -133,6 +133,10 @@ def _register_calibrate(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--json", type=Path, metavar="PATH",
                            help="write the measurements to this new file" + DASH)
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    calibrate.add_argument("--write", type=Path, metavar="PYPROJECT",
+                           help="set the limits derived per step mode (from at least 10 runs "
+                           "of one environment) and the noise behind them in this "
+                           "pyproject.toml, keeping the rest of the file")
     calibrate.set_defaults(handler=guarded(_calibrate))
 
 
@@ -248,7 +252,25 @@ def _calibrate(args: argparse.Namespace) -> int:
         sys.stdout.write(to_text(result))
     if args.json is not None:
         files.write_new(args.json, output.dump_json(to_json(result)), "--json")
+    if args.write is not None:
+        _write_limits(args.write, runs, args.paths)
     return 0
+
+
+def _write_limits(pyproject: Path, runs: list, sources: list[str]) -> None:
+    from ampcore.history import limits
+
+    measured, notes = limits.measure(runs)
+    for note in notes:
+        print(f"ampcore: {note}", file=sys.stderr)
+    if not measured:
+        raise UnusableInputError(f"no limits written to {pyproject}: no step mode has "
+                                 f"{limits.MIN_RUNS} runs of one environment")
+    limits.write(pyproject, measured, sources)
+    for noise in measured:
+        shown = ", ".join(f"{m} {v:g}" for m, v in sorted(noise.limits().items()))
+        print(f"wrote {noise.mode} limits to {pyproject} ({noise.runs} runs, {noise.pairs} "
+              f"A/A pairs): {shown}", file=sys.stderr)
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from ampcore.measure import stats
 from ampcore.history import matching
 from ampcore.history.config import GateConfig, Thresholds
+from ampcore.history.noise import CAPTURED, EAGER, gpu_mismatch
 from ampcore.history.errors import EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE
+from ampcore.history.settings import settings_verdict
 from ampcore.history.storage import Problem, Run
 from ampcore.history.verdicts import (IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION, THRESHOLD_ONLY,
                                       MetricVerdict, decide, field_verdict,
@@ -97,11 +99,18 @@ class Comparison:
 
 # --- a whole comparison ----------------------------------------------------------------------
 
-def eager_on_gpu(run: Run) -> bool:
-    """Eager steps on a GPU: its rounds follow the host, whose speed drifts between processes
-    (captured steps and CPU runs do not). Runs saved before the step mode was: not eager."""
+def step_mode(run: Run, key: str) -> str | None:
+    """How a benchmark's steps ran on a GPU: eager (rounds follow the host, whose speed
+    drifts between processes) or captured (rounds time the GPU's work); None on a CPU or for
+    runs saved before the step mode was. A run whose capture fell back to eager steps records
+    that in its own config, which wins over the session's mode."""
     env = run.environment or {}
-    return env.get("device_type") == "cuda" and env.get("cuda_graphs") is False
+    if env.get("device_type") != "cuda":
+        return None
+    record = run.benchmarks[key].record
+    graphs = record.run_config.cuda_graphs if record is not None else None
+    graphs = env.get("cuda_graphs") if graphs is None else graphs
+    return None if graphs is None else (CAPTURED if graphs else EAGER)
 
 
 def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str,
@@ -109,12 +118,15 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
     """One verdict per METRICS row that applies to the benchmark."""
     candidate = candidate_run.benchmarks[key]
     baseline = [run.benchmarks[key] for run in baseline_runs if key in run.benchmarks]
-    thresholds = config.for_benchmark(key, candidate.name, eager_on_gpu(candidate_run))
+    thresholds = config.for_benchmark(key, candidate.name, step_mode(candidate_run, key))
     verdicts = []
     for metric in METRICS.values():
         if metric.field is not None:
             verdicts.append(field_verdict(metric, baseline, candidate, thresholds[metric.name],
                                           thresholds.alpha))
+        elif metric.settings:
+            verdicts.append(settings_verdict(metric, baseline, candidate,
+                                             thresholds[metric.name]))
         elif metric.name == "time":
             verdicts.append(time_verdict(metric, baseline, candidate, thresholds, time_ci))
         elif metric.name == "speedup" and candidate.precision != REFERENCE_PRECISION:
@@ -191,6 +203,7 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
     verdicts: list[BenchmarkVerdict] = []
     if not differences or allow_env_mismatch:
         verdicts = compare_runs(baseline_runs, candidate_run, config, time_ci)
+    notes = (*notes, *gpu_mismatch(config.calibration, [*baseline_runs, candidate_run]))
     return Comparison(tuple(baseline_runs), candidate_run, tuple(verdicts), only_baseline,
                       only_candidate, tuple(differences), allow_env_mismatch, tuple(refused),
                       tuple(problems), tuple(notes),

@@ -15,19 +15,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ampcore.history.noise import CAPTURED, EAGER, GPU_MODES, check_limits
 from ampcore.history.errors import UnusableInputError
-from ampcore.judge.metrics import METRICS
+from ampcore.judge.metrics import DEFAULT_ALPHA, METRICS
 from ampcore.judge.record import number
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-# Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
-# speedups), after Benjamini-Hochberg adjustment over all of them: the level at which
-# calibration on saved GPU runs balanced false alarms against detecting a 10 % slowdown.
-DEFAULT_ALPHA = 0.02
 
 
 class Thresholds:
@@ -87,18 +83,29 @@ def eager_defaults() -> dict[str, float]:
     return {m.name: m.eager_threshold for m in METRICS.values() if m.eager_threshold is not None}
 
 
+def captured_defaults() -> dict[str, float]:
+    """The rows' defaults for captured steps on a GPU (``Metric.captured_threshold``)."""
+    return {m.name: m.captured_threshold for m in METRICS.values()
+            if m.captured_threshold is not None}
+
+
 @dataclass(frozen=True)
 class GateConfig:
     defaults: Thresholds = field(default_factory=Thresholds)
     overrides: tuple[Override, ...] = ()
     source: Path | None = None
-    # [tool.ampcore.compare.eager]: limits for eager steps on a GPU, over ``defaults``.
+    # [tool.ampcore.compare.eager] and [tool.ampcore.compare.captured]: limits for eager and
+    # for captured steps on a GPU, over ``defaults``.
     eager: dict[str, float] = field(default_factory=eager_defaults)
+    captured: dict[str, float] = field(default_factory=captured_defaults)
+    # [tool.ampcore.calibration]: the noise behind calibrated limits, per step mode
+    calibration: dict = field(default_factory=dict)
 
-    def for_benchmark(self, key: str, name: str, eager_gpu: bool = False) -> Thresholds:
-        """The limits of one benchmark: the defaults, the eager ones when its steps are eager
-        on a GPU, then every matching override."""
-        values: dict[str, float] = dict(self.eager) if eager_gpu else {}
+    def for_benchmark(self, key: str, name: str, step_mode: str | None = None) -> Thresholds:
+        """The limits of one benchmark: the defaults, those of its step mode on a GPU
+        (``EAGER``, ``CAPTURED``; None: neither), then every matching override."""
+        by_mode = {EAGER: self.eager, CAPTURED: self.captured}
+        values: dict[str, float] = dict(by_mode.get(step_mode, {}))
         for override in self.overrides:
             if override.applies_to(key, name):
                 values.update(override.values)
@@ -132,13 +139,19 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
     if not isinstance(compare, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.compare] must be a table")
     allowed = threshold_keys()
-    eager = compare.get("eager", {})
-    if not isinstance(eager, dict):
-        raise UnusableInputError(f"{where}: [tool.ampcore.compare.eager] must be a table")
-    compare = {k: v for k, v in compare.items() if k != "eager"}
+    by_mode = {}
+    for mode, mode_defaults in ((EAGER, eager_defaults()), (CAPTURED, captured_defaults())):
+        table = compare.get(mode, {})
+        if not isinstance(table, dict):
+            raise UnusableInputError(f"{where}: [tool.ampcore.compare.{mode}] must be a table")
+        by_mode[mode] = {**mode_defaults, **_values(
+            table, f"{where} [tool.ampcore.compare.{mode}]", tuple(METRICS))}
+    calibration = tool_ampcore.get("calibration", {})
+    if not isinstance(calibration, dict):
+        raise UnusableInputError(f"{where}: [tool.ampcore.calibration] must be a table")
+    check_limits(calibration, compare, where)
+    compare = {k: v for k, v in compare.items() if k not in GPU_MODES}
     defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]", allowed))
-    eager = {**eager_defaults(), **_values(eager, f"{where} [tool.ampcore.compare.eager]",
-                                           tuple(METRICS))}
     overrides = []
     entries = tool_ampcore.get("thresholds", [])
     if not isinstance(entries, list):
@@ -149,7 +162,8 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
             raise UnusableInputError(f"{label}: needs match = \"<pattern>\"")
         rest = {k: v for k, v in entry.items() if k != "match"}
         overrides.append(Override(entry["match"], _values(rest, label, allowed)))
-    return GateConfig(defaults, tuple(overrides), source, eager)
+    return GateConfig(defaults, tuple(overrides), source, by_mode[EAGER], by_mode[CAPTURED],
+                      calibration)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -35,9 +35,10 @@ def evidence(m: MetricVerdict) -> str:
         kind, digits = ("ratio", 3) if row.relative else ("change", 4)
         parts.append(f"{m.metric} {kind} {m.ci_level:.0%} CI [{m.ci[0]:.{digits}f}, "
                      f"{m.ci[1]:.{digits}f}]")
-    if m.note and (m.status == NOT_AVAILABLE or row.counter or row.paired):
+    if m.note and (m.status == NOT_AVAILABLE or row.counter or row.paired or row.settings):
         parts.append(m.note)  # a counter's note names the operators whose counts changed;
-        # a paired metric's its table, test and interval (or why it fell back to a threshold)
+        # a paired metric's its table, test and interval (or why it fell back to a threshold);
+        # a configuration's the settings that changed
     return "; ".join(parts) or "-"
 
 

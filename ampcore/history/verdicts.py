@@ -14,7 +14,8 @@ from ampcore.measure import stats
 from ampcore.history.config import Thresholds
 from ampcore.history.speedup import FROM_ROUNDS, run_speedup
 from ampcore.history.storage import Benchmark, Run
-from ampcore.judge.metrics import Metric, describe_changes, get_metric
+from ampcore.judge import accuracy
+from ampcore.judge.metrics import DEFAULT_ALPHA, Metric, describe_changes, get_metric
 from ampcore.core.registry import REFERENCE_PRECISION
 
 REGRESSION = "regression"
@@ -25,7 +26,8 @@ NOT_AVAILABLE = "n/a"
 # How a verdict was reached when the row's own test could not run.
 THRESHOLD_ONLY = "THRESHOLD ONLY on stored medians (no raw rounds)"
 PAIRED_FALLBACK = "THRESHOLD ONLY on the test accuracy (no paired held-out predictions)"
-THRESHOLD_RULE = "judged by the absolute threshold on the final test accuracy instead"
+THRESHOLD_RULE = (f"judged by the absolute threshold on the final test accuracy instead (the "
+                  f"larger of the margin and {accuracy.UNPAIRED_THRESHOLD:g}: no paired test)")
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,10 @@ def speedup_change_verdict(metric: Metric, baseline_runs: Sequence[Run], candida
 
 
 def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benchmark,
-                  threshold: float, alpha: float = 0.02) -> MetricVerdict:
+                  threshold: float, alpha: float = DEFAULT_ALPHA) -> MetricVerdict:
     """A record field against the baseline median: the row's absolute or relative change
-    compared with its threshold."""
+    compared with its threshold; a paired row (accuracy) by the accuracy judge where the
+    runs saved per-sample correctness of one held-out set."""
     records = [b.record for b in baseline if b.record is not None]
     if metric.requires and any(getattr(r, metric.requires) is False
                                for r in [*records, candidate.record] if r is not None):
@@ -155,7 +158,7 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
                              f"false: the {metric.label} means nothing here")
     fallback = ""
     if metric.paired:
-        verdict, fallback = _paired_verdict(metric, records, candidate.record, threshold)
+        verdict, fallback = _paired_verdict(metric, records, candidate.record, threshold, alpha)
         if verdict is not None:
             return verdict
     base = [v for r in records if (v := metric.value(r)) is not None]
@@ -170,8 +173,9 @@ def field_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Benc
     change = metric.change(base_value, value)
     note = _counter_note(records, candidate.record) if metric.counter and change else ""
     if fallback:
-        return MetricVerdict(metric.name, decide(metric, change, threshold), PAIRED_FALLBACK,
-                             base_value, value, change, threshold, note=fallback)
+        limit = accuracy.unpaired_threshold(threshold)
+        return MetricVerdict(metric.name, decide(metric, change, limit), PAIRED_FALLBACK,
+                             base_value, value, change, limit, note=fallback)
     return MetricVerdict(metric.name, decide(metric, change, threshold), metric.test,
                          base_value, value, change, threshold, note=note)
 
@@ -187,11 +191,11 @@ def _heldout(record, field: str):
 
 
 def _paired_verdict(metric: Metric, records: Sequence, candidate, threshold: float,
-                    confidence: float = 0.95) -> tuple[MetricVerdict | None, str]:
-    """Non-inferiority on the held-out set: each baseline run paired with the candidate
-    (``stats.paired_accuracy``); a regression when the upper bound of the interval of
-    baseline - candidate accuracy exceeds the threshold, an improvement when even the
-    interval's upper bound is below -threshold. (None, why) when the runs cannot be paired."""
+                    alpha: float) -> tuple[MetricVerdict | None, str]:
+    """The accuracy judge on the held-out set (``judge.accuracy.judge_against_each``): the
+    candidate paired with each baseline run of the same set, a regression when the drop is
+    significant at ``alpha`` and larger than the margin (``threshold``, raised by the
+    baseline runs' spread) against every one. (None, why) when the runs cannot be paired."""
     cand = _heldout(candidate, metric.paired)
     if cand is None:
         return None, f"the candidate saved no held-out predictions; {THRESHOLD_RULE}"
@@ -200,23 +204,16 @@ def _paired_verdict(metric: Metric, records: Sequence, candidate, threshold: flo
     if not same:
         return None, (f"no baseline run saved held-out predictions of the candidate's set "
                       f"({candidate.heldout_source}); {THRESHOLD_RULE}")
-    paired = stats.paired_accuracy([(bits, cand) for _, bits in same], confidence)
-    drop_low, drop_high = paired.low, paired.high
-    status = OK
-    if drop_high > threshold:
-        status = REGRESSION
-    elif drop_high < -threshold:
-        status = IMPROVEMENT
-    change = -paired.difference  # candidate - baseline, the row's convention
-    note = (f"{len(cand)} held-out samples, {len(same)} baseline run(s): b={paired.b} baseline "
-            f"right/candidate wrong, c={paired.c} candidate right/baseline wrong, exact McNemar "
-            f"p={paired.p_mcnemar:.3g}; drop {paired.difference:+.4f}, {confidence:.0%} CI "
-            f"[{drop_low:+.4f}, {drop_high:+.4f}] ({paired.method}); regression when the upper "
-            f"bound exceeds {threshold:g}")
+    judged = accuracy.judge_against_each([bits for _, bits in same], cand, threshold, alpha)
+    paired = judged.paired
+    status = REGRESSION if judged.worse else IMPROVEMENT if judged.better else OK
+    note = (f"{len(cand)} held-out samples, {len(same)} baseline run(s): "
+            f"{judged.describe('baseline', 'candidate')}")
+    # change and interval as candidate - baseline, the row's convention
     return MetricVerdict(metric.name, status, metric.test, paired.reference_accuracy,
-                         paired.candidate_accuracy, change, threshold, paired.p_worse,
-                         paired.p_better, ci=(-drop_high, -drop_low), ci_level=confidence,
-                         note=note), ""
+                         paired.candidate_accuracy, -paired.difference, judged.margin,
+                         paired.p_worse, paired.p_better, ci=(-paired.high, -paired.low),
+                         ci_level=judged.confidence, note=note), ""
 
 
 def _samples_verdict(metric: Metric, records: Sequence, candidate, threshold: float,

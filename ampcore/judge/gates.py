@@ -11,8 +11,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ampcore.judge.accuracy import UNPAIRED_THRESHOLD, judge_paired, unpaired_threshold
+from ampcore.judge.metrics import DEFAULT_ALPHA
 from ampcore.judge.speedup import speedup
-from ampcore.measure.stats import paired_accuracy
 from ampcore.train.result import RunResult
 
 MAX_SKIPPED_FRACTION = 0.05  # a speedup made of skipped steps is not a speedup
@@ -74,15 +75,15 @@ def seeds_table(runs: Sequence[RunResult]) -> str:
 
 
 def parity_verdict(fp32: Runs, amp: Runs, tolerance: float, floor: float,
-                   confidence: float = 0.95) -> Verdict:
-    """AMP is not worse than fp32 by more than ``tolerance``, once fp32 has shown it learned
-    something (every fp32 seed reaches ``floor`` on the test split).
+                   alpha: float = DEFAULT_ALPHA) -> Verdict:
+    """AMP has not lost accuracy against fp32, once fp32 has shown it learned something (every
+    fp32 seed reaches ``floor`` on the test split).
 
-    On the held-out set, a non-inferiority test: the upper bound of the ``confidence``
-    interval of fp32 - AMP accuracy on the paired table (``stats.paired_accuracy``; several
-    seeds pair run i with run i) must be <= ``tolerance``; the exact McNemar test on the
-    disagreements is reported beside it. Runs without a held-out set fall back to the fixed
-    rule fp32 - AMP test accuracy <= ``tolerance``, and the message says so."""
+    On the held-out set, the accuracy judge (``judge.accuracy.judge_paired``; several seeds
+    pair run i with run i): it fails when fp32 - AMP accuracy is significant at ``alpha`` and
+    larger than the margin ``tolerance`` (raised by fp32's seed-to-seed spread). Runs without
+    a held-out set fall back to the fixed rule fp32 - AMP test accuracy <= the larger of
+    ``tolerance`` and 0.03, and the message says so."""
     refs, amps = _runs(fp32), _runs(amp)
     if not refs or len(refs) != len(amps):
         raise ValueError(f"parity pairs fp32 and AMP runs seed by seed; got {len(refs)} and "
@@ -100,33 +101,32 @@ def parity_verdict(fp32: Runs, amp: Runs, tolerance: float, floor: float,
     if any(x is None or y is None for x, y in pairs):
         return _threshold_parity(refs, amps, tolerance)
     try:
-        paired = paired_accuracy(pairs, confidence)
+        judged = judge_paired(pairs, tolerance, alpha)
     except ValueError as exc:  # held-out sets of different sizes: not the same samples
         return Verdict(False, f"{amps[0].name} and {refs[0].name} cannot be paired: {exc}")
+    paired = judged.paired
     text = (f"{amps[0].name}: held-out accuracy {paired.candidate_accuracy:.4f} vs fp32 "
             f"{paired.reference_accuracy:.4f} on {paired.n} paired samples "
-            f"({refs[0].heldout_source}); disagreements: b={paired.b} fp32 right/AMP wrong, "
-            f"c={paired.c} AMP right/fp32 wrong, exact McNemar p={paired.p_mcnemar:.3g}; "
-            f"fp32 - AMP = {paired.difference:+.4f}, {confidence:.0%} CI "
-            f"[{paired.low:+.4f}, {paired.high:+.4f}] ({paired.method}); non-inferiority needs "
-            f"the upper bound <= tolerance {tolerance:.4f}")
+            f"({refs[0].heldout_source}); {judged.describe('fp32', 'AMP')}")
     if len(refs) > 1:
         text += f"; per seed, fp32: {seed_spread(refs)}; AMP: {seed_spread(amps)}"
     text += (f"; test split ({len(amps[0].predictions)} samples, the seed's table): AMP "
              f"{amps[0].final_accuracy:.4f} vs fp32 {refs[0].final_accuracy:.4f}")
-    return Verdict(paired.high <= tolerance, text)
+    return Verdict(not judged.worse, text)
 
 
 def _threshold_parity(refs: list[RunResult], amps: list[RunResult], tolerance: float) -> Verdict:
-    """The rule before held-out sets: mean test accuracy gap <= tolerance, no statistics."""
+    """The rule before held-out sets: mean test accuracy gap within a fixed limit (no
+    statistics, so no narrower than ``accuracy.UNPAIRED_THRESHOLD``)."""
     ref_acc = statistics.mean(r.final_accuracy for r in refs)
     amp_acc = statistics.mean(a.final_accuracy for a in amps)
-    gap, n = ref_acc - amp_acc, len(amps[0].predictions)
+    gap, n, limit = ref_acc - amp_acc, len(amps[0].predictions), unpaired_threshold(tolerance)
     text = (f"{amps[0].name}: accuracy {amp_acc:.4f} vs fp32 {ref_acc:.4f} (gap {gap:+.4f}, "
-            f"tolerance {tolerance:.4f}); the two disagree on "
+            f"limit {limit:.4f}, the larger of the margin {tolerance:g} and "
+            f"{UNPAIRED_THRESHOLD:g}); the two disagree on "
             f"{disagreements(refs[0], amps[0])} of {n} test samples; THRESHOLD ONLY: no "
             "held-out set to test on (--eval-samples 0, or results saved without one)")
-    return Verdict(gap <= tolerance, text)
+    return Verdict(gap <= limit, text)
 
 
 def loss_parity_verdict(reference: RunResult, amp: RunResult, tolerance: float) -> Verdict:

@@ -23,7 +23,7 @@ from ampcore.core.registry import run_name
 if TYPE_CHECKING:
     from ampcore.train.result import RunResult
 
-SCHEMA = 3  # 3: the held-out evaluation set (heldout_* fields)
+SCHEMA = 4  # 3: the held-out evaluation set (heldout_*); 4: loss-scale health (grad_scaler_*)
 SCHEMA_KEY = "ampcore_schema"
 
 
@@ -69,6 +69,16 @@ class BenchmarkRecord:
     total_steps: int | None = None
     nonfinite_losses: int | None = None
     grad_scaler_final_scale: float | None = None
+    # Loss scaling (ampcore.train.loss_scale): the GradScaler's configuration, then its scale's
+    # minimum and moves over the timed training. Scaling off: None but ``enabled``.
+    grad_scaler_enabled: bool | None = None
+    grad_scaler_init_scale: float | None = None
+    grad_scaler_growth_factor: float | None = None
+    grad_scaler_backoff_factor: float | None = None
+    grad_scaler_growth_interval: int | None = None
+    grad_scaler_min_scale: float | None = None
+    grad_scaler_growths: int | None = None
+    grad_scaler_backoffs: int | None = None
     # The step decomposition (ampcore.measure.probe): per eager step, samples and medians; the median
     # round time per step (captured: the GPU's work); deterministic counters of one step.
     step_time_s: float | None = None
@@ -107,6 +117,13 @@ class BenchmarkRecord:
     def run_config(self) -> RunConfig:
         """``config``, typed (``ampcore.train.config.RunConfig``)."""
         return RunConfig.from_dict(self.config)
+
+    @property
+    def grad_scaler(self) -> dict:
+        """The ``grad_scaler_*`` fields under ``RunResult.grad_scaler``'s keys."""
+        prefix = "grad_scaler_"
+        return {f.name[len(prefix):]: getattr(self, f.name) for f in fields(self)
+                if f.name.startswith(prefix)}
 
     def to_extra_info(self) -> dict:
         """JSON-ready ``extra_info``; ``ampcore_schema`` says how to read it back."""
@@ -159,10 +176,11 @@ _TUPLES = {"samples_per_round", "accuracy_per_epoch", "injections", "per_rank_pe
 _TEXT = {"profile", "device", "data_source", "weights_source", "heldout_correct",
          "heldout_source"}
 _DICTS = {"config", "environment", "ops_per_step"}
-_FLAGS = {"accuracy_meaningful", "scaler_consistent"}
+_FLAGS = {"accuracy_meaningful", "scaler_consistent", "grad_scaler_enabled"}
 _COUNTS = {"world_size", "skipped_steps", "total_steps", "nonfinite_losses", "aten_ops_per_step",
            "casts_per_step", "syncs_per_step", "bytes_allocated_per_step",
-           "kernel_launches_per_step", "python_ops_per_step", "heldout_samples"}
+           "kernel_launches_per_step", "python_ops_per_step", "heldout_samples",
+           "grad_scaler_growth_interval", "grad_scaler_growths", "grad_scaler_backoffs"}
 
 
 def _typed(name: str, value: object) -> object:
@@ -192,6 +210,22 @@ def _typed(name: str, value: object) -> object:
 def _empty(name: str) -> object:
     return {} if name in _DICTS else (None if name in ("speedup_ci", "per_rank_peak_memory_bytes")
                                       else ())
+
+
+def describe_loss_scale(state: Mapping) -> str | None:
+    """A run's loss scale in a few words for a table, from ``RunResult.grad_scaler`` or
+    ``BenchmarkRecord.grad_scaler``: "off", "final 16384, min 8192, 0 growths, 2 backoffs";
+    None where it was not recorded."""
+    enabled, final = state.get("enabled"), number(state.get("final_scale"))
+    if enabled is False:
+        return "off"
+    if enabled is None or final is None:
+        return None
+    text = f"final {final:g}"
+    if state.get("min_scale") is not None:
+        text += (f", min {state['min_scale']:g}, {state.get('growths')} growths, "
+                 f"{state.get('backoffs')} backoffs")
+    return text
 
 
 def number(value: object) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ampcore.core.registry import PRECISIONS, REFERENCE_PRECISION, WORKLOADS
+from ampcore.judge.record import describe_loss_scale
 from ampcore.judge.speedup import MEDIAN_ROUND, TRAINING_TIME, speedup_ratio
 from ampcore.train.result import RunResult
 
@@ -18,7 +19,7 @@ def _seed_header(basis: str) -> list[str]:
     # the suite that of median rounds (``ampcore.judge.speedup``).
     return ["Training Method", "Time Taken (s)", "Test Accuracy",
             f"Speedup vs {REFERENCE_PRECISION} ({basis})", "Samples/s", "Peak memory (MiB)",
-            "Skipped steps"]
+            "Skipped steps", "Loss scale"]
 
 
 def method_name(precision: str) -> str:
@@ -79,7 +80,8 @@ def results_table(results: Sequence[RunResult], basis: str = TRAINING_TIME,
             rows.append([method_name(r.precision), _fmt(r.train_time_s, ".1f"), accuracy,
                          _speedup_text(r, baseline, basis, speedups),
                          _fmt(r.samples_per_s, ",.0f"),
-                         _fmt(memory, ",.0f"), str(r.skipped_steps)])
+                         _fmt(memory, ",.0f"), str(r.skipped_steps),
+                         describe_loss_scale(r.grad_scaler) or "n/a"])
         profile, device = runs[0].profile, runs[0].environment.get("gpu") or runs[0].device
         blocks.append(f"### {workload} ({profile} profile, {device})\n\n"
                       + markdown_table(rows, header))

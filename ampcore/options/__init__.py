@@ -1,2 +1,3 @@
-"""The option table shared by the faces (``ampcore run`` and the pytest suite): every option
-once, with its parser, environment variable and checks."""
+"""The options shared by the faces (``ampcore run`` and the pytest suite): the table, every
+option once with its parser, environment variable and checks; the typed ``Settings`` it
+resolves to; and the run request, the ``RunSpec``s made of them once for both faces."""

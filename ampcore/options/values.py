@@ -1,7 +1,7 @@
 """The option table's value parsers: text -> value, or ``ValueError`` saying what is expected.
 
 Torch-free like the table (``ampcore.options.table``): the checks that need torch-importing code
-(a profile name, a llama architecture, an injection kind) import it only when a value is given.
+(a workload's model, an injection kind) import it only when a value is given.
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ from pathlib import Path
 
 from ampcore.core import registry
 from ampcore.core.errors import UsageError
+from ampcore.core.profiles import PROFILES
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class Unknown(ValueError):
     """A parser's message that already names the bad value (no ", got ..." is added)."""
-
-
-def text(value: str) -> str:
-    return value
 
 
 def path(value: str) -> Path:
@@ -87,24 +84,24 @@ def device_name(value: str) -> str:
 
 
 def profile_name(value: str) -> str:
-    """A profile of ``ampcore.core.profiles``, imported (with torch) only now that one is named."""
-    from ampcore.core.profiles import PROFILES
-
+    """A profile of ``ampcore.core.profiles``."""
     if value not in PROFILES:
         raise ValueError(f"expected one of {', '.join(PROFILES)}")
     return value
 
 
-def llama_architecture(value: str) -> str:
-    """A preset of ``ampcore.workloads.llama`` or a ``llama:key=N,...`` spec, imported (with
-    torch) only now that one is named."""
-    from ampcore.workloads.llama import architecture
-
-    try:
-        architecture(value)
-    except UsageError as exc:
-        raise Unknown(str(exc)) from None
-    return value
+def workload_model(workload: str) -> Callable[[str], str]:
+    """A model override of ``workload``, checked by the ``model_parser`` its registry entry
+    names (imported, with torch, only now that one is given); without one, any text."""
+    def parse(value: str) -> str:
+        parser = registry.workload_entry(workload).model_parser
+        if parser is not None:
+            try:
+                registry.load(parser)(value)
+            except UsageError as exc:
+                raise Unknown(str(exc)) from None
+        return value
+    return parse
 
 
 def injection_kinds(value: str) -> tuple[str, ...]:

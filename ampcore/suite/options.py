@@ -6,13 +6,16 @@ ampcore installed. A bad value is a pytest usage error (exit status 4) before co
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ampcore.options import table
 from ampcore.core import registry
 from ampcore.core.errors import UsageError
 from ampcore.core import files
-from ampcore.options.table import SUITE, OptionError, Settings
+from ampcore.options.settings import Settings
+from ampcore.options.table import SUITE, OptionError
 
 GROUP = "ampcore"
 GROUP_DESCRIPTION = "AMP training benchmarks (ampcore)"
@@ -43,7 +46,7 @@ def resolve(config: pytest.Config) -> Settings:
         files.check_append_file(settings.summary, table.get_option("summary").flag(SUITE), ())
     except (OptionError, UsageError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    return settings.replace(precisions=reference_first(settings.precisions))
+    return dataclasses.replace(settings, precisions=reference_first(settings.precisions))
 
 
 def reference_first(precisions: list[str]) -> list[str]:

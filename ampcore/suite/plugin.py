@@ -110,14 +110,14 @@ def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
 
 
 def _case(session: SuiteSession, workload: str, precision: str) -> tuple[str, str]:
-    reason = session.unsupported_reason(workload, precision)
+    reason = session.unsupported_reason(precision)
     if reason:
         pytest.skip(reason)
     return workload, precision
 
 
 def _ddp_case(session: SuiteSession, workload: str, precision: str) -> tuple[str, str]:
-    reason = session.ddp_unavailable_reason() or session.unsupported_reason(workload, precision)
+    reason = session.ddp_unavailable_reason() or session.unsupported_reason(precision)
     if reason:
         pytest.skip(reason)
     return workload, precision

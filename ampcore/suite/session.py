@@ -9,19 +9,22 @@ one contract with ``ampcore.history``. torch is imported only when something tra
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
 
-from ampcore.core.errors import UnsupportedPrecisionError
-from ampcore.options.table import Settings
+from ampcore.core.errors import UnsupportedPrecisionError, UsageError
+from ampcore.core.profiles import WorkloadConfig
+from ampcore.options.settings import Settings
 from ampcore.judge.record import BenchmarkRecord
 from ampcore.core.registry import REFERENCE_PRECISION, run_name
 from ampcore.suite import benchmark_adapter as adapter
 
 if TYPE_CHECKING:
+    from ampcore.options.request import Request
     from ampcore.train.result import RunResult
     from ampcore.train.spec import RunSpec
 
@@ -45,7 +48,7 @@ class SuiteSession:
     seed_results: dict[tuple[str, str, int], RunResult] = field(default_factory=dict)
 
     # --- what the session runs on (lazy: pytest-benchmark's session exists only once pytest
-    # is configured, and the device and profile need torch) -------------------------------------
+    # is configured, and the request needs torch) ----------------------------------------------
     @property
     def timing_enabled(self) -> bool:
         return adapter.timing_state(self.config)[0]
@@ -54,76 +57,48 @@ class SuiteSession:
     def timing_disabled_reason(self) -> str:
         return adapter.timing_state(self.config)[1]
 
+    @functools.cached_property
+    def request(self) -> Request:
+        """The session's runs, resolved once (``ampcore.options.request``) when first needed; a
+        usage error there (a workload without an experiment in the profile) ends the session."""
+        from ampcore.options.request import build_request
+
+        try:
+            return build_request(self.options)
+        except UsageError as exc:
+            pytest.exit(f"ampcore: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
     @property
     def device(self) -> str:
-        import torch
-
-        return self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return self.request.device
 
     @property
     def profile(self) -> str:
-        from ampcore.core.profiles import default_profile_name
-
-        return self.options.profile or default_profile_name()[0]
+        return self.request.profile
 
     @property
     def cuda_graphs(self) -> bool:
         """Whether steps are captured; ``on`` off CUDA resolves to False here, and every test
         that would train skips with the reason (``unsupported_reason``)."""
-        import torch
-
-        from ampcore.core.errors import UsageError
-        from ampcore.train.graphs import resolve_cuda_graphs
-
-        try:
-            return resolve_cuda_graphs(self.options.cuda_graphs, torch.device(self.device))
-        except UsageError:
-            return False
+        return self.request.cuda_graphs
 
     @property
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
-    def spec(self, workload: str, precision: str, train_seed: int | None = None) -> RunSpec:
-        from ampcore.train.graphs import capture_required
-        from ampcore.train.spec import RunSpec
-
-        o = self.options
-        return RunSpec(workload=workload, precision=precision, profile=self.profile,
-                       device=self.device, data_dir=o.data_dir, bert_model=o.bert_model,
-                       llama_model=o.llama_model,
-                       max_length=o.max_length, allow_download=o.download,
-                       allow_random_init=o.allow_random_init, compile=o.compile,
-                       cuda_graphs=self.cuda_graphs,
-                       capture_fallback=not capture_required(o.cuda_graphs),
-                       injections=tuple(o.inject),
-                       eval_samples=o.eval_samples, train_seed=train_seed)
-
     def unused_data_dir(self) -> str | None:
         """A note when --amp-data-dir is given to a profile that reads no data sets."""
-        from ampcore.options.table import SUITE, unused_data_dir
-
-        if self.options.data_dir is None:  # the profile (torch) only when there is a note
+        if self.options.data_dir is None:  # the request (torch) only when there may be a note
             return None
-        return unused_data_dir(SUITE, self.options.data_dir, self.profile)
+        return self.request.unused_data_dir()
 
-    def workload_config(self, workload: str):
-        return self.spec(workload, REFERENCE_PRECISION).workload_config()
+    def workload_config(self, workload: str) -> WorkloadConfig:
+        return self.request.config(workload)
 
-    def unsupported_reason(self, workload: str, precision: str) -> str | None:
-        from ampcore.core.errors import AmpcoreError
-        from ampcore.train.graphs import resolve_cuda_graphs
-        from ampcore.core.registry import get_precision
-        from ampcore.train.precision import check_supported
-        from ampcore.train.spec import resolve_device
-
-        try:
-            device = resolve_device(self.device)
-            check_supported(get_precision(precision), device)
-            resolve_cuda_graphs(self.options.cuda_graphs, device)  # raises for 'on' off CUDA
-        except AmpcoreError as exc:
-            return str(exc)
-        return None
+    def unsupported_reason(self, precision: str) -> str | None:
+        """Why the session's device cannot run ``precision``; None: it can."""
+        reason = self.request.cannot_run(precision)
+        return None if reason is None else str(reason)
 
     def ddp_unavailable_reason(self) -> str | None:
         import torch
@@ -149,11 +124,11 @@ class SuiteSession:
         if key not in self.results:  # else trained on demand earlier in this session
             adapter.set_group(benchmark, workload)
             if self.options.processes > 1:  # timed in fresh processes: their merged rounds
-                self.results[key] = self._train(self.spec(workload, precision), name)
+                self.results[key] = self._train(self.request.spec(workload, precision), name)
                 adapter.record_rounds(benchmark, self.results[key].round_times_s)
             else:
                 with self._remember_failure(name), \
-                        Experiment(self.spec(workload, precision)) as experiment:
+                        Experiment(self.request.spec(workload, precision)) as experiment:
                     experiment.start()
                     self.results[key] = adapter.train_timed(experiment, benchmark)
         result = self.results[key]
@@ -165,10 +140,10 @@ class SuiteSession:
         key, name = (workload, precision), run_name(workload, precision)
         self._fail_if_failed(name)
         if key not in self.results:
-            reason = self.unsupported_reason(workload, precision)
+            reason = self.unsupported_reason(precision)
             if reason:
                 pytest.skip(f"prerequisite {name} cannot run: {reason}")
-            self.results[key] = self._train(self.spec(workload, precision), name)
+            self.results[key] = self._train(self.request.spec(workload, precision), name)
         return self.results[key]
 
     def _train(self, spec: RunSpec, name: str) -> RunResult:
@@ -185,14 +160,12 @@ class SuiteSession:
         """The run of every training seed (--amp-seeds N): the session's own run (the profile's
         seed), then seeds +1 ... +N-1 trained now with their own timer, once per session."""
         runs = [self.get(workload, precision)]
-        base_seed = self.workload_config(workload).training_seed
         for index in range(1, self.options.seeds):
-            key = (workload, precision, index)
-            name = f"{run_name(workload, precision)}-seed{base_seed + index}"
+            key, spec = (workload, precision, index), self.request.spec(workload, precision, index)
+            name = f"{run_name(workload, precision)}-seed{spec.train_seed}"
             self._fail_if_failed(name)
             if key not in self.seed_results:
-                self.seed_results[key] = self._train(
-                    self.spec(workload, precision, train_seed=base_seed + index), name)
+                self.seed_results[key] = self._train(spec, name)
             runs.append(self.seed_results[key])
         return runs
 
@@ -207,7 +180,7 @@ class SuiteSession:
         key, name = (workload, precision), run_name(ddp_group(workload), precision)
         self._fail_if_failed(name)
         if key not in self.ddp_results:
-            spec, nproc = self.spec(workload, precision), self.options.nproc
+            spec, nproc = self.request.spec(workload, precision), self.options.nproc
             with self._remember_failure(name):
                 result = run_distributed(spec, nproc)
                 if benchmark is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ampcore.options.table import Settings
+    from ampcore.options.settings import Settings
     from ampcore.train.result import RunResult
 
 

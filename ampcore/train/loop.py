@@ -298,6 +298,7 @@ class Trainer:
             workload.scheduler.load_state_dict(saved["scheduler"])
         if saved["scaler"]:
             self.amp.scaler.load_state_dict(saved["scaler"])  # fills the scale tensor in place
+        self.amp.restart_scale_health()  # the timed training's growths and backoffs alone
         torch.set_rng_state(saved["rng"])
         if saved["cuda_rng"] is not None:
             torch.cuda.set_rng_state(saved["cuda_rng"], self.device)

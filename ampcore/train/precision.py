@@ -18,6 +18,7 @@ import torch
 from ampcore.core.errors import UnsupportedPrecisionError
 from ampcore.core.registry import Precision, load
 from ampcore.measure.environment import _has_fp32_precision_api
+from ampcore.train.loss_scale import ScaleHealth
 
 if TYPE_CHECKING:
     from ampcore.workloads.base import PreparedWorkload
@@ -60,6 +61,7 @@ class ActivePrecision:
         self.device = device
         self.dtype = autocast_dtype(precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision.grad_scaler)
+        self.scale_health = ScaleHealth(self.scaler)  # reads the configuration: no step yet
 
     @classmethod
     def unsupported_reason(cls, precision: Precision, device: torch.device) -> str | None:
@@ -91,18 +93,24 @@ class ActivePrecision:
     def optimizer_step(
         self, optimizer: torch.optim.Optimizer, max_grad_norm: float | None = None
     ) -> None:
-        """Unscale and clip (when asked), step unless gradients are non-finite, update the scale."""
+        """Unscale and clip (when asked), step unless gradients are non-finite, update the
+        scale, counting on the device how it moved."""
         if max_grad_norm is not None:
             self.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(_parameters(optimizer), max_grad_norm)
         self.scaler.step(optimizer)
+        self.scale_health.before_update(self.scaler)
         self.scaler.update()
+        self.scale_health.after_update(self.scaler)
+
+    def restart_scale_health(self) -> None:
+        """Count the scale's moves from now on (after the warm-up's state was restored)."""
+        self.scale_health.reset(self.scaler)
 
     def scaler_state(self) -> dict:
-        """GradScaler health read once, after training (reading the scale synchronises)."""
-        if not self.scaler.is_enabled():
-            return {"enabled": False, "final_scale": None}
-        return {"enabled": True, "final_scale": float(self.scaler.get_scale())}
+        """GradScaler configuration and health (``ampcore.train.loss_scale``), read once after
+        training (reading the scale synchronises)."""
+        return self.scale_health.read(self.scaler)
 
 
 def _parameters(optimizer: torch.optim.Optimizer) -> Iterable[torch.Tensor]:

@@ -10,6 +10,11 @@ from pathlib import Path
 from ampcore.core.registry import run_name
 from ampcore.train.config import RunConfig
 
+# ``grad_scaler`` beside "enabled" and "skipped_steps" (``ampcore.train.loss_scale``): the
+# scaler's configuration, then how its scale moved; the record's ``grad_scaler_*`` fields.
+SCALER_CONFIG = ("init_scale", "growth_factor", "backoff_factor", "growth_interval")
+SCALER_HEALTH = ("final_scale", "min_scale", "growths", "backoffs")
+
 
 @dataclass
 class RunResult:
@@ -142,7 +147,8 @@ class RunResult:
             "round_cv": self.round_cv,
             "skipped_steps": self.skipped_steps,
             "total_steps": self.total_steps,
-            "grad_scaler_final_scale": self.grad_scaler.get("final_scale"),
+            **{f"grad_scaler_{key}": self.grad_scaler.get(key)
+               for key in ("enabled", *SCALER_CONFIG, *SCALER_HEALTH)},
             "nonfinite_losses": self.nonfinite_losses,
             "eval_time_s": self.eval_time_s,
             "warmup_time_s": self.warmup_time_s,

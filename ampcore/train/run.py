@@ -23,7 +23,7 @@ from ampcore.measure import environment
 from ampcore.train import inject
 from ampcore.core.errors import DeviceOutOfMemoryError, UsageError
 from ampcore.train.loop import Evaluation, StepPlan, Trainer, plan_steps
-from ampcore.train.precision import ActivePrecision, activate, check_supported
+from ampcore.train.precision import ActivePrecision, activate
 from ampcore.core.profiles import get_profile
 from ampcore.core.registry import get_precision, workload_entry
 from ampcore.train.config import RunConfig
@@ -85,8 +85,9 @@ class Experiment:
         self.precision = get_precision(spec.precision)
         self.build = get_workload(spec.workload)
         self.config = spec.workload_config()
+        # The precision is checked on the device by ``activate`` on entry; the faces have
+        # checked each mode once before any run, so a second check here would add nothing.
         self.device = resolve_device(spec.device)
-        check_supported(self.precision, self.device)
         self._stack: contextlib.ExitStack | None = None
         self._state: RunState | None = None
 

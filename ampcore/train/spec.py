@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from ampcore.core.errors import DeviceUnavailableError
-from ampcore.core.profiles import WorkloadConfig, get_profile
+from ampcore.core.errors import DeviceUnavailableError, UsageError
+from ampcore.core.profiles import WorkloadConfig
 from ampcore.core.registry import workload_entry
 
 
@@ -22,8 +22,8 @@ class RunSpec:
     profile: str
     device: str = "cuda"
     data_dir: Path | None = None
-    bert_model: str | None = None  # overrides the profile's model of bert
-    llama_model: str | None = None  # overrides the profile's architecture of llama
+    # Overrides the profile's model of the workload, for those whose registry entry accepts one.
+    model: str | None = None
     max_length: int | None = None  # overrides the profile's max length
     allow_download: bool = False
     allow_random_init: bool = False
@@ -41,10 +41,15 @@ class RunSpec:
     train_seed: int | None = None  # overrides the training seed (weight init, batch order)
 
     def workload_config(self) -> WorkloadConfig:
-        config = get_profile(self.profile).workloads[self.workload]
+        """The profile's experiment with this run's overrides; a UsageError when the workload
+        has none for the profile or takes no model."""
         entry = workload_entry(self.workload)
-        model = getattr(self, entry.model_option) if entry.model_option else None
-        given = {"model": model, "max_length": self.max_length}
+        config = entry.config(self.profile)
+        if self.model is not None and not entry.accepts("model"):
+            raise UsageError(f"workload {self.workload!r} takes no model override "
+                             f"(given {self.model!r}); its model is the profile's")
+        # max_length is one option for the whole matrix: workloads without one ignore it.
+        given = {"model": self.model, "max_length": self.max_length}
         overrides = {name: value for name, value in given.items()
                      if value is not None and entry.accepts(name)}
         for name in ("eval_samples", "train_seed"):  # every workload takes these

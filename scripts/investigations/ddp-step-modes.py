@@ -43,7 +43,7 @@ def main(data_dir: Path, bert: str, out_dir: Path) -> None:
     rows, single_gpu = [], {}
     for label, precision, nproc, cuda_graphs in VARIANTS:
         spec = RunSpec(workload="bert", precision=precision, profile="seed", device="cuda",
-                       data_dir=data_dir, bert_model=bert, allow_random_init=True,
+                       data_dir=data_dir, model=bert, allow_random_init=True,
                        cuda_graphs=cuda_graphs)
         name = f"{label} {precision} x{nproc}"
         start = time.perf_counter()

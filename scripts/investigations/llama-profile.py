@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 
 KINDS = (  # first match wins
     ("attention", re.compile(r"flash|fmha|attention|sdpa|cudnn", re.I)),
@@ -34,12 +33,15 @@ def main(data_dir: str, precision: str, arch: str, compile_model: bool) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from ampcore.options.request import build_request
+    from ampcore.options.table import RUN, resolve
     from ampcore.train.run import Experiment
-    from ampcore.train.spec import RunSpec
 
-    spec = RunSpec(workload="llama", precision=precision, profile="seed", device="cuda",
-                   data_dir=Path(data_dir), llama_model=arch, cuda_graphs=False, eval_samples=0,
-                   compile=compile_model)
+    # The run `ampcore run` would make of these options.
+    settings = resolve(RUN, {"profile": "seed", "device": "cuda", "data_dir": data_dir,
+                             "llama_model": arch, "cuda_graphs": "off", "eval_samples": "0",
+                             "compile": compile_model}, environ={})
+    spec = build_request(settings).spec("llama", precision)
     with Experiment(spec) as exp:
         exp.trainer.probe_steps = 0
         exp.start()

@@ -60,7 +60,7 @@ def main(data_dir: Path, bert: str, out_dir: Path, chosen: list[str]) -> None:
         if label not in chosen and "all" not in chosen:
             continue
         spec = RunSpec(workload="bert", precision=precision, profile="seed", device="cuda",
-                       data_dir=data_dir, bert_model=bert, allow_random_init=True, **overrides)
+                       data_dir=data_dir, model=bert, allow_random_init=True, **overrides)
         start = time.perf_counter()
         try:
             with pinned_to(cores):

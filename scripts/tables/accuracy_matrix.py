@@ -9,7 +9,8 @@ own rules, nothing restated:
 - A/A: `ampcore compare`'s accuracy verdict (`history.verdicts.field_verdict`, default
   threshold) of seed i + 1 against seed i as its baseline, per precision, cyclically: runs of
   unchanged code whose only difference is the training seed (a harder A/A than two sessions of
-  one seed, which train the same trajectory);
+  one seed, which train the same trajectory), and of seed i against the other seeds as a
+  baseline of several (whose spread raises the margin);
 - detection: the same verdict, clean AMP seed i as the baseline of injected seed i.
 """
 
@@ -20,12 +21,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from ampcore.core.profiles import get_profile
-from ampcore.core.registry import REFERENCE_PRECISION
+from ampcore.core.registry import REFERENCE_PRECISION, workload_entry
 from ampcore.history.config import load_config
 from ampcore.history.storage import Benchmark
 from ampcore.history.verdicts import field_verdict
 from ampcore.judge import gates
+from ampcore.judge.accuracy import DEFAULT_MARGIN
 from ampcore.judge.metrics import get_metric
 from ampcore.judge.record import BenchmarkRecord
 from ampcore.train.result import RunResult, read_json
@@ -40,8 +41,9 @@ def benchmark(run: RunResult) -> Benchmark:
                      record=BenchmarkRecord.from_result(run))
 
 
-def gate(baseline: RunResult, candidate: RunResult, threshold: float) -> str:
-    return field_verdict(ACCURACY, [benchmark(baseline)], benchmark(candidate), threshold).status
+def gate(baseline: list[RunResult], candidate: RunResult, threshold: float) -> str:
+    return field_verdict(ACCURACY, [benchmark(b) for b in baseline], benchmark(candidate),
+                         threshold).status
 
 
 def by_precision(runs: list[RunResult]) -> dict[str, list[RunResult]]:
@@ -60,13 +62,13 @@ def accuracies(runs: list[RunResult]) -> str:
 def parity_lines(fp32: list[RunResult], amp: list[RunResult], mode: str,
                  tolerance: float) -> list[str]:
     """The suite's parity rule, fp32 seed i against AMP seed i, and the held-out set."""
-    floor = get_profile(fp32[0].profile).workloads[fp32[0].workload].accuracy_floor
+    floor = workload_entry(fp32[0].workload).config(fp32[0].profile).accuracy_floor
     verdicts = [gates.parity_verdict([f], [a], tolerance, floor) for f, a in zip(fp32, amp)]
     lines = [f"held-out set: {amp[0].heldout_samples} samples ({amp[0].heldout_source})",
              f"held-out evaluation, seconds per run: fp32 "
              f"{statistics.median(r.heldout_time_s for r in fp32):.2f}, {mode} "
              f"{statistics.median(r.heldout_time_s for r in amp):.2f}",
-             f"parity ({mode} vs fp32, per seed, tolerance {tolerance}): "
+             f"parity ({mode} vs fp32, per seed, margin {tolerance}): "
              f"{sum(not v.passed for v in verdicts)} failures in {len(verdicts)} seeds"]
     for i, verdict in enumerate(verdicts):
         shown = [p for p in verdict.message.split("; ") if "disagreements" in p or "CI" in p]
@@ -76,24 +78,30 @@ def parity_lines(fp32: list[RunResult], amp: list[RunResult], mode: str,
 
 def gate_lines(clean: dict[str, list[RunResult]], mode: str, injected: list[Path],
                threshold: float) -> list[str]:
-    """compare's accuracy gate: A/A seed i vs seed i - 1 per precision, then each injection."""
+    """compare's accuracy gate per precision: A/A seed i vs seed i - 1 (a baseline of one
+    seed: margin ``threshold``) and seed i vs the other seeds (a baseline of several: margin
+    raised by their spread); then each injection against the clean run of its seed."""
     lines = [f"| runs | seeds | held-out accuracy | gate verdicts ({threshold} threshold) |",
              "| --- | --- | --- | --- |"]
     for name, runs in clean.items():
-        statuses = [gate(runs[i - 1], runs[i], threshold) for i in range(len(runs))]
-        lines.append(f"| A/A {name}, seed i vs seed i-1 | {len(runs)} | {accuracies(runs)} | "
-                     f"{statuses.count('regression')} alarms in {len(statuses)} comparisons |")
+        baselines = {"seed i-1": [[runs[i - 1]] for i in range(len(runs))],
+                     "the other seeds": [runs[:i] + runs[i + 1:] for i in range(len(runs))]}
+        for label, bases in baselines.items():
+            statuses = [gate(base, cand, threshold) for base, cand in zip(bases, runs)]
+            lines.append(f"| A/A {name}, seed i vs {label} | {len(runs)} | {accuracies(runs)} "
+                         f"| {statuses.count('regression')} alarms in {len(statuses)} "
+                         "comparisons |")
     for path in injected:
         runs = by_precision(read_json(path))[mode]
         kinds = ",".join(runs[0].config.get("injections") or ()) or "none"
-        statuses = [gate(base, cand, threshold) for base, cand in zip(clean[mode], runs)]
+        statuses = [gate([base], cand, threshold) for base, cand in zip(clean[mode], runs)]
         lines.append(f"| {path.stem} ({kinds}) vs clean {mode}, seed by seed | {len(runs)} | "
                      f"{accuracies(runs)} | flagged {statuses.count('regression')} of "
                      f"{len(statuses)} |")
     return lines
 
 
-def render(clean: Path, injected: list[Path], tolerance: float = 0.03) -> str:
+def render(clean: Path, injected: list[Path], tolerance: float = DEFAULT_MARGIN) -> str:
     """The tables' text: parity per seed, then the gate's A/A and detection rows."""
     threshold = load_config().defaults["accuracy"]
     runs = by_precision(read_json(clean))
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clean", type=Path)
     parser.add_argument("injected", type=Path, nargs="*")
-    parser.add_argument("--tolerance", type=float, default=0.03, help="parity margin (suite)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_MARGIN,
+                        help="parity margin (the suite's --amp-acc-tol)")
     args = parser.parse_args(argv)
     print(render(args.clean, args.injected, args.tolerance), end="")
     return 0

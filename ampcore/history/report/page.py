@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Problem, Run
 from ampcore.judge.metrics import METRICS
+from ampcore.judge.record import describe_loss_scale
 
 if TYPE_CHECKING:
     from ampcore.history.compare import Comparison
@@ -79,18 +80,21 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def _latest(runs: Sequence[Run]) -> dict:
-    """The newest run's figures: time and speedup, then every METRICS row with a field."""
+    """The newest run's figures: time and speedup, every METRICS row with a field, then the
+    loss scale."""
     latest = runs[-1]
     rows = [m for m in METRICS.values() if m.field is not None]
-    header = ["benchmark", "median time", "rounds", "speedup over fp32", *(m.label for m in rows)]
+    header = ["benchmark", "median time", "rounds", "speedup over fp32", *(m.label for m in rows),
+              "loss scale"]
     table = []
     for bench in latest.benchmarks.values():
         speedup = run_speedup(latest, bench)
+        record = bench.record
         table.append([bench.name, _fmt(bench.median, " s"),
                       len(bench.rounds) if bench.rounds else "not saved",
                       _fmt(speedup.value if speedup else None, "x"),
-                      *(m.format(m.value(bench.record)) if bench.record else "-"
-                        for m in rows)])
+                      *(m.format(m.value(record)) if record else "-" for m in rows),
+                      (describe_loss_scale(record.grad_scaler) if record else None) or "-"])
     # Columns no benchmark of the run recorded (GPU counters on a CPU, DDP figures on one
     # GPU) only widen the table past the page.
     keep = [i for i in range(len(header)) if i < 4 or any(row[i] != "-" for row in table)]

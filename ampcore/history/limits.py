@@ -1,0 +1,112 @@
+"""Limits derived from measured noise: what ``ampcore calibrate --write`` puts in pyproject.toml.
+
+Every pair of saved runs of unchanged code on one environment is an A/A pair. Per step mode
+(captured or eager steps on a GPU; a CPU's runs set the general limits), the change of every
+gated metric over all such pairs gives the noise (its 99th percentile) and the limit (1.5x
+that, rounded up to the row's step: ``calibrate.suggest``). The limits go to
+``[tool.ampcore.compare.<mode>]`` (``[tool.ampcore.compare]`` for a CPU), and the data behind
+them to ``[tool.ampcore.calibration.<mode>]``: runs, pairs, the GPU, each metric's noise.
+``ampcore compare`` then refuses a limit set below that noise and names a GPU other than the
+one calibrated on (``ampcore.history.noise``).
+
+Too few runs (``MIN_RUNS`` of one environment in a mode) give no limits, only the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from ampcore.history import matching
+from ampcore.history.calibrate import QUANTILE, pair_changes, suggest
+from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
+from ampcore.history.storage import Run
+
+MIN_RUNS = 10  # 45 pairs: as many sessions as the gate's A/A targets ask for
+MODES = (CAPTURED, EAGER, CPU)
+# Judged by their own tests on paired or per-sample data, not by a limit learnt here.
+NOT_DERIVED = ("accuracy",)
+
+
+@dataclass
+class ModeNoise:
+    """A/A changes of one step mode's benchmarks, pooled over benchmarks and pairs."""
+
+    mode: str
+    runs: int = 0
+    pairs: int = 0
+    gpu: str | None = None
+    changes: dict[str, list[float]] = field(default_factory=dict)
+
+    def noise(self) -> dict[str, float]:
+        return {m: float(np.quantile(np.abs(v), QUANTILE)) for m, v in self.changes.items() if v}
+
+    def limits(self) -> dict[str, float]:
+        return {m: suggest(v, m) for m, v in self.changes.items() if v}
+
+
+def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
+    """The pooled A/A noise of each step mode that has ``MIN_RUNS`` runs of one environment
+    (its largest group), and why each other mode has none."""
+    measured, notes = [], []
+    for mode in MODES:
+        groups: dict[str, list[Run]] = {}
+        for run in runs:
+            if run_step_mode(run) == mode:
+                groups.setdefault(repr(matching.fingerprint(run)), []).append(run)
+        group = max(groups.values(), key=len, default=[])
+        if len(group) < MIN_RUNS:
+            if group:
+                notes.append(f"{mode}: {len(group)} runs of one environment; limits need at "
+                             f"least {MIN_RUNS} (45 A/A pairs): no limits written for it")
+            continue
+        measured.append(_pooled(mode, group))
+    return measured, notes
+
+
+def _pooled(mode: str, group: Sequence[Run]) -> ModeNoise:
+    noise = ModeNoise(mode, runs=len(group), gpu=(group[-1].environment or {}).get("gpu"))
+    for a, b in itertools.combinations(group, 2):
+        noise.pairs += 1
+        for key in a.benchmarks.keys() & b.benchmarks.keys():
+            if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):
+                continue
+            changes, _ = pair_changes(a, b, key)
+            for metric, value in changes.items():
+                if metric not in NOT_DERIVED:
+                    noise.changes.setdefault(metric, []).append(value)
+    return noise
+
+
+def write(pyproject: Path, measured: Sequence[ModeNoise], sources: Sequence[str]) -> None:
+    """Set each mode's limits and their data in ``pyproject`` (created if missing), keeping
+    everything else in the file as it was (tomlkit edits in place)."""
+    import tomlkit
+
+    document = tomlkit.parse(pyproject.read_text(encoding="utf-8")) if pyproject.exists() \
+        else tomlkit.document()
+    tool = document.setdefault("tool", tomlkit.table())
+    ampcore = tool.setdefault("ampcore", tomlkit.table())
+    compare = ampcore.setdefault("compare", tomlkit.table())
+    calibration = ampcore.setdefault("calibration", tomlkit.table())
+    for noise in measured:
+        if noise.mode != CPU:
+            compare.setdefault(noise.mode, tomlkit.table())
+        limits = limits_table(compare, noise.mode)
+        for metric, value in sorted(noise.limits().items()):
+            limits[metric] = round(value, 6)
+        record = tomlkit.table()
+        record.update({"runs": noise.runs, "pairs": noise.pairs, "gpu": noise.gpu or "",
+                       "date": date.today().isoformat(), "sources": list(sources),
+                       "noise": {m: round(v, 6) for m, v in sorted(noise.noise().items())}})
+        calibration[noise.mode] = record
+    # the user's file: replaced whole or not at all
+    temporary = pyproject.with_name(f".{pyproject.name}.ampcore-tmp")
+    temporary.write_text(tomlkit.dumps(document), encoding="utf-8")
+    os.replace(temporary, pyproject)

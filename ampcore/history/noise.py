@@ -1,0 +1,67 @@
+"""The step modes limits differ by, and what a calibration recorded about their noise
+(``[tool.ampcore.calibration.<mode>]``, written by ``ampcore calibrate --write``): the checks
+``ampcore compare`` makes against it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ampcore.history.errors import UnusableInputError
+
+if TYPE_CHECKING:
+    from ampcore.history.storage import Run
+
+# How a run's steps ran: on a GPU, eagerly or captured in CUDA graphs; or on a CPU.
+EAGER, CAPTURED, CPU = "eager", "captured", "cpu"
+GPU_MODES = (EAGER, CAPTURED)  # each has a [tool.ampcore.compare.<mode>] table of limits
+
+
+def run_step_mode(run: Run) -> str | None:
+    """The session's step mode (None: saved before it was recorded)."""
+    env = run.environment or {}
+    if env.get("device_type") == "cpu":
+        return CPU
+    if env.get("device_type") == "cuda" and isinstance(env.get("cuda_graphs"), bool):
+        return CAPTURED if env["cuda_graphs"] else EAGER
+    return None
+
+
+def limits_table(compare: dict, mode: str) -> dict:
+    """The table a mode's limits are set in: its own on a GPU, the general one on a CPU."""
+    table = compare if mode == CPU else compare.get(mode, {})
+    return table if isinstance(table, dict) else {}
+
+
+def check_limits(calibration: dict, compare: dict, where: str) -> None:
+    """Refuse a limit set below the noise calibrated for its mode, naming both figures."""
+    for mode, record in calibration.items():
+        noise = record.get("noise", {}) if isinstance(record, dict) else {}
+        table = limits_table(compare, mode)
+        for metric, measured in (noise.items() if isinstance(noise, dict) else ()):
+            limit = table.get(metric)
+            if _number(limit) and _number(measured) and limit < measured:
+                section = "" if mode == CPU else f".{mode}"
+                raise UnusableInputError(
+                    f"{where}: [tool.ampcore.compare{section}] {metric} = {limit:g} is below "
+                    f"the A/A noise measured for it, {measured:g} (99th percentile over "
+                    f"{record.get('pairs')} pairs, [tool.ampcore.calibration.{mode}]): it would "
+                    "flag unchanged code")
+
+
+def gpu_mismatch(calibration: dict, runs: Sequence[Run]) -> list[str]:
+    """A line for each run whose step mode's limits were calibrated on another GPU."""
+    lines = []
+    for run in runs:
+        mode, gpu = run_step_mode(run), (run.environment or {}).get("gpu")
+        record = calibration.get(mode) if mode else None
+        calibrated = record.get("gpu") if isinstance(record, dict) else None
+        if calibrated and gpu and calibrated != gpu:
+            name = run.path.name if run.path is not None else "a run"
+            lines.append(f"{name}: the {mode} limits were calibrated on {calibrated}, this run "
+                         f"ran on {gpu}; calibrate on this GPU's runs (ampcore calibrate --write)")
+    return list(dict.fromkeys(lines))
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
