@@ -1,16 +1,17 @@
 """Command line: ``ampcore run | compare | report | calibrate`` (also ``python -m ampcore``).
 
 ``run``'s options are the ``run`` rows of ``ampcore.options.table`` (each with its environment
-variable); they are checked before anything trains, and a bad value exits 2.
+variable), and ``--mkdir``; they are checked before anything trains, and a bad value exits 2.
+However ``run`` ends (done, Ctrl-C or SIGTERM, a run that raised), the runs that finished are
+shown and saved, marked partial when some did not; a failed write saves them to a file in
+the temporary directory instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from ampcore.options import table as options
 from ampcore.core import files
 from ampcore.core.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
+from ampcore.core.interrupts import Terminated, sigterm_as_interrupt
 from ampcore.options.settings import Settings
 from ampcore.options.table import RUN
 
@@ -26,8 +28,27 @@ if TYPE_CHECKING:  # both import torch: at run time, only once something is to t
     from ampcore.train.spec import RunSpec
 
 
+class RunFailedError(AmpcoreError):
+    """A run raised: the message names it and its error; the exit status is the error's own
+    (1 for one that is not an ``AmpcoreError``)."""
+
+    def __init__(self, spec: RunSpec, error: Exception) -> None:
+        name = f"{spec.workload}/{spec.precision}"
+        if spec.train_seed is not None:
+            name += f" (training seed {spec.train_seed})"
+        known = isinstance(error, AmpcoreError)
+        detail = str(error) if known else f"{type(error).__name__}: {error}"
+        super().__init__(f"run {name} failed: {detail}")
+        self.exit_code = error.exit_code if known else 1
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_arguments(parser, RUN)
+    # Outside the option table: how the output is written, not what trains (no variable,
+    # no suite twin).
+    parser.add_argument("--mkdir", action="store_true",
+                        help="create the --json file's missing parent directories (default: "
+                             "a missing one is refused before anything trains)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -35,31 +56,109 @@ def _run(args: argparse.Namespace) -> int:
 
     versions.check()  # before torch is imported: an old one stops with its name and the floor
     settings = options.resolve(RUN, vars(args))  # OptionError: exit 2, nothing trained
-    if settings.json is not None:  # a result that cannot be saved must not cost a training
-        files.check_new_file(settings.json, "--json", roots=())
+    _check_json(settings.json, args.mkdir)  # a result that cannot be saved must not cost a training
+    specs = _specs(settings)
+    trained: list[tuple[RunSpec, RunResult]] = []
+    try:
+        with sigterm_as_interrupt():  # a CI cancel or timeout (SIGTERM) ends as Ctrl-C does
+            _train(specs, settings, trained)
+    except KeyboardInterrupt as exc:
+        _finish(trained, settings, "terminated" if isinstance(exc, Terminated) else "interrupted")
+        raise
+    except RunFailedError:
+        if trained:  # else the error is the whole story
+            _finish(trained, settings, "failed")
+        raise
+    return 0 if _finish(trained, settings, None) else 1
+
+
+def _check_json(path: Path | None, mkdir: bool) -> None:
+    """``--json`` can be written: its directory exists (or ``--mkdir`` creates it) and takes
+    a new file. A missing directory is refused by default: it is more often a typo than a
+    wish, and creating it anywhere would scatter results."""
+    files.check_new_file(path, "--json", roots=())
+    if path is None or files.is_stdout(path) or mkdir or path.parent.is_dir():
+        return
+    raise UsageError(f"--json {path}: the directory {path.parent} does not exist; create it, "
+                     "correct the path, or give --mkdir to create it")
+
+
+def _finish(trained: list[tuple[RunSpec, RunResult]], settings: Settings,
+            ending: str | None) -> bool:
+    """Show the runs that finished and save them. ``ending`` (interrupted, terminated,
+    failed): not every run finished, so they are saved marked partial, without --json to a
+    new file in the temporary directory. False when they could not be written where asked."""
+    if not trained:
+        if ending:
+            print(f"ampcore: {ending} before any run finished; nothing to save", file=sys.stderr)
+        return True
+    runs = [result for _, result in trained]
+    # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
+    _show(trained, sys.stderr if files.is_stdout(settings.json) else sys.stdout)
+    if settings.json is None and ending is None:
+        return True
+    return _save(runs, settings.json, ending)
+
+
+def _show(trained: list[tuple[RunSpec, RunResult]], out) -> None:
     from ampcore.launch import describe
     from ampcore.judge.table import results_table
 
-    trained = _train(_specs(settings), settings)
-    runs = [result for _, result in trained]
     results = [r for spec, r in trained if spec.train_seed is None]  # the profile's seed
-    # Results on stdout; with --json - the JSON is the result and the table goes to stderr.
-    to_stdout = files.is_stdout(settings.json)
-    out = sys.stderr if to_stdout else sys.stdout
-    print(results_table(results), file=out)
-    if len(runs) > len(results):
+    if results:
+        print(results_table(results), file=out)
+    if len(trained) > len(results):
         from ampcore.judge.gates import seeds_table
 
-        print(seeds_table(runs), file=out)
+        print(seeds_table([result for _, result in trained]), file=out)
     for result in results:
         if "world_size" in result.details:
             print(describe(result), file=sys.stderr)
-    if to_stdout:
-        json.dump({"runs": [r.to_dict() for r in runs]}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    elif settings.json is not None:
-        print(f"wrote {_write_results(runs, settings.json)}", file=sys.stderr)
-    return 0
+
+
+def _save(runs: list[RunResult], path: Path | None, ending: str | None) -> bool:
+    """Write ``runs`` to ``path`` (None: a new file in the temporary directory), marked
+    partial after an ``ending``; when that fails (a full disk, a file that appeared
+    meanwhile), to a new file in the temporary directory, named on stderr. False then."""
+    from ampcore.train.result import results_json
+
+    text = results_json(runs, partial=ending is not None)
+    what = f"the {len(runs)} {'finished ' if ending else ''}run(s)"
+    marked = ' (marked "partial": true)' if ending else ""
+    problems = []
+    for target in [path, None] if path is not None else [None]:
+        try:
+            where = _write(text, target, f"ampcore-{ending or 'results'}-")
+        except OSError as exc:  # FileExistsError too: ampcore never overwrites a file
+            problems.append(f"{_label(target)} could not be written: {exc.strerror or exc}")
+            continue
+        if problems:
+            print(f"ampcore: error: {problems[0]}; wrote {what} to {where} instead{marked}",
+                  file=sys.stderr)
+        elif ending:
+            shown = "standard output" if files.is_stdout(where) else where
+            print(f"ampcore: {ending}; wrote {what} to {shown}{marked}", file=sys.stderr)
+        elif not files.is_stdout(where):
+            print(f"wrote {where}", file=sys.stderr)
+        return not problems
+    print(f"ampcore: error: {what} could not be saved: {'; '.join(problems)}", file=sys.stderr)
+    return False
+
+
+def _write(text: str, target: Path | None, prefix: str) -> Path:
+    """Write ``text`` atomically to the new file ``target``, ``-`` (standard output), or,
+    for None, a new file named ``prefix...json`` in the temporary directory."""
+    if target is None:
+        return files.create_temporary(prefix, ".json", text)
+    if files.is_stdout(target):
+        return files.write_new(target, text + "\n")
+    return files.create_new(target, text)
+
+
+def _label(target: Path | None) -> str:
+    if target is None:
+        return "the temporary directory"
+    return "standard output" if files.is_stdout(target) else f"--json {target}"
 
 
 def _specs(settings: Settings) -> list[RunSpec]:
@@ -93,66 +192,34 @@ def _specs(settings: Settings) -> list[RunSpec]:
     return request.runs
 
 
-def _train(specs: list[RunSpec], settings: Settings) -> list[tuple[RunSpec, RunResult]]:
-    """Train each run in order, each result with its spec (a run skipped mid-way has none);
-    on Ctrl-C keep those that finished, then re-raise (exit 130)."""
+def _train(specs: list[RunSpec], settings: Settings,
+           trained: list[tuple[RunSpec, RunResult]]) -> None:
+    """Train each run in order, appending it with its spec to ``trained`` as it finishes (a
+    run skipped mid-way has none), so that the caller keeps them whatever ends the loop; a run
+    that raises ends it with a ``RunFailedError`` (an unexpected error's traceback first)."""
     from ampcore.launch import run_distributed
     from ampcore.launch.fresh import run_in_fresh_processes
     from ampcore.train.run import run_experiment
 
-    results, progress = [], not settings.no_progress
-    try:
-        for spec in specs:
-            try:
-                if settings.nproc > 1:
-                    result = run_distributed(spec, settings.nproc, progress=progress)
-                elif settings.processes > 1:
-                    result = run_in_fresh_processes(spec, settings.processes, progress)
-                else:
-                    result = run_experiment(spec, progress=progress)
-                results.append((spec, result))
-            except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
-                if not options.asks_for_all(settings.given("precisions")):
-                    raise
-                print(f"skipped: {exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        _keep_finished([result for _, result in results], settings.json)
-        raise
-    return results
-
-
-def _write_results(results: list, path: Path, partial: bool = False) -> Path:
-    from ampcore.train.result import write_json
-
-    try:
-        return write_json(results, path, partial=partial)
-    except FileExistsError:
-        raise UsageError(f"--json {path} appeared while ampcore trained; ampcore never "
-                         "overwrites saved results: nothing was written") from None
-
-
-def _keep_finished(results: list, path: Path | None) -> None:
-    """On Ctrl-C: show and save the runs that finished, marked partial, and say where (the
-    --json file, else a new file in the temporary directory)."""
-    if not results:
-        print("ampcore: interrupted before any run finished; nothing to save", file=sys.stderr)
-        return
-    from ampcore.judge.table import results_table
-
-    print(results_table(results))
-    if path is None:
-        handle, name = tempfile.mkstemp(prefix="ampcore-interrupted-", suffix=".json")
-        os.close(handle)
-        os.unlink(name)  # a fresh name that write_json creates atomically
-        path = Path(name)
-    try:
-        where = _write_results(results, path, partial=True)
-    except (AmpcoreError, OSError) as exc:
-        print(f"ampcore: interrupted; the {len(results)} finished run(s) could not be "
-              f"saved: {exc}", file=sys.stderr)
-        return
-    print(f"ampcore: interrupted; wrote the {len(results)} finished run(s) to {where} "
-          '(marked "partial": true)', file=sys.stderr)
+    progress = not settings.no_progress
+    for spec in specs:
+        try:
+            if settings.nproc > 1:
+                result = run_distributed(spec, settings.nproc, progress=progress)
+            elif settings.processes > 1:
+                result = run_in_fresh_processes(spec, settings.processes, progress)
+            else:
+                result = run_experiment(spec, progress=progress)
+        except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
+            if not options.asks_for_all(settings.given("precisions")):
+                raise RunFailedError(spec, exc) from exc
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:
+            if not isinstance(exc, AmpcoreError):  # a bug's traceback, for its report
+                traceback.print_exc()
+            raise RunFailedError(spec, exc) from exc
+        trained.append((spec, result))
 
 
 def _list_injections(args: argparse.Namespace) -> int:
@@ -183,8 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ampcore.core import plugins
     from ampcore.history.cli import dispatch
 
+    try:  # the parser lists the registries' ids: an installed plugin that breaks them stops here
+        plugins.check()
+    except UsageError as exc:
+        print(f"ampcore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return dispatch(build_parser(), list(sys.argv[1:] if argv is None else argv))
 
 

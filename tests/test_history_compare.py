@@ -290,7 +290,7 @@ def test_thresholds_from_pyproject(tmp_path, monkeypatch, capsys):
     assert metric(data, "resnet18-amp-bf16", "speedup")["threshold"] == 0.5
     assert status == 1 and "pyproject.toml" in data["thresholds_source"]
     # --alpha wins over the file and over every override
-    status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store, "--alpha", "1e-12")
+    status, data, _ = run_compare(tmp_path, monkeypatch, capsys, store, "--alpha", "1e-6")
     assert status == 0 and metric(data, "resnet18-amp-bf16", "time")["status"] == "ok"
 
 

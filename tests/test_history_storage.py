@@ -56,7 +56,8 @@ def test_expand_paths_dirs_files_globs_and_urls(tmp_path):
     (b'{"machine_info": {}, "benchmarks": [', "not valid JSON"),
     (b"\xff\xfe garbage", "not valid JSON"),
     (b"[1, 2]", "not a pytest-benchmark saved run"),
-    (b'{"benchmarks": []}', "no usable benchmark"),
+    (b'{"benchmarks": []}', "not a pytest-benchmark saved run"),
+    (b'{"machine_info": {}, "benchmarks": []}', "no usable benchmark"),
 ])
 def test_broken_files_are_named_and_skipped(tmp_path, content, message):
     path = tmp_path / "0001_broken.json"

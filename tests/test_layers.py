@@ -15,8 +15,8 @@ import ampcore
 PACKAGE = Path(__file__).resolve().parents[1] / "ampcore"
 
 # The package root (docstring, version, LAYERS) imports nothing; then ampcore.LAYERS, bottom to
-# top, the command-line face being the modules at the package's top.
-LAYER_ORDER = ("__init__", *ampcore.LAYERS[:-1], ("cli", "__main__"))
+# top, the faces (command line, public API) being the modules at the package's top.
+LAYER_ORDER = ("__init__", *ampcore.LAYERS[:-1], ("cli", "__main__", "api"))
 LAYERS = tuple(names if isinstance(names, tuple) else (names,) for names in LAYER_ORDER)
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
@@ -60,7 +60,7 @@ def test_every_top_level_entry_has_a_layer():
 
 def test_top_level_modules_are_faces_only():
     modules = {p.stem for p in PACKAGE.glob("*.py")}
-    assert modules == {"__init__", "__main__", "cli"}
+    assert modules == {"__init__", "__main__", "cli", "api"}
 
 
 def upward_imports(edges: dict[str, set[str]]) -> list[str]:

@@ -50,7 +50,7 @@ def layout() -> str:
     lines = ["ampcore/      layers, bottom to top: each imports only from those above it"]
     for name in ampcore.LAYERS[:-1]:
         lines += describe(package / name, 1)
-    for face in ("cli.py", "__main__.py"):
+    for face in ("cli.py", "__main__.py", "api.py"):
         lines.append(f"  {face:<14}" + _wrapped(first_sentence(package / face), 16))
     lines += [f"{name:<16}{text}" for name, text in OUTSIDE]
     return "\n".join(["```", *lines, "```"])

@@ -42,8 +42,8 @@ class ToyActive(ActivePrecision):
 def toy_entries(module: str, ddp: bool = False):
     # Its experiment, in the one profile it runs in, is part of the entry: no profile is edited.
     smoke = registry.workload_entry("resnet18").config("smoke")
-    workload = registry.WorkloadEntry("toy", "resnet18's smoke builder under a new id",
-                                      f"{module}:build_toy", configs={"smoke": smoke}, ddp=ddp)
+    workload = registry.Workload("toy", "resnet18's smoke builder under a new id",
+                                 f"{module}:build_toy", configs={"smoke": smoke}, ddp=ddp)
     precision = registry.Precision("amp-toy", "amp-bf16 under a new id", TOY_METHOD,
                                    autocast="bfloat16", implementation=f"{module}:ToyActive")
     return workload, precision
@@ -157,7 +157,8 @@ def test_a_registered_toy_runs_through_the_suite(pytester, monkeypatch, tmp_path
 
 # --- the faces hold no list of their own ----------------------------------------------------------
 
-FACES = [ROOT / "ampcore" / "cli.py", ROOT / "ampcore" / "judge" / "table.py",
+FACES = [ROOT / "ampcore" / "cli.py", ROOT / "ampcore" / "api.py",
+         ROOT / "ampcore" / "judge" / "table.py",
          *sorted((ROOT / "ampcore" / "options").glob("*.py")),
          *sorted((ROOT / "ampcore" / "suite").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
 ID_TEST = re.compile(r"""[=!]=\s*["'](?:%s)["']""" % "|".join(

@@ -1,2 +1,3 @@
 """Torch-free leaves every layer builds on: errors, the registries of precision modes and
-workloads, the profiles, the supported library versions, and safe file writing."""
+workloads (and the plugins that add to them), the profiles, the supported library versions,
+and safe file writing."""

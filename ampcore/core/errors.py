@@ -59,3 +59,13 @@ class NonFiniteLossError(AmpcoreError):
 
 class DeviceOutOfMemoryError(AmpcoreError):
     """The device ran out of memory; the message names the configuration that did it."""
+
+
+class RegistrationError(UsageError):
+    """A workload or precision mode that cannot be registered: a field of the wrong type, an id
+    registered twice, or a plugin (entry point) that fails to load."""
+
+
+class WorkloadContractError(AmpcoreError):
+    """A workload's build returned something the training loop cannot use (``PreparedWorkload``
+    fields of the wrong type or on the wrong device)."""

@@ -1,6 +1,6 @@
-"""Where the history commands write: checked before any work, never inside the storage they
-read, never over an existing file, and atomically (a temporary file in the same directory,
-then a hard link or rename onto the final name). ``-`` means standard output."""
+"""Where ``ampcore run`` and the history commands write: checked before any work, never inside
+the storage they read, never over an existing file, and atomically (a temporary file in the
+same directory, then a hard link or rename onto the final name). ``-`` means standard output."""
 
 from __future__ import annotations
 
@@ -103,7 +103,11 @@ def _link_new(temporary: str, path: Path) -> None:
         raise
     except OSError:  # a filesystem without hard links: claim the name, then replace the claim
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except BaseException:  # an empty claim left behind would block the next try
+            os.unlink(path)
+            raise
 
 
 def write_new(path: Path, text: str, option: str = "output") -> Path:
@@ -125,6 +129,35 @@ def create_new(path: Path, text: str) -> Path:
     then linked onto the name); ``FileExistsError`` when ``path`` exists, which is never
     replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _staged(path, text)
+    try:
+        _link_new(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def create_temporary(prefix: str, suffix: str, text: str) -> Path:
+    """Write ``text`` atomically to a new file of a unique name in the system's temporary
+    directory: the name is reserved first, then the whole text replaces the reservation."""
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    os.close(handle)
+    path, temporary = Path(name), None
+    try:
+        temporary = _staged(path, text)
+        os.replace(temporary, path)
+    except BaseException:
+        for leftover in (temporary, name):
+            if leftover is not None:
+                Path(leftover).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _staged(path: Path, text: str) -> str:
+    """A temporary file beside ``path`` holding ``text``, on disk, with the umask's mode; a
+    failed write (a full disk) leaves nothing behind."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -132,11 +165,10 @@ def create_new(path: Path, text: str) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
-        _link_new(temporary, path)
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-    return path
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary
 
 
 def append_text(path: Path, text: str) -> Path:

@@ -49,7 +49,7 @@ class WorkloadConfig:
 @dataclass(frozen=True)
 class Profile:
     """How a profile runs every workload; each workload's experiment in it is the
-    ``WorkloadConfig`` its registry entry holds for the profile (``WorkloadEntry.configs``)."""
+    ``WorkloadConfig`` its registry entry holds for the profile (``Workload.configs``)."""
 
     name: str
     description: str

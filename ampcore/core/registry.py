@@ -3,18 +3,22 @@
 These two tables are the only lists of ids in the project. The CLI, the option table, the
 suite (which must not import torch to parse its options) and the history tools read them; the
 runtime side (``ampcore.train.precision.activate``, a workload's ``build``) is loaded from the
-``implementation`` / ``build`` path on demand. Adding a precision mode or a workload is one
-implementation plus one ``register_precision`` / ``register_workload`` call (or one entry below);
-a workload's entry holds its ``WorkloadConfig`` for each profile it runs in.
+``implementation`` / ``build`` path (or callable) on demand. Adding a precision mode or a
+workload is one implementation plus one ``register_precision`` / ``register_workload`` call
+(the public API, ``ampcore.api``: docs/WORKLOADS.md), from ampcore (the built-ins below), a
+conftest.py, or an installed package's entry point (``ampcore.core.plugins``, loaded when a
+table is first read); a workload holds its ``WorkloadConfig`` for each profile it runs in.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ampcore.core.errors import UsageError
+from ampcore.core import plugins
+from ampcore.core.entries import Precision, Workload
+from ampcore.core.errors import RegistrationError, UsageError
 from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
 
 ALL = "all"
@@ -25,78 +29,6 @@ REFERENCE_PRECISION = "fp32"
 def run_name(workload: str, precision: str) -> str:
     """A run's name, "bert-amp-bf16": the suite's test ids and the key of its records."""
     return f"{workload}-{precision}"
-
-
-@dataclass(frozen=True)
-class Precision:
-    """A precision mode, without torch. ``ampcore.train.precision.activate`` binds it to a
-    device as an instance of ``implementation`` (a ``module:Class`` path of an
-    ``ActivePrecision`` subclass)."""
-
-    id: str
-    description: str
-    method_name: str  # the seed table's "Training Method" label
-    autocast: str | None = None  # torch dtype name under autocast; None: no autocast
-    grad_scaler: bool = False
-    tf32: bool = False
-    implementation: str = "ampcore.train.precision:ActivePrecision"
-    # Libraries beyond torch that implement the mode's kernels: a change of their version is
-    # part of compare's environment check for runs of this mode (elsewhere only shown).
-    libraries: tuple[str, ...] = ()
-    # The mixed precision this mode adds to (float8 matmuls under bf16 autocast): its loss
-    # parity is judged against that one as well as against fp32.
-    builds_on: str | None = None
-    # In the default matrix (what runs when no precision is named); the others run when named
-    # or with "all", so that the default GPU suite stays within its time budget.
-    default: bool = True
-    # Settings the implementation reads (fp8's scaling recipe), as (key, value) pairs.
-    options: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def mixed(self) -> bool:
-        """A mixed-precision mode: gated for speedup and parity against the reference."""
-        return self.autocast is not None
-
-    def option(self, key: str) -> str:
-        """The value of one of ``options``; a KeyError names a setting the mode lacks."""
-        return dict(self.options)[key]
-
-
-@dataclass(frozen=True)
-class WorkloadEntry:
-    """A workload, its experiment in each profile, and the traits the suite needs to know."""
-
-    id: str
-    description: str
-    build: str  # ``module:function`` returning a PreparedWorkload
-    # Its experiment in each profile it runs in, by profile name: registering a workload is
-    # this one entry, no profile is edited.
-    configs: Mapping[str, WorkloadConfig]
-    # WorkloadConfig fields a run may override: ``max_length`` from the option of that name,
-    # ``model`` from the workload's own model option (RunSpec.model).
-    run_options: tuple[str, ...] = ()
-    # ``module:function`` that parses a model override, raising UsageError for one the workload
-    # cannot build; None: any text (a source checked when the run loads it).
-    model_parser: str | None = None
-    asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
-    ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
-    # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
-    # held-out loss, for a language model, whose token accuracy says little).
-    quality: str = "accuracy"
-    default: bool = True  # in the default matrix, as Precision.default
-
-    def accepts(self, option: str) -> bool:
-        return option in self.run_options
-
-    def config(self, profile: str) -> WorkloadConfig:
-        """Its experiment in ``profile``; a UsageError names the workload and the profile."""
-        try:
-            return self.configs[profile]
-        except KeyError:
-            raise UsageError(
-                f"workload {self.id!r} has no configuration for the {profile!r} profile (it has: "
-                f"{', '.join(self.configs) or 'none'}): run it in one of those (--profile, "
-                f"--amp-profile), or give its registry entry configs[{profile!r}]") from None
 
 
 @dataclass(frozen=True)
@@ -135,18 +67,46 @@ def claim_for(workload: str, precision: str, model: str | None,
                  if (c.model, c.compiled) == (model, compiled)), None)
 
 
-PRECISIONS: dict[str, Precision] = {}
-WORKLOADS: dict[str, WorkloadEntry] = {}
+PRECISIONS: plugins.Registry[Precision] = plugins.Registry("precision mode")
+WORKLOADS: plugins.Registry[Workload] = plugins.Registry("workload")
 
 
-def register_precision(precision: Precision) -> Precision:
-    PRECISIONS[precision.id] = precision
+def _caller() -> str:
+    """Where a register_* call was made (two frames up), to name it in a duplicate's error."""
+    frame = sys._getframe(2)
+    return f"register call at {frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def register_precision(precision: Precision, *, source: str | None = None) -> Precision:
+    """Add a precision mode; an id registered from elsewhere is a RegistrationError naming
+    both sources (``source``: where this one comes from; default: the calling line)."""
+    if not isinstance(precision, Precision):
+        raise RegistrationError(f"register_precision got a {type(precision).__name__}; "
+                                "expected an ampcore.api.Precision")
+    PRECISIONS.add(precision.id, precision, source or _caller())
     return precision
 
 
-def register_workload(entry: WorkloadEntry) -> WorkloadEntry:
-    WORKLOADS[entry.id] = entry
-    return entry
+def register_workload(workload: Workload, *, source: str | None = None) -> Workload:
+    """Add a workload (``ampcore.api.register_workload``; docs/WORKLOADS.md); an id
+    registered from elsewhere is a RegistrationError naming both sources (``source``: where
+    this one comes from; default: the calling line)."""
+    if not isinstance(workload, Workload):
+        raise RegistrationError(f"register_workload got a {type(workload).__name__}; "
+                                "expected an ampcore.api.Workload")
+    WORKLOADS.add(workload.id, workload, source or _caller())
+    return workload
+
+
+def _load_plugins() -> None:
+    """The installed packages' precision modes, then their workloads (entry points)."""
+    for precision, source in plugins.load_group(plugins.PRECISION_GROUP, Precision):
+        register_precision(precision, source=source)
+    for workload, source in plugins.load_group(plugins.WORKLOAD_GROUP, Workload):
+        register_workload(workload, source=source)
+
+
+plugins.on_first_read(_load_plugins)
 
 
 for _precision in (
@@ -168,52 +128,52 @@ for _precision in (
               implementation="ampcore.train.fp8:Float8Active", libraries=("torchao",),
               builds_on="amp-bf16", default=False, options=(("recipe", "rowwise"),)),
 ):
-    register_precision(_precision)
+    register_precision(_precision, source=plugins.BUILT_IN)
 
 for _workload in (
-    WorkloadEntry("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
-                  "ampcore.workloads.bert:build", configs={
-                      # 1,000 reviews sampled with the seed, split 800 train / 200 test.
-                      "seed": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5,
-                                             train_samples=800, test_samples=200,
-                                             max_length=256, model="bert-base-cased",
-                                             accuracy_floor=0.75, eval_samples=5000),
-                      # Enough steps for fp32 and AMP to converge (~0.97-0.99 measured on a
-                      # CPU), so the parity check compares trained models, and 256 test reviews
-                      # so one review is 0.4%.
-                      "smoke": WorkloadConfig(epochs=8, batch_size=32, lr=3e-3,
-                                              train_samples=640, test_samples=256, max_length=32,
-                                              model=TINY_MODEL, accuracy_floor=0.80,
-                                              eval_samples=512)},
-                  run_options=("max_length", "model"), asserts_speedup=True, ddp=True),
-    WorkloadEntry("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
-                  "ampcore.workloads.resnet18:build", configs={
-                      # Held out: the 10,000 MNIST test digits (the test split; training uses
-                      # 60,000).
-                      "seed": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
-                                             accuracy_floor=0.97),
-                      "smoke": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
-                                              train_samples=640, test_samples=256,
-                                              model=TINY_MODEL, accuracy_floor=0.75,
-                                              eval_samples=512)}),
-    WorkloadEntry("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
-                  "corpus, judged by held-out loss", "ampcore.workloads.llama:build", configs={
-                      # ~134M-parameter Llama on 2,048 packed IMDB sequences of 1,024 tokens
-                      # (2.1M tokens, 128 steps of 16K tokens), held-out loss on 64 test-split
-                      # sequences.
-                      "seed": WorkloadConfig(epochs=1, batch_size=16, lr=3e-4,
-                                             train_samples=2048, test_samples=64,
-                                             max_length=1024, model="llama-125m",
-                                             weight_decay=0.1),
-                      # A tiny Llama on the generated reviews as text: 20 steps of 16 x 32 tokens.
-                      "smoke": WorkloadConfig(epochs=2, batch_size=16, lr=1e-2,
-                                              train_samples=160, test_samples=32, max_length=32,
-                                              model=TINY_MODEL)},
-                  run_options=("max_length", "model"),
-                  model_parser="ampcore.workloads.llama:architecture", quality="loss",
-                  default=False),
+    Workload("bert", "BERT sequence classification on IMDB (seed) or a generated corpus",
+             "ampcore.workloads.bert:build", configs={
+                 # 1,000 reviews sampled with the seed, split 800 train / 200 test.
+                 "seed": WorkloadConfig(epochs=10, batch_size=64, lr=2e-5,
+                                        train_samples=800, test_samples=200,
+                                        max_length=256, model="bert-base-cased",
+                                        accuracy_floor=0.75, eval_samples=5000),
+                 # Enough steps for fp32 and AMP to converge (~0.97-0.99 measured on a
+                 # CPU), so the parity check compares trained models, and 256 test reviews
+                 # so one review is 0.4%.
+                 "smoke": WorkloadConfig(epochs=8, batch_size=32, lr=3e-3,
+                                         train_samples=640, test_samples=256, max_length=32,
+                                         model=TINY_MODEL, accuracy_floor=0.80,
+                                         eval_samples=512)},
+             run_options=("max_length", "model"), asserts_speedup=True, ddp=True),
+    Workload("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
+             "ampcore.workloads.resnet18:build", configs={
+                 # Held out: the 10,000 MNIST test digits (the test split; training uses
+                 # 60,000).
+                 "seed": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
+                                        accuracy_floor=0.97),
+                 "smoke": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
+                                         train_samples=640, test_samples=256,
+                                         model=TINY_MODEL, accuracy_floor=0.75,
+                                         eval_samples=512)}),
+    Workload("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
+             "corpus, judged by held-out loss", "ampcore.workloads.llama:build", configs={
+                 # ~134M-parameter Llama on 2,048 packed IMDB sequences of 1,024 tokens
+                 # (2.1M tokens, 128 steps of 16K tokens), held-out loss on 64 test-split
+                 # sequences.
+                 "seed": WorkloadConfig(epochs=1, batch_size=16, lr=3e-4,
+                                        train_samples=2048, test_samples=64,
+                                        max_length=1024, model="llama-125m",
+                                        weight_decay=0.1),
+                 # A tiny Llama on the generated reviews as text: 20 steps of 16 x 32 tokens.
+                 "smoke": WorkloadConfig(epochs=2, batch_size=16, lr=1e-2,
+                                         train_samples=160, test_samples=32, max_length=32,
+                                         model=TINY_MODEL)},
+             run_options=("max_length", "model"),
+             model_parser="ampcore.workloads.llama:architecture", quality="loss",
+             default=False),
 ):
-    register_workload(_workload)
+    register_workload(_workload, source=plugins.BUILT_IN)
 
 
 def get_precision(precision_id: str) -> Precision:
@@ -224,14 +184,14 @@ def get_precision(precision_id: str) -> Precision:
         raise UsageError(f"unknown precision {precision_id!r}; valid: {', '.join(PRECISIONS)}") from None
 
 
-def workload_entry(workload_id: str) -> WorkloadEntry:
+def workload_entry(workload_id: str) -> Workload:
     try:
         return WORKLOADS[workload_id]
     except KeyError:
         raise UsageError(f"unknown workload {workload_id!r}; valid: {', '.join(WORKLOADS)}") from None
 
 
-def default_ids(table: dict[str, Precision] | dict[str, WorkloadEntry]) -> list[str]:
+def default_ids(table: Mapping[str, Precision] | Mapping[str, Workload]) -> list[str]:
     """The ids of a registry table's default matrix, in registration order."""
     return [id_ for id_, entry in table.items() if entry.default]
 
@@ -253,9 +213,3 @@ def expand_ids(requested: str | list[str] | tuple[str, ...] | None, valid: list[
             if value not in chosen:
                 chosen.append(value)
     return chosen
-
-
-def load(path: str) -> object:
-    """The object a ``module:attribute`` path names (imported on first use)."""
-    module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)

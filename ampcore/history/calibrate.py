@@ -59,6 +59,7 @@ class Calibration:
     gate_false_alarms: int | None = None  # trials where any benchmark was flagged (A/A)
     gate_detections: int | None = None  # trials where any benchmark was flagged (slowdown)
     notes: list[str] = field(default_factory=list)
+    thresholds_source: str = ""  # GateConfig.describe(): the file in force and how it was found
 
 
 # --- A/A pairs of saved runs -------------------------------------------------------------------
@@ -213,7 +214,8 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
                "consecutive runs on the same environment (assumes no real change between them; "
                "use --same-commit for true repeats)")
     result = Calibration(len(runs), len(pairs), pairing, config.defaults,
-                         sorted(noise.values(), key=lambda n: n.key))
+                         sorted(noise.values(), key=lambda n: n.key),
+                         thresholds_source=config.describe())
     if len(pairs) < 10:
         result.notes.append(f"only {len(pairs)} A/A pair(s): suggestions are rough; save more "
                             "repeated runs of one commit")
@@ -230,7 +232,8 @@ def to_text(result: Calibration) -> str:
     t = result.thresholds
     defaults = ", ".join(f"{m.name} {m.format_threshold(t[m.name])}" for m in METRICS.values())
     lines = [f"{result.runs} runs, {result.pairs} A/A pairs ({result.pairing})",
-             f"current defaults: {defaults}, alpha {t.alpha:g}", ""]
+             f"current defaults: {defaults}, alpha {t.alpha:g}",
+             f"thresholds: {result.thresholds_source}", ""]
     header = (f"{'benchmark':34} {'pairs':>5} {'round CV':>8} {'|dt| p99':>9} "
               f"{'MWU<alpha':>9} {'sugg. time':>10} {'sugg. speedup':>13}")
     lines.append(header)
@@ -268,7 +271,11 @@ def suggestions_toml(result: Calibration) -> str:
     for n in result.benchmarks:
         looser = {m: v for m, v in n.suggested.items() if v > defaults[m] + 1e-12}
         if looser:
-            body = "\n".join(f"{m} = {v:.3g}" for m, v in looser.items())
+            # a limit above the row's maximum would be refused by compare: said, not set
+            body = "\n".join(f"{m} = {v:.3g}" if v <= METRICS[m].max_threshold else
+                             f"# {m}: {v:.3g} needed, above its maximum "
+                             f"{METRICS[m].max_threshold:g}: too noisy to gate on"
+                             for m, v in looser.items())
             # glob.escape: a benchmark id's "[params]" would otherwise be an fnmatch class
             blocks.append(f"[[tool.ampcore.thresholds]]\nmatch = \"{glob.escape(n.key)}\"\n{body}")
     return "\n\n".join(blocks)
@@ -277,7 +284,8 @@ def suggestions_toml(result: Calibration) -> str:
 def to_json(result: Calibration) -> dict:
     return {
         "runs": result.runs, "pairs": result.pairs, "pairing": result.pairing,
-        "thresholds": result.thresholds.as_dict(), "notes": result.notes,
+        "thresholds": result.thresholds.as_dict(), "thresholds_source": result.thresholds_source,
+        "notes": result.notes,
         "trials": result.trials, "slowdown": result.slowdown, "trial_run": result.trial_run,
         "gate_false_alarms": result.gate_false_alarms, "gate_detections": result.gate_detections,
         "benchmarks": [{

@@ -29,6 +29,7 @@ EXIT_HELP = ("Exit status: 0 ok, 1 regression or benchmarks missing from the can
              "error, 3 unusable input or no baseline, 4 environment or comparison-key "
              "mismatch, 70 internal error.")
 DASH = "; - for stdout"
+MAX_TRIALS = 10_000  # each runs the gate twice: more is a typo that runs for hours
 
 
 def guarded(handler: Handler) -> Handler:
@@ -80,7 +81,8 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--baseline-last", type=int, metavar="N",
                          help="pool the last N runs before the candidate as the baseline (default 1)")
     compare.add_argument("--alpha", type=float, help="significance level for time "
-                         "(default: [tool.ampcore.compare] alpha, else 0.02)")
+                         "(default: [tool.ampcore.compare] alpha, else 0.02; within "
+                         "[1e-6, 0.5])")
     compare.add_argument("--allow-env-mismatch", action="store_true",
                          help="compare runs whose GPU, driver, CUDA, torch, step mode (CUDA graphs "
                          "or eager) or TF32 flags differ; benchmarks that measured other work "
@@ -126,7 +128,8 @@ def _register_calibrate(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--same-commit", action="store_true",
                            help="only pair runs of the same commit (true A/A repeats)")
     calibrate.add_argument("--trials", type=int, default=100,
-                           help="resampling trials per benchmark (default 100; 0 to skip)")
+                           help="resampling trials per benchmark (default 100; 0 to skip; "
+                           f"at most {MAX_TRIALS})")
     calibrate.add_argument("--slowdown", type=float, default=0.10,
                            help="slowdown injected to estimate detection (default 0.10)")
     calibrate.add_argument("--seed", type=int, default=0)
@@ -181,12 +184,14 @@ def _compare(args: argparse.Namespace) -> int:
     from ampcore.history import output
     from ampcore.core import files
     from ampcore.history.compare import compare
+    from ampcore.history.config import ALPHA_RANGE
     from ampcore.history.selection import SelectionError, select_runs
 
     if args.baseline_last is not None and args.baseline_last < 1:
         raise UsageError("--baseline-last must be at least 1")
-    if args.alpha is not None and not 0 < args.alpha < 1:  # also refuses NaN
-        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    low, high = ALPHA_RANGE
+    if args.alpha is not None and not low <= args.alpha <= high:  # also refuses NaN
+        raise UsageError(f"--alpha must be within [{low:g}, {high:g}], got {args.alpha:g}")
     _check_outputs(args.paths, {"--json": args.json}, {"--markdown": args.markdown})
     config = _load_config(args.config, args.alpha)
     try:
@@ -237,8 +242,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ampcore.history.calibrate import calibrate, to_json, to_text
     from ampcore.history.storage import load_history
 
-    if args.trials < 0 or not 0 < args.slowdown < 1:
-        raise UsageError("--trials must be >= 0 and --slowdown between 0 and 1")
+    if not 0 <= args.trials <= MAX_TRIALS:
+        raise UsageError(f"--trials must be within [0, {MAX_TRIALS}], got {args.trials}")
+    if not 0 < args.slowdown < 1:  # also refuses NaN
+        raise UsageError(f"--slowdown must be between 0 and 1 (exclusive), got {args.slowdown:g}")
+    if not 0 <= args.seed < 2**63:  # numpy's generators take no negative seed
+        raise UsageError(f"--seed must be within [0, 2**63), got {args.seed}")
     _check_outputs(args.paths, {"--json": args.json})
     config = _load_config(args.config)
     runs, problems = load_history(args.paths)
@@ -271,6 +280,9 @@ def _write_limits(pyproject: Path, runs: list, sources: list[str]) -> None:
         shown = ", ".join(f"{m} {v:g}" for m, v in sorted(noise.limits().items()))
         print(f"wrote {noise.mode} limits to {pyproject} ({noise.runs} runs, {noise.pairs} "
               f"A/A pairs): {shown}", file=sys.stderr)
+        if noise.too_noisy():
+            print(f"ampcore: {noise.mode}: no limit written for {', '.join(noise.too_noisy())}: "
+                  "the noise needs more than the metric's maximum", file=sys.stderr)
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:

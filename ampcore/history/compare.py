@@ -59,10 +59,11 @@ class Comparison:
     measured_differences: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()
-    config_source: str | None = None
+    config_source: str | None = None  # the pyproject.toml in force; None: built-in defaults
     allow_missing: bool = False  # benchmarks missing from the candidate do not fail the gate
     library_changes: tuple[str, ...] = ()  # "transformers 4.57.1 -> 5.17.0": shown, not judged
     method_changes: tuple[str, ...] = ()  # "bert-fp32: fresh processes 1 -> 3": shown, not judged
+    config_origin: str | None = None  # how config_source was found (GateConfig.origin)
 
     @property
     def regressions(self) -> list[BenchmarkVerdict]:
@@ -210,4 +211,5 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
                       str(config.source) if config.source else None, allow_missing,
                       library_changes=tuple(matching.library_changes(baseline_runs,
                                                                      candidate_run)),
-                      method_changes=tuple(matching.method_changes(baseline_runs, candidate_run)))
+                      method_changes=tuple(matching.method_changes(baseline_runs, candidate_run)),
+                      config_origin=config.origin)

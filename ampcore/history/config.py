@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ampcore.history.noise import CAPTURED, EAGER, GPU_MODES, check_limits
@@ -24,6 +24,10 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+# A smaller alpha no test can reach with tens of rounds (alpha 1e-300 passes a +200 %
+# slowdown); a larger one flags noise half the time.
+ALPHA_RANGE = (1e-6, 0.5)
 
 
 class Thresholds:
@@ -100,6 +104,14 @@ class GateConfig:
     captured: dict[str, float] = field(default_factory=captured_defaults)
     # [tool.ampcore.calibration]: the noise behind calibrated limits, per step mode
     calibration: dict = field(default_factory=dict)
+    # how ``source`` was found: a file in a parent directory applies without being named
+    origin: str | None = None
+
+    def describe(self) -> str:
+        """The thresholds in force and where they were found, for every output."""
+        if self.source is None:
+            return "built-in defaults (no pyproject.toml found)"
+        return f"{self.source} ({self.origin})" if self.origin else str(self.source)
 
     def for_benchmark(self, key: str, name: str, step_mode: str | None = None) -> Thresholds:
         """The limits of one benchmark: the defaults, those of its step mode on a GPU
@@ -126,10 +138,19 @@ def _values(table: dict, where: str, allowed: tuple[str, ...]) -> dict[str, floa
         if finite is None:
             shown = value if isinstance(value, float) else f"an integer of {len(str(value))} digits"
             raise UnusableInputError(f"{where}: {key} must be a finite number, got {shown}")
-        if key == "alpha" and not 0 < finite < 1:
-            raise UnusableInputError(f"{where}: alpha must be between 0 and 1, got {value!r}")
+        low, high = sane_range(key)
+        if not low <= finite <= high:
+            raise UnusableInputError(
+                f"{where}: {key} = {value!r} is outside its range [{low:g}, {high:g}]: beyond "
+                "it the gate would be off for it; set a value within the range")
         values[key] = finite
     return values
+
+
+def sane_range(key: str) -> tuple[float, float]:
+    """The values a threshold key may take: alpha within ``ALPHA_RANGE``, a metric's limit
+    within [0, its row's ``max_threshold``]."""
+    return ALPHA_RANGE if key == "alpha" else (0.0, float(METRICS[key].max_threshold))
 
 
 def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
@@ -178,10 +199,14 @@ def find_pyproject(start: Path) -> Path | None:
 def load_config(path: Path | None = None, start: Path | None = None) -> GateConfig:
     """Read ``[tool.ampcore]`` from ``path``, else from the nearest pyproject.toml above
     ``start`` (default: the working directory); defaults when there is none."""
+    origin = "named by --config"
     if path is None:
-        path = find_pyproject(start or Path.cwd())
+        start = (start or Path.cwd()).resolve()
+        path = find_pyproject(start)
         if path is None:
             return GateConfig()
+        origin = ("found in the working directory" if path.parent == start else
+                  f"found above the working directory {start}")
     document = _read_toml(Path(path))
     tool = document.get("tool", {})
     if not isinstance(tool, dict):
@@ -189,7 +214,7 @@ def load_config(path: Path | None = None, start: Path | None = None) -> GateConf
     ampcore = tool.get("ampcore", {})
     if not isinstance(ampcore, dict):
         raise UnusableInputError(f"{path}: [tool.ampcore] must be a table, got {ampcore!r:.40}")
-    return parse_config(ampcore, Path(path))
+    return replace(parse_config(ampcore, Path(path)), origin=origin)
 
 
 def _read_toml(path: Path) -> dict:

@@ -46,7 +46,9 @@ class Problem:
 
     path: Path
     message: str
-    severity: str = "error"  # "error": (part of) the file was skipped; "warning": read anyway
+    # "error": (part of) the file was skipped; "warning": read anyway; "note": not a saved
+    # run at all (other JSON in the storage), ignored
+    severity: str = "error"
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.path}: {self.message}"

@@ -1,7 +1,9 @@
 """What makes a saved value unusable, and a saved session incomplete.
 
 A malformed value never becomes a verdict: a benchmark with a non-positive or non-finite
-median, or a record figure a metric cannot be computed from, is skipped and named; a session
+median, raw rounds whose median disagrees with it, or a record figure that is impossible (an
+accuracy outside [0, 1], a time not positive, NaN where a number is required) or that a metric
+cannot be computed from, is skipped and named; a session
 that was interrupted is skipped whole ("interrupted session"), so it is never a candidate nor
 a baseline. These checks read the saved document as it is, independently of
 ``BenchmarkRecord``: a session may stop before any record is written.
@@ -9,6 +11,7 @@ a baseline. These checks read the saved document as it is, independently of
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 
 from ampcore.judge.metrics import METRICS
@@ -16,6 +19,13 @@ from ampcore.judge.record import SESSION_INCOMPLETE_KEY, BenchmarkRecord, Sessio
 
 # Markers a writer may set on a session it did not finish.
 INCOMPLETE_KEY = "ampcore_incomplete"  # extra_info[INCOMPLETE_KEY] = true, per benchmark
+# Record fields that are fractions of samples, and durations.
+ACCURACIES = ("final_accuracy", "heldout_accuracy", "accuracy_per_epoch")
+TIMES = ("train_time_s", "eval_time_s", "warmup_time_s", "step_time_s", "heldout_time_s",
+         "host_step_s", "eager_step_s")
+# pytest-benchmark computes stats.median from stats.data, so they agree to rounding; a wider
+# gap means one was rewritten (1000x: ms saved as s).
+ROUNDS_TOLERANCE = 0.01
 
 
 def median_problem(stats: Mapping) -> str | None:
@@ -52,7 +62,58 @@ def record_problem(record: BenchmarkRecord) -> str | None:
             return f"{metric.field} is {value:g}: a {metric.label} cannot be negative"
     if record.speedup_vs_fp32 is not None and record.speedup_vs_fp32 <= 0:
         return f"speedup_vs_fp32 is {record.speedup_vs_fp32:g}: a speedup must be positive"
+    return _impossible(record)
+
+
+def _impossible(record: BenchmarkRecord) -> str | None:
+    """An accuracy outside [0, 1] (2.0 would be judged an improvement and teach calibrate a
+    1.61 margin) or a time that is not positive."""
+    for name in ACCURACIES:
+        for value in _values(getattr(record, name)):
+            if not 0 <= value <= 1:
+                return f"{name} is {value:g}: an accuracy must be within [0, 1]"
+    for name in TIMES:
+        for value in _values(getattr(record, name)):
+            if value <= 0:
+                return f"{name} is {value:g}: a time must be positive"
     return None
+
+
+def figure_problem(extra: Mapping) -> str | None:
+    """A figure the record needs as a number that the saved ``extra_info`` holds as NaN, an
+    infinity or text: reading it would silently make it "not recorded" (``number``)."""
+    for name in _numeric_fields():
+        raw = extra.get(name)
+        for value in raw if isinstance(raw, list) else [raw]:
+            if value is not None and number(value) is None:
+                return f"{name} is {_short(value)}, not a finite number"
+    return None
+
+
+def rounds_problem(stats: Mapping) -> str | None:
+    """Raw rounds (``stats.data``) whose median disagrees with ``stats.median``: one of the
+    two was written wrong (e.g. in other units), and neither can be trusted."""
+    data, median = stats.get("data"), number(stats.get("median"))
+    values = [number(v) for v in data] if isinstance(data, list) and data else []
+    if not values or None in values or median is None or min(values) <= 0:
+        return None  # no usable rounds: the stored median alone is judged
+    of_rounds = statistics.median(values)
+    if abs(of_rounds - median) > ROUNDS_TOLERANCE * median:
+        return (f"the median of stats.data ({of_rounds:.6g}) disagrees with stats.median "
+                f"({median:.6g}) by more than {ROUNDS_TOLERANCE:.0%}")
+    return None
+
+
+def _numeric_fields() -> tuple[str, ...]:
+    rows = [m.field for m in METRICS.values() if m.field]
+    settings = [s for m in METRICS.values() for s in m.settings[1:]]  # [0]: the on/off flag
+    return tuple(dict.fromkeys([*rows, *settings, *ACCURACIES, *TIMES, "speedup_vs_fp32"]))
+
+
+def _values(value: object) -> tuple[float, ...]:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, tuple) else (value,)
 
 
 def interruption(document: Mapping, session: SessionRecord | None) -> str | None:

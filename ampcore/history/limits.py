@@ -27,6 +27,7 @@ from ampcore.history import matching
 from ampcore.history.calibrate import QUANTILE, pair_changes, suggest
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
+from ampcore.judge.metrics import get_metric
 
 MIN_RUNS = 10  # 45 pairs: as many sessions as the gate's A/A targets ask for
 MODES = (CAPTURED, EAGER, CPU)
@@ -48,7 +49,15 @@ class ModeNoise:
         return {m: float(np.quantile(np.abs(v), QUANTILE)) for m, v in self.changes.items() if v}
 
     def limits(self) -> dict[str, float]:
-        return {m: suggest(v, m) for m, v in self.changes.items() if v}
+        """The derived limits within their rows' range (``max_threshold``): a wider one would
+        be refused by compare, so it is left out (``too_noisy``)."""
+        derived = {m: suggest(v, m) for m, v in self.changes.items() if v}
+        return {m: v for m, v in derived.items() if v <= get_metric(m).max_threshold}
+
+    def too_noisy(self) -> list[str]:
+        """Metrics whose derived limit exceeds its row's maximum: not written."""
+        return sorted(m for m, v in self.changes.items()
+                      if v and suggest(v, m) > get_metric(m).max_threshold)
 
 
 def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:

@@ -118,7 +118,8 @@ def choose_baseline(earlier: Sequence[Run], candidate: Run,
     same_env = [r for r in earlier if same_environment(r, candidate)]
     same_work = [r for r in same_env if _measures_alike(r, candidate)]
     chosen = (same_work or same_env or list(earlier))[-last:]
-    newer = [r for r in earlier if chosen and r.sort_key() > chosen[0].sort_key()]
+    # ``earlier`` is in saved order (ampcore.history.ordering): the runs after the first chosen
+    newer = list(earlier[[id(r) for r in earlier].index(id(chosen[0])) + 1:]) if chosen else []
     other_env = [r for r in newer if r not in same_env] if same_env else []
     other_work = [r for r in newer if r in same_env and r not in same_work] if same_work else []
     notes = [f"skipped {len(runs)} more recent run(s) {why}: "

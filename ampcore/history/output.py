@@ -58,19 +58,24 @@ def _plain(text: str) -> str:
 
 
 def md_escape(text: str) -> str:
-    """Text as Markdown that renders as itself: HTML escaped (no tag reaches the page), and
-    the characters that would start code, emphasis, a link or a table cell backslash-escaped
-    (an underscore inside a word is literal in GitHub's Markdown)."""
+    """Text as Markdown that renders as itself: HTML escaped (no tag reaches the page), the
+    characters that would start code, emphasis, a link or a table cell backslash-escaped (an
+    underscore inside a word is literal in GitHub's Markdown), and line breaks shown as
+    ``\\n`` (a real one would end a table row or start a heading)."""
     escaped = html.escape(text, quote=False)
     for char in "\\`*[]|":
         escaped = escaped.replace(char, "\\" + char)
-    return escaped
+    return _one_line(escaped)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _run_line(run: Run, esc: Callable[[str], str]) -> str:
     if esc is _plain:
         return f"`{run.path.name}` ({run.label})"
-    return f"<code>{html.escape(run.path.name)}</code> ({esc(run.label)})"
+    return f"<code>{_one_line(html.escape(run.path.name))}</code> ({esc(run.label)})"
 
 
 def headline(comparison: Comparison, esc: Callable[[str], str] = _plain) -> str:
@@ -101,7 +106,9 @@ def context_lines(comparison: Comparison, bullet: str = "",
     else:
         lines.append(f"{bullet}baseline: {len(c.baseline)} runs pooled, "
                      f"{run(c.baseline[0])} to {run(c.baseline[-1])}")
-    lines.append(f"{bullet}thresholds: {esc(c.config_source or 'built-in defaults')}")
+    source = c.config_source or "built-in defaults (no pyproject.toml found)"
+    origin = f" ({c.config_origin})" if c.config_source and c.config_origin else ""
+    lines.append(f"{bullet}thresholds: {esc(source + origin)}")
     lines.extend(f"{bullet}{esc(note)}" for note in c.notes)
     if c.env_differences:
         state = ("compared anyway (--allow-env-mismatch)" if c.env_mismatch_allowed
@@ -173,6 +180,7 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "candidate": _run_json(comparison.candidate),
         "baseline": [_run_json(r) for r in comparison.baseline],
         "thresholds_source": comparison.config_source,
+        "thresholds_origin": comparison.config_origin,
         "environment_differences": list(comparison.env_differences),
         "environment_mismatch_allowed": comparison.env_mismatch_allowed,
         "measured_differences": list(comparison.measured_differences),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ampcore.history.errors import UnusableInputError
 from ampcore.history.matching import choose_baseline
+from ampcore.history.ordering import run_number, undated_newest
 from ampcore.history.paths import DEFAULT_STORAGE
 from ampcore.history.storage import Problem, Run, load_history
 
@@ -54,7 +55,9 @@ def _explicit(paths: Sequence[str], baseline_last: int | None) -> Selection:
 def _newest(paths: Sequence[str], last: int) -> Selection:
     runs, problems = load_history(paths)
     if runs:
-        unusable = unusable_newer(runs[-1], runs, problems)
+        unusable = unusable_newer(runs[-1], runs, problems) + [
+            Problem(r.path, "no valid 'datetime': the newest run of its directory cannot be "
+                    "checked against the others' dates") for r in undated_newest(runs)]
         if unusable:
             reasons = "; ".join(f"{p.path}: {p.message}" for p in unusable)
             raise SelectionError(
@@ -74,13 +77,21 @@ def _newest(paths: Sequence[str], last: int) -> Selection:
 def unusable_newer(candidate: Run, runs: Sequence[Run],
                    problems: Sequence[Problem]) -> list[Problem]:
     """Files skipped whole (unreadable, interrupted) that were saved after the candidate:
-    in its directory with a later name (pytest-benchmark numbers its files NNNN_...)."""
+    in its directory with a higher number (pytest-benchmark numbers its files NNNN_...; for
+    an unnumbered candidate, a later name)."""
     read = {r.path for r in runs}
     directory = candidate.path.parent.resolve()
     found: dict[Path, list[str]] = {}
     for problem in problems:
         path = problem.path
-        if (problem.severity == "error" and path not in read and path.name > candidate.path.name
+        if (problem.severity == "error" and path not in read and _later(path, candidate.path)
                 and path.parent.resolve() == directory):
             found.setdefault(path, []).append(problem.message)
     return [Problem(p, "; ".join(found[p])) for p in sorted(found)]
+
+
+def _later(path: Path, candidate: Path) -> bool:
+    number, candidate_number = run_number(path), run_number(candidate)
+    if candidate_number is None:
+        return path.name > candidate.name
+    return number is not None and number > candidate_number

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ampcore.history import integrity
+from ampcore.history import integrity, ordering
 from ampcore.history.errors import Problem, UnusableInputError
 from ampcore.history.paths import DEFAULT_STORAGE, expand_paths, storage_roots
 from ampcore.judge.record import BenchmarkRecord, RecordError, SessionRecord, number
@@ -21,6 +21,12 @@ __all__ = ["DEFAULT_STORAGE", "Benchmark", "Problem", "Run", "UnusableInputError
 
 # Major versions of pytest-benchmark whose saved format this reader was written against.
 KNOWN_MAJOR_VERSIONS = (3, 4, 5)
+# Other JSON beside the runs (a compare or calibrate --json output, which has a "benchmarks"
+# list too, an `ampcore run --json` output) is no damage: a note, never an error that would
+# block the gate. pytest-benchmark writes every one of these keys into a saved run.
+NOT_A_RUN = ("is not a pytest-benchmark saved run (no 'benchmarks' list beside "
+             "'machine_info', 'commit_info', 'datetime' or 'version'); ignored")
+RUN_HEADER = ("machine_info", "commit_info", "datetime", "version")
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,6 @@ class Run:
         commit = (self.commit or "no commit")[:8]
         return f"{when} {commit}{'+dirty' if self.dirty else ''}"
 
-    def sort_key(self) -> tuple:
-        when = self.datetime or datetime.min.replace(tzinfo=timezone.utc)
-        return (when, self.path.name, str(self.path))
-
 
 def _parse_datetime(value: object) -> datetime | None:
     if not isinstance(value, str):
@@ -114,6 +116,10 @@ def _record(entry: dict, name: str, path: Path,
         return True, None
     if not isinstance(extra, dict):
         problems.append(Problem(path, f"{name}: extra_info is not an object; benchmark skipped"))
+        return False, None
+    why = integrity.figure_problem(extra)
+    if why:
+        problems.append(Problem(path, f"{name}: {why}; benchmark skipped"))
         return False, None
     try:
         record = BenchmarkRecord.from_extra_info(extra)
@@ -148,7 +154,8 @@ def _benchmark(entry: object, index: int, path: Path,
     name = entry.get("name")
     label = name if isinstance(name, str) else f"benchmarks[{index}]"
     stats = entry.get("stats")
-    why = integrity.median_problem(stats) if isinstance(stats, dict) else "no stats object"
+    why = (integrity.median_problem(stats) or integrity.rounds_problem(stats)
+           if isinstance(stats, dict) else "no stats object")
     if why:
         problems.append(Problem(path, f"{label}: {why}; benchmark skipped"))
         return None
@@ -184,8 +191,9 @@ def _document(path: Path) -> tuple[dict | None, str | None]:
         return None, "is nested too deeply to be a saved run (JSON depth over Python's limit)"
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
         return None, f"is not valid JSON (truncated or corrupt?): {exc}"
-    if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
-        return None, "is not a pytest-benchmark saved run (no 'benchmarks' list)"
+    if (not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list)
+            or not any(key in document for key in RUN_HEADER)):
+        return None, NOT_A_RUN
     return document, None
 
 
@@ -201,7 +209,10 @@ def _header_problems(document: dict, path: Path) -> list[Problem]:
         problems.append(Problem(path, f"written by pytest-benchmark {version}; this reader "
                                 f"knows {known}; read anyway", "warning"))
     if _parse_datetime(document.get("datetime")) is None:
-        problems.append(Problem(path, "no valid 'datetime'; ordered by file name", "warning"))
+        number = ordering.run_number(path)
+        where = (f"placed by its number {number} in its directory" if number is not None else
+                 "no number (NNNN_) in its name either: ordered before every dated run")
+        problems.append(Problem(path, f"no valid 'datetime'; {where}", "warning"))
     machine = document.get("machine_info")
     if not isinstance(machine, dict) or "ampcore" not in machine:
         problems.append(Problem(path, "machine_info has no 'ampcore' environment; GPU, driver "
@@ -213,7 +224,7 @@ def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
     """Read one saved file: the run (None if unusable) and the problems met on the way."""
     document, error = _document(path)
     if document is None:
-        return None, [Problem(path, error)]
+        return None, [Problem(path, error, "note" if error == NOT_A_RUN else "error")]
     try:
         session = SessionRecord.from_machine_info(document.get("machine_info"))
     except RecordError as exc:
@@ -247,7 +258,8 @@ def read_run(path: Path) -> tuple[Run | None, list[Problem]]:
 
 
 def read_runs(files: Iterable[Path]) -> tuple[list[Run], list[Problem]]:
-    """Read every file; runs come back oldest first (by saved datetime, then file name)."""
+    """Read every file; runs come back oldest first (``ordering.order_runs``: by number
+    within a directory, by date between directories)."""
     runs: list[Run] = []
     problems: list[Problem] = []
     for path in files:
@@ -255,8 +267,8 @@ def read_runs(files: Iterable[Path]) -> tuple[list[Run], list[Problem]]:
         problems.extend(found)
         if run is not None:
             runs.append(run)
-    runs.sort(key=Run.sort_key)
-    return runs, problems
+    runs, order_problems = ordering.order_runs(runs)
+    return runs, problems + order_problems
 
 
 def load_history(arguments: Sequence[str | Path]) -> tuple[list[Run], list[Problem]]:

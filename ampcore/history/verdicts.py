@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ampcore.measure import stats
+from ampcore.measure import kernels, stats
 from ampcore.history.config import Thresholds
 from ampcore.history.speedup import FROM_ROUNDS, run_speedup
 from ampcore.history.storage import Benchmark, Run
@@ -98,10 +98,22 @@ def time_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Bench
         ci = (1 / high, 1 / low) if high > 0 and low > 0 else None  # NaN compares False
     status = decide(metric, change, threshold, p_worse < thresholds.alpha,
                     p_better < thresholds.alpha)
+    note = f"n={len(pooled)} vs {len(candidate.rounds)} rounds"
+    if metric.is_worse(change) and abs(change) >= threshold / 2:  # where the time went
+        note += _kernel_note(baseline, candidate)
     return MetricVerdict(metric.name, status, metric.test, base_median, cand_median, change,
                          threshold, p_worse, p_better, ci=ci, ci_level=0.95 if ci else None,
-                         note=f"n={len(pooled)} vs {len(candidate.rounds)} rounds",
-                         in_family=True)
+                         note=note, in_family=True)
+
+
+def _kernel_note(baseline: Sequence[Benchmark], candidate: Benchmark) -> str:
+    """The kernels whose time per step moved most (``ampcore.measure.kernels``), when both
+    sides recorded kernel times."""
+    base = [b.record.kernel_time_per_step for b in baseline if b.record is not None]
+    if candidate.record is None or not base:
+        return ""
+    lines = kernels.changes(base, candidate.record.kernel_time_per_step)
+    return "; kernels: " + "; ".join(lines) if lines else ""
 
 
 def speedup_change_verdict(metric: Metric, baseline_runs: Sequence[Run], candidate_run: Run,

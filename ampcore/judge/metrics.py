@@ -60,6 +60,10 @@ class Metric:
     # (``[tool.ampcore.compare.captured]``): a round then times the GPU's work, whose spread
     # between fresh sessions is far below the host's; None: ``default_threshold``.
     captured_threshold: float | None = None
+    # The largest threshold a configuration may set (``[tool.ampcore]``): beyond it the gate
+    # is off for this metric in all but name. Relative rows: +100 %; absolute rows set their
+    # own, in their unit.
+    max_threshold: float = 1.0
 
     def value(self, record: BenchmarkRecord | None) -> float | None:
         """The figure this row judges in ``record`` (the median of samples), None if absent."""
@@ -123,17 +127,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            test="paired held-out set: one-sided exact McNemar significant at alpha AND "
                 "drop > margin",
            field="final_accuracy", fmt=".4f", requires="accuracy_meaningful",
-           paired="heldout_correct"),
+           paired="heldout_correct", max_threshold=0.25),  # a quarter of the samples
     # Only the workloads judged by loss record it (a language model: nats per token).
     Metric("heldout_loss", "final held-out loss", "", relative=False, higher_is_worse=True,
            default_threshold=0.05, calibration_step=0.005, test="absolute tolerance",
-           field="heldout_loss", fmt=".4f"),
+           field="heldout_loss", fmt=".4f", max_threshold=1.0),  # a nat per token
     Metric("memory", "peak device memory", "MiB", relative=True, higher_is_worse=True,
            default_threshold=0.03, calibration_step=0.005, test="relative threshold",
            field="peak_memory_bytes", scale=2**20, fmt=",.1f"),
     Metric("skipped_steps", "GradScaler skipped steps", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
-           test="absolute threshold", field="skipped_steps", fmt="g", chart=False),
+           test="absolute threshold", field="skipped_steps", fmt="g", chart=False,
+           max_threshold=100),
     # Loss-scale health (ampcore.train.loss_scale). Any change of the scaler's configuration
     # is a regression of its own: it changes what the timed steps do, and the scale's moves
     # are only comparable under one configuration.
@@ -141,18 +146,21 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            default_threshold=0, calibration_step=1, test="configuration equal to the baseline's",
            chart=False, settings=("grad_scaler_enabled", "grad_scaler_init_scale",
                                   "grad_scaler_growth_factor", "grad_scaler_backoff_factor",
-                                  "grad_scaler_growth_interval")),
+                                  "grad_scaler_growth_interval"),
+           max_threshold=4),  # of 5 settings: at 5 no change could ever be flagged
     # Each backoff cuts the scale after an overflow (its step is skipped too). One more than
     # the baseline is tolerated, as for skipped steps: reductions in another order can tip a
     # single step over the fp16 range; two more scale the gradients 4x further down.
     Metric("loss_scale_backoffs", "loss-scale backoffs", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
-           test="absolute threshold", field="grad_scaler_backoffs", fmt="g", chart=False),
+           test="absolute threshold", field="grad_scaler_backoffs", fmt="g", chart=False,
+           max_threshold=100),
     # DDP runs only (None elsewhere: not judged): samples/s on N processes over N x the
     # single-GPU run of the same session; a drop is what distribution started to cost.
     Metric("scaling_efficiency", "DDP scaling efficiency", "", relative=False,
            higher_is_worse=False, default_threshold=0.05, calibration_step=0.005,
-           test="absolute tolerance", field="scaling_efficiency", fmt=".3f"),
+           test="absolute tolerance", field="scaling_efficiency", fmt=".3f",
+           max_threshold=0.5),
     # The step decomposition (ampcore.measure.probe). Host CPU time and eager wall time drift from
     # process to process, so their thresholds sit above the largest ratio between runs of
     # unchanged code; the counters are exact and carry the fine-grained detection.
@@ -176,10 +184,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            chart=False, counter=True),
     Metric("casts", "dtype casts per step", "", relative=False, higher_is_worse=True,
            default_threshold=0, calibration_step=1, test="exact count + threshold",
-           field="casts_per_step", fmt=",.0f", chart=False, counter=True),
+           field="casts_per_step", fmt=",.0f", chart=False, counter=True, max_threshold=1000),
     Metric("syncs", "host-device syncs per step", "", relative=False, higher_is_worse=True,
            default_threshold=0, calibration_step=1, test="exact count + threshold",
-           field="syncs_per_step", fmt=",.0f", chart=False, counter=True),
+           field="syncs_per_step", fmt=",.0f", chart=False, counter=True, max_threshold=1000),
     Metric("bytes_allocated", "bytes allocated per step", "MiB", relative=True,
            higher_is_worse=True, default_threshold=0.01, calibration_step=0.005,
            test="exact count + threshold", field="bytes_allocated_per_step", scale=2**20,
@@ -200,7 +208,8 @@ def get_metric(name: str) -> Metric:
 
 
 def _check_fields() -> None:
-    """A row naming a field the record does not have would silently judge nothing."""
+    """A row naming a field the record does not have would silently judge nothing; one whose
+    default exceeds its own maximum would be refused by every configuration."""
     known = {f.name for f in fields(BenchmarkRecord)}
     for metric in METRICS.values():
         if metric.field is not None and metric.field not in known:
@@ -212,6 +221,10 @@ def _check_fields() -> None:
         if metric.requires is not None and metric.requires not in known:
             raise RuntimeError(f"metric {metric.name!r} requires BenchmarkRecord."
                                f"{metric.requires}, which does not exist")
+        defaults = (metric.default_threshold, metric.eager_threshold, metric.captured_threshold)
+        if any(d is not None and d > metric.max_threshold for d in defaults):
+            raise RuntimeError(f"metric {metric.name!r}: a default threshold exceeds its "
+                               f"max_threshold {metric.max_threshold:g}")
         unknown = sorted(set(metric.settings) - known)
         if unknown:
             raise RuntimeError(f"metric {metric.name!r} compares BenchmarkRecord."

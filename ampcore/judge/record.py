@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from ampcore.core.errors import AmpcoreError
-from ampcore.train.config import RunConfig
-from ampcore.core.registry import run_name
+from ampcore.train.config import ConfiguredRun
 
 if TYPE_CHECKING:
     from ampcore.train.result import RunResult
@@ -32,7 +31,7 @@ class RecordError(AmpcoreError):
 
 
 @dataclass(frozen=True)
-class BenchmarkRecord:
+class BenchmarkRecord(ConfiguredRun):
     """One benchmark of one suite session. Missing figures are None (e.g. memory on a CPU)."""
 
     workload: str
@@ -93,6 +92,9 @@ class BenchmarkRecord:
     kernel_launches_per_step: int | None = None
     python_ops_per_step: int | None = None
     ops_per_step: dict = field(default_factory=dict)  # per operator, to name what changed
+    # microseconds per CUDA kernel of one eager step (ampcore.measure.kernels): to name the
+    # kernels behind a time change
+    kernel_time_per_step: dict = field(default_factory=dict)
     # The held-out evaluation set: its size, accuracy, what it is, and which samples were
     # right (ampcore.measure.stats.pack_correct: base64, 1 bit a sample) for paired comparisons.
     heldout_samples: int | None = None
@@ -108,15 +110,6 @@ class BenchmarkRecord:
     # Hardware and software of the run (ampcore.measure.environment.capture)
     environment: dict = field(default_factory=dict)
     schema: int = SCHEMA
-
-    @property
-    def name(self) -> str:
-        return run_name(self.workload, self.precision)
-
-    @property
-    def run_config(self) -> RunConfig:
-        """``config``, typed (``ampcore.train.config.RunConfig``)."""
-        return RunConfig.from_dict(self.config)
 
     @property
     def grad_scaler(self) -> dict:
@@ -175,7 +168,7 @@ _TUPLES = {"samples_per_round", "accuracy_per_epoch", "injections", "per_rank_pe
            "speedup_ci", "host_step_s", "eager_step_s"}
 _TEXT = {"profile", "device", "data_source", "weights_source", "heldout_correct",
          "heldout_source"}
-_DICTS = {"config", "environment", "ops_per_step"}
+_DICTS = {"config", "environment", "ops_per_step", "kernel_time_per_step"}
 _FLAGS = {"accuracy_meaningful", "scaler_consistent", "grad_scaler_enabled"}
 _COUNTS = {"world_size", "skipped_steps", "total_steps", "nonfinite_losses", "aten_ops_per_step",
            "casts_per_step", "syncs_per_step", "bytes_allocated_per_step",
@@ -188,6 +181,9 @@ def _typed(name: str, value: object) -> object:
     malformed figure is 'not available' rather than a wrong number."""
     if value is None:
         return None if name not in _DICTS | _TUPLES else _empty(name)
+    if name == "kernel_time_per_step":  # microseconds by kernel name: numbers only
+        pairs = value.items() if isinstance(value, dict) else ()
+        return {str(k): t for k, t in ((k, number(v)) for k, v in pairs) if t is not None}
     if name in _DICTS:
         return dict(value) if isinstance(value, dict) else {}
     if name in _TEXT or name in ("workload", "precision"):

@@ -68,7 +68,13 @@ def _merged_probe(results: Sequence[RunResult]) -> tuple[dict, bool]:
         if all(series) and len({len(s) for s in series}) == 1:
             merged[key] = _medians(series)
             merged[median_key] = statistics.median(merged[key])
-    counted = [{k: v for k, v in p.items() if k.endswith("_per_step")} for p in probes]
+    kernels = [p.get("kernel_time_per_step") or {} for p in probes]
+    if all(kernels):  # times, not counts: the median per kernel
+        names = {name for times in kernels for name in times}
+        merged["kernel_time_per_step"] = {
+            n: statistics.median(times.get(n, 0.0) for times in kernels) for n in sorted(names)}
+    counted = [{k: v for k, v in p.items()
+                if k.endswith("_per_step") and k != "kernel_time_per_step"} for p in probes]
     return merged, all(c == counted[0] for c in counted)
 
 

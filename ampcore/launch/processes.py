@@ -34,7 +34,8 @@ def check_before_launch(spec: RunSpec) -> None:
 def stream_process(command: list[str], env: dict[str, str], timeout_s: float | None, what: str,
                    timeout_error: Callable[[str], AmpcoreError]) -> tuple[int, str]:
     """Run ``command``, streaming its output to stderr; (return code, the output's tail).
-    A timeout stops it, and every process it started, and raises ``timeout_error(message)``."""
+    A timeout stops it, and every process it started, and raises ``timeout_error(message)``;
+    so does Ctrl-C, and SIGTERM where ``ampcore.core.interrupts`` makes it one."""
     # Its own session: on a timeout or an interrupt, the command and its children stop at once.
     proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -34,6 +34,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ampcore.core.versions import is_older
+from ampcore.measure.kernels import kernel_times
 
 SYNC_OPS = frozenset({"aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero"})
 CAST_OP = "aten._to_copy"
@@ -49,6 +50,8 @@ class StepCounts:
     kernel_launches: int | None = None
     python_ops: int | None = None
     ops: dict[str, int] = field(default_factory=dict)  # per operator, to name what changed
+    # microseconds per CUDA kernel of the profiled step (``measure.kernels``); empty off CUDA
+    kernel_times: dict[str, float] = field(default_factory=dict)
 
 
 class _OpCounter(TorchDispatchMode):
@@ -115,10 +118,10 @@ class _SyncCounter:
 def count_step(step: Callable[[], object], device: torch.device) -> StepCounts:
     """Run ``step`` once and count what it did; the caller undoes its effects."""
     device = torch.device(device)
-    kernels = None
+    kernels, kernel_times = None, {}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        kernels = _count_kernels(step, device)  # a separate pass: the profiler adds ops
+        kernels, kernel_times = _count_kernels(step, device)  # a pass of its own: it adds ops
     python_ops = _count_python_ops(step)  # a separate pass: tracing is slow, not timed anyway
     with _SyncCounter(device) as syncs, _OpCounter() as counter:
         step()
@@ -130,7 +133,7 @@ def count_step(step: Callable[[], object], device: torch.device) -> StepCounts:
     return StepCounts(aten_ops=sum(counter.ops.values()), casts=counter.casts,
                       syncs=sync_count, bytes_allocated=counter.bytes,
                       kernel_launches=kernels, python_ops=python_ops,
-                      ops=dict(sorted(counter.ops.items())))
+                      ops=dict(sorted(counter.ops.items())), kernel_times=kernel_times)
 
 
 def _count_python_ops(step: Callable[[], object]) -> int | None:
@@ -180,13 +183,17 @@ def _count_python_ops(step: Callable[[], object]) -> int | None:
     return count or None
 
 
-def _count_kernels(step: Callable[[], object], device: torch.device) -> int:
+def _count_kernels(step: Callable[[], object], device: torch.device) -> tuple[int, dict]:
+    """The CUDA kernels one step launched, and their device time by name (``measure.kernels``)."""
     from torch.profiler import ProfilerActivity, profile
 
     with _cupti_released(), profile(activities=[ProfilerActivity.CUDA]) as prof:
         step()
         torch.cuda.synchronize(device)
-    return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
+    launched = [event for event in prof.events()
+                if event.device_type == torch.autograd.DeviceType.CUDA]
+    times = kernel_times((event.name, event.time_range.elapsed_us()) for event in launched)
+    return len(launched), times
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from ampcore.measure.timing import synchronize
 
 PROBE_STEPS = 8  # timed eager steps: medians of 8 per run, compared across runs
 # StepCounts' per-step totals (its ``ops`` breakdown is saved apart)
-COUNTER_NAMES = tuple(f.name for f in fields(StepCounts) if f.name != "ops")
+COUNTER_NAMES = tuple(f.name for f in fields(StepCounts) if f.name not in ("ops", "kernel_times"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class StepProbe:
         for name in COUNTER_NAMES:
             figures[f"{name}_per_step"] = getattr(counts, name) if counts else None
         figures["ops_per_step"] = dict(counts.ops) if counts else {}
+        figures["kernel_time_per_step"] = dict(counts.kernel_times) if counts else {}
         return figures
 
 

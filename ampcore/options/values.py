@@ -94,12 +94,10 @@ def workload_model(workload: str) -> Callable[[str], str]:
     """A model override of ``workload``, checked by the ``model_parser`` its registry entry
     names (imported, with torch, only now that one is given); without one, any text."""
     def parse(value: str) -> str:
-        parser = registry.workload_entry(workload).model_parser
-        if parser is not None:
-            try:
-                registry.load(parser)(value)
-            except UsageError as exc:
-                raise Unknown(str(exc)) from None
+        try:
+            registry.workload_entry(workload).parse_model(value)
+        except UsageError as exc:
+            raise Unknown(str(exc)) from None
         return value
     return parse
 

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from ampcore.options import table
-from ampcore.core import registry
+from ampcore.core import plugins, registry
 from ampcore.core.errors import UsageError
 from ampcore.core import files
 from ampcore.options.settings import Settings
@@ -26,6 +26,10 @@ def dest(option: table.Option) -> str:
 
 
 def add_options(parser: pytest.Parser) -> None:
+    try:  # the help lists the registries' ids, which loads the installed plugins first
+        plugins.check()
+    except UsageError:
+        pass  # a broken plugin: ``resolve`` makes it the session's usage error
     group = parser.getgroup(GROUP, GROUP_DESCRIPTION)
     for option in table.options_for(SUITE):
         help_text = table.argparse_help(option, SUITE)
@@ -41,6 +45,7 @@ def resolve(config: pytest.Config) -> Settings:
     """The session's option values; a bad one is a ``pytest.UsageError``."""
     given = {o.key: config.getoption(dest(o)) for o in table.options_for(SUITE)}
     try:
+        plugins.check()  # a plugin that fails to load, or a duplicate id, stops the session
         settings = table.resolve(SUITE, given)
         # The summary is appended at the session's end: a path that cannot take it fails now.
         files.check_append_file(settings.summary, table.get_option("summary").flag(SUITE), ())

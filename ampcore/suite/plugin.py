@@ -19,10 +19,13 @@ pytest-benchmark (tests that need its ``benchmark`` fixture then skip with the r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from ampcore.core import registry
 from ampcore.core import files
+from ampcore.core.interrupts import sigterm_as_interrupt
 from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
 from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem
@@ -98,7 +101,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
+def amp_runs(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
     # The first test that trains: a library below ampcore's floor ends the session once, with
     # its name, instead of failing every test inside a model.
     from ampcore.core import versions
@@ -106,7 +109,11 @@ def amp_runs(request: pytest.FixtureRequest) -> SuiteSession:
     problem = versions.problem(versions.FLOORS)
     if problem is not None:
         pytest.exit(f"ampcore: {problem}", returncode=pytest.ExitCode.USAGE_ERROR)
-    return session_for(request.config)
+    # From the first training on, SIGTERM (a CI cancel) is a Ctrl-C: the session ends
+    # interrupted, is saved marked incomplete and shows what finished. Only here, so that
+    # sessions that train nothing keep their own SIGTERM.
+    with sigterm_as_interrupt():
+        yield session_for(request.config)
 
 
 def _case(session: SuiteSession, workload: str, precision: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from ampcore.core.profiles import WorkloadConfig
+from ampcore.core.registry import run_name
 
 _NUMBER = (int, float)
 
@@ -69,6 +70,19 @@ class RunConfig:
             if values.get(name) is None:
                 values.pop(name, None)
         return cls(**{k: v for k, v in values.items() if v is not None or k not in _SEQUENCES})
+
+
+class ConfiguredRun:
+    """``name`` and the typed ``run_config`` of a run's result or record (each has
+    ``workload``, ``precision`` and the saved ``config``)."""
+
+    @property
+    def name(self) -> str:
+        return run_name(self.workload, self.precision)
+
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.config)
 
 
 _SEQUENCES = {"steps_per_round", "injections"}

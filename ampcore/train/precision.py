@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ampcore.core.errors import UnsupportedPrecisionError
-from ampcore.core.registry import Precision, load
+from ampcore.core.entries import Precision
 from ampcore.measure.environment import _has_fp32_precision_api
 from ampcore.train.loss_scale import ScaleHealth
 
@@ -48,7 +48,7 @@ def activate(precision: Precision, device: torch.device | str) -> Iterator[Activ
 
 
 def _implementation(precision: Precision) -> type[ActivePrecision]:
-    return load(precision.implementation)
+    return precision.implementation_class()
 
 
 class ActivePrecision:

@@ -7,8 +7,7 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ampcore.core.registry import run_name
-from ampcore.train.config import RunConfig
+from ampcore.train.config import ConfiguredRun
 
 # ``grad_scaler`` beside "enabled" and "skipped_steps" (``ampcore.train.loss_scale``): the
 # scaler's configuration, then how its scale moved; the record's ``grad_scaler_*`` fields.
@@ -17,7 +16,7 @@ SCALER_HEALTH = ("final_scale", "min_scale", "growths", "backoffs")
 
 
 @dataclass
-class RunResult:
+class RunResult(ConfiguredRun):
     workload: str
     precision: str
     profile: str
@@ -54,15 +53,6 @@ class RunResult:
     heldout_time_s: float = 0.0
 
     # --- derived figures ---------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return run_name(self.workload, self.precision)
-
-    @property
-    def run_config(self) -> RunConfig:
-        """``config``, typed."""
-        return RunConfig.from_dict(self.config)
-
     @property
     def train_time_s(self) -> float:
         return float(sum(self.round_times_s))
@@ -185,10 +175,16 @@ def write_json(results: list[RunResult], path: str | Path, partial: bool = False
     was interrupted and these are the results that finished (``"partial": true``)."""
     from ampcore.core.files import create_new
 
+    return create_new(Path(path), results_json(results, partial))
+
+
+def results_json(results: list[RunResult], partial: bool = False) -> str:
+    """The text ``write_json`` writes: ``{"runs": [...]}``, with ``"partial": true`` when
+    these are the runs that finished of an interrupted or failed command."""
     data: dict = {"runs": [r.to_dict() for r in results]}
     if partial:
         data["partial"] = True
-    return create_new(Path(path), json.dumps(data, indent=1))
+    return json.dumps(data, indent=1)
 
 
 def read_json(path: str | Path) -> list[RunResult]:

@@ -1,20 +1,25 @@
-"""What every workload hands to the training loop."""
+"""What every workload hands to the training loop, and the check that it did (``check``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from ampcore.core.errors import WorkloadContractError
+
 
 @dataclass
 class PreparedWorkload:
-    """Model, optimizer and device-resident data for one run of one workload.
+    """Model, optimizer and device-resident data for one run of one workload (public:
+    ``ampcore.api.PreparedWorkload``; docs/WORKLOADS.md describes each field).
 
     ``train_inputs``/``test_inputs`` map model-input names to tensors whose first dimension is
     the sample; the loop indexes them with device-side index tensors, so no host copy happens
-    inside the timed steps.
+    inside the timed steps. The loss is the cross-entropy of ``forward``'s logits (classes on
+    the last dimension) against the labels (class indices), in float32.
     """
 
     name: str
@@ -41,6 +46,76 @@ class PreparedWorkload:
     @property
     def train_size(self) -> int:
         return len(self.train_labels)
+
+
+_TENSOR = "a torch.Tensor on the run's device"
+_TENSORS = "a dict of input name -> torch.Tensor on the run's device"
+# Field -> (accepts the value, what it should be); the tensors are checked apart (device, size).
+_PLAIN: dict[str, tuple[Callable[[object], bool], str]] = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "model": (lambda v: isinstance(v, torch.nn.Module), "a torch.nn.Module"),
+    "optimizer": (lambda v: isinstance(v, torch.optim.Optimizer), "a torch.optim.Optimizer"),
+    "scheduler": (lambda v: v is None or isinstance(v, torch.optim.lr_scheduler.LRScheduler),
+                  "None or a torch.optim.lr_scheduler.LRScheduler"),
+    "forward": (callable, "a function (model, inputs) -> logits"),
+    "data_source": (lambda v: isinstance(v, str), "a string"),
+    "weights_source": (lambda v: isinstance(v, str), "a string"),
+    "heldout_source": (lambda v: isinstance(v, str), "a string"),
+    "accuracy_meaningful": (lambda v: isinstance(v, bool), "a bool"),
+    "tokens_per_sample": (lambda v: v is None or (isinstance(v, int) and v > 0),
+                          "None or a positive int"),
+    "flops_per_sample": (lambda v: v is None or (isinstance(v, (int, float)) and not
+                                                 isinstance(v, bool) and math.isfinite(v) and v > 0),
+                         "None or a positive finite number"),
+    "details": (lambda v: isinstance(v, dict), "a dict"),
+}
+
+
+def check(prepared: object, workload: str, device: torch.device) -> PreparedWorkload:
+    """``prepared``, if it is a ``PreparedWorkload`` the loop can train on ``device``; else a
+    WorkloadContractError naming the workload and the first field that is wrong."""
+    def wrong(what: str, expected: str) -> WorkloadContractError:
+        return WorkloadContractError(f"workload {workload!r}: build returned {what}; expected "
+                                     f"{expected}: fix the workload's build (docs/WORKLOADS.md)")
+
+    if not isinstance(prepared, PreparedWorkload):
+        raise wrong(f"a {type(prepared).__name__}", "an ampcore.api.PreparedWorkload")
+    for name, (accepts, expected) in _PLAIN.items():
+        value = getattr(prepared, name)
+        if not accepts(value):
+            raise wrong(f"{name} {value!r}" if isinstance(value, (int, float, str)) else
+                        f"{name} of type {type(value).__name__}", expected)
+    parameter = next(iter(prepared.model.parameters()), None)
+    if parameter is not None and not _on(parameter, device):
+        raise wrong(f"a model with parameters on {parameter.device}", f"it on {device}")
+    for split in ("train", "test", "heldout"):
+        labels = getattr(prepared, f"{split}_labels")
+        inputs = getattr(prepared, f"{split}_inputs")
+        if split == "heldout" and labels is None and inputs == {}:
+            continue  # no held-out set
+        for what, value in ((f"{split}_labels", labels), *(
+                (f"{split}_inputs[{key!r}]", v) for key, v in _items(inputs, split, wrong))):
+            if not isinstance(value, torch.Tensor) or value.dim() == 0:
+                raise wrong(f"{what} of type {type(value).__name__}", _TENSOR + " (samples first)")
+            if not _on(value, device):
+                raise wrong(f"{what} on {value.device}", f"{_TENSOR} ({device})")
+            if len(value) != len(labels) or len(value) == 0:
+                raise wrong(f"{what} with {len(value)} samples and {split}_labels with "
+                            f"{len(labels)}", "the same number of samples, at least one")
+    return prepared
+
+
+def _items(inputs: object, split: str, wrong: Callable[[str, str], Exception]) -> list:
+    if not isinstance(inputs, dict) or not inputs or not all(isinstance(k, str) for k in inputs):
+        raise wrong(f"{split}_inputs of type {type(inputs).__name__}"
+                    + (" (empty)" if inputs == {} else ""), _TENSORS)
+    return list(inputs.items())
+
+
+def _on(tensor: torch.Tensor, device: torch.device) -> bool:
+    """On ``device``: "cuda" (no index) takes any CUDA device, "cuda:1" only that one."""
+    return tensor.device.type == device.type and (device.index is None
+                                                   or tensor.device.index == device.index)
 
 
 def make_adamw(model: torch.nn.Module, lr: float, weight_decay: float,

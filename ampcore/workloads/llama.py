@@ -39,6 +39,12 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
     "llama-wide": dict(hidden=4096, layers=4, heads=32, intermediate=14336, vocab=32000),
     TINY_MODEL: dict(hidden=64, layers=2, heads=4, intermediate=176, vocab=256),
 }
+# Four times the largest published Llama's sizes (Llama 3.1 405B: hidden 16,384, 126 layers,
+# 128 heads, intermediate 53,248, vocabulary 128,256), rounded up: any real architecture
+# passes, and a typo stops here instead of in the model's constructor or the allocator.
+SIZE_LIMITS = dict(hidden=65536, layers=512, heads=512, intermediate=262144, kv_heads=512,
+                   vocab=524288)
+LIMITS_WHY = "4x the largest published Llama's"
 VOCAB_MULTIPLE = 64
 WARMUP_FRACTION = 0.1  # of the steps: linear warm-up, then linear decay to zero
 SEPARATOR = "[SEP]"
@@ -56,20 +62,37 @@ def architecture(name: str) -> dict[str, int]:
                          f"or {SPEC_PREFIX}hidden=H,layers=L,heads=A,intermediate=I")
     sizes.setdefault("kv_heads", sizes["heads"])
     sizes.setdefault("vocab", 32000)
-    if sizes["hidden"] % sizes["heads"] or sizes["heads"] % sizes["kv_heads"]:
-        raise UsageError(f"llama architecture {name!r}: hidden must be a multiple of heads, "
-                         "and heads a multiple of kv_heads")
+    _check_shape(name, sizes)
     return sizes
+
+
+def _check_shape(name: str, sizes: dict[str, int]) -> None:
+    """What the model cannot be built or trained with, refused before anything trains."""
+    for key, limit in SIZE_LIMITS.items():
+        if sizes[key] > limit:
+            raise UsageError(f"llama architecture {name!r}: {key}={sizes[key]:,} is beyond "
+                             f"{limit:,} ({LIMITS_WHY}): is a digit too many?")
+    for whole, part in (("hidden", "heads"), ("heads", "kv_heads")):
+        if sizes[whole] % sizes[part]:
+            raise UsageError(f"llama architecture {name!r}: {whole} must be a multiple of "
+                             f"{part}; got {whole}={sizes[whole]}, {part}={sizes[part]}")
+    head_dim = sizes["hidden"] // sizes["heads"]
+    if head_dim % 2:  # rotary embeddings rotate pairs of a head's dimensions
+        raise UsageError(f"llama architecture {name!r}: head_dim = hidden / heads = "
+                         f"{sizes['hidden']} / {sizes['heads']} = {head_dim} is odd, and rotary "
+                         "position embeddings need an even one: change hidden or heads")
 
 
 def _parse_spec(name: str) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for item in name[len(SPEC_PREFIX):].split(","):
         key, _, value = item.partition("=")
-        key = key.strip()
-        if key not in SIZE_KEYS or not value.strip().isdigit() or int(value) < 1:
+        key, value = key.strip(), value.strip()
+        if key not in SIZE_KEYS or not value.isdecimal() or int(value) < 1:
             raise UsageError(f"llama architecture {name!r}: {item!r} is not key=N with key one of "
                              f"{', '.join(SIZE_KEYS)} and N >= 1")
+        if key in sizes:
+            raise UsageError(f"llama architecture {name!r} gives {key} twice: give it once")
         sizes[key] = int(value)
     missing = [k for k in SIZE_KEYS[:4] if k not in sizes]
     if missing:

@@ -1,0 +1,158 @@
+"""What the registries hold: a precision mode (``Precision``) and a workload (``Workload``),
+torch-free, each checked when made.
+
+Both are public (``ampcore.api``; docs/WORKLOADS.md). Their runtime side (a precision's
+``implementation``, a workload's ``build``) is a function or a ``module:function`` path,
+imported only when a run needs it, so registering one costs no torch import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ampcore.core.errors import RegistrationError, UsageError
+from ampcore.core.profiles import WorkloadConfig
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A precision mode, without torch. ``ampcore.train.precision.activate`` binds it to a
+    device as an instance of ``implementation`` (an ``ActivePrecision`` subclass, or its
+    ``module:Class`` path, imported when a run activates the mode)."""
+
+    id: str
+    description: str
+    method_name: str  # the seed table's "Training Method" label
+    autocast: str | None = None  # torch dtype name under autocast; None: no autocast
+    grad_scaler: bool = False
+    tf32: bool = False
+    implementation: str | type = "ampcore.train.precision:ActivePrecision"
+    # Libraries beyond torch that implement the mode's kernels: a change of their version is
+    # part of compare's environment check for runs of this mode (elsewhere only shown).
+    libraries: tuple[str, ...] = ()
+    # The mixed precision this mode adds to (float8 matmuls under bf16 autocast): its loss
+    # parity is judged against that one as well as against fp32.
+    builds_on: str | None = None
+    # In the default matrix (what runs when no precision is named); the others run when named
+    # or with "all", so that the default GPU suite stays within its time budget.
+    default: bool = True
+    # Settings the implementation reads (fp8's scaling recipe), as (key, value) pairs.
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mixed(self) -> bool:
+        """A mixed-precision mode: gated for speedup and parity against the reference."""
+        return self.autocast is not None
+
+    def option(self, key: str) -> str:
+        """The value of one of ``options``; a KeyError names a setting the mode lacks."""
+        return dict(self.options)[key]
+
+    def implementation_class(self) -> Callable[..., object]:
+        """``implementation``, imported now when it is a path; one that cannot be is a
+        UsageError naming the mode."""
+        return _callable(self.implementation, f"precision {self.id!r}: its implementation")
+
+
+QUALITIES = ("accuracy", "loss")
+RUN_OPTIONS = ("max_length", "model")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A workload, its experiment in each profile, and the traits the suite needs to know
+    (public: ``ampcore.api.Workload``; docs/WORKLOADS.md). Checked when made: a field of the
+    wrong type is a RegistrationError naming the workload and the field."""
+
+    id: str
+    description: str
+    # Returns a PreparedWorkload: the function, or its ``module:function`` path (imported on
+    # first use, so registering stays torch-free).
+    build: str | Callable[..., object]
+    # Its experiment in each profile it runs in, by profile name: registering a workload is
+    # this one entry, no profile is edited.
+    configs: Mapping[str, WorkloadConfig]
+    # WorkloadConfig fields a run may override: ``max_length`` from the option of that name,
+    # ``model`` from the workload's own model option (RunSpec.model).
+    run_options: tuple[str, ...] = ()
+    # Parses a model override (function or ``module:function``), raising UsageError for one
+    # the workload cannot build; None: any text (a source checked when the run loads it).
+    model_parser: str | Callable[[str], object] | None = None
+    asserts_speedup: bool = False  # the suite asserts that AMP beats fp32 on it
+    ddp: bool = False  # the suite has DistributedDataParallel benchmarks of it
+    # What its parity rule judges: "accuracy" (fp32 - AMP test accuracy) or "loss" (AMP - fp32
+    # held-out loss, for a language model, whose token accuracy says little).
+    quality: str = "accuracy"
+    default: bool = True  # in the default matrix, as Precision.default
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id or any(c in self.id for c in ", \t\n"):
+            # Ids are split on commas and spaces wherever a list of them is given.
+            raise RegistrationError(f"workload id {self.id!r}: expected a non-empty string "
+                                    "without commas or spaces")
+        checks = {
+            "description": isinstance(self.description, str),
+            "build": callable(self.build) or (isinstance(self.build, str) and ":" in self.build),
+            "configs": isinstance(self.configs, Mapping) and bool(self.configs) and all(
+                isinstance(k, str) and isinstance(v, WorkloadConfig)
+                for k, v in self.configs.items()),
+            "run_options": isinstance(self.run_options, tuple)
+            and set(self.run_options) <= set(RUN_OPTIONS),
+            "model_parser": self.model_parser is None or callable(self.model_parser)
+            or (isinstance(self.model_parser, str) and ":" in self.model_parser),
+            "quality": self.quality in QUALITIES,
+        }
+        expected = {"description": "a string", "build": "a function or 'module:function'",
+                    "configs": "a non-empty mapping of profile name to WorkloadConfig",
+                    "run_options": f"a tuple of {', '.join(RUN_OPTIONS)}",
+                    "model_parser": "None, a function or 'module:function'",
+                    "quality": " or ".join(map(repr, QUALITIES))}
+        for name, ok in checks.items():
+            if not ok:
+                raise RegistrationError(f"workload {self.id!r}: {name} is {getattr(self, name)!r}"
+                                        f"; expected {expected[name]}")
+
+    def accepts(self, option: str) -> bool:
+        return option in self.run_options
+
+    def build_function(self) -> Callable[..., object]:
+        """``build``, imported now when it is a path; one that cannot be is a UsageError."""
+        return _callable(self.build, f"workload {self.id!r}: its build")
+
+    def parse_model(self, value: str) -> None:
+        """Check a model override with ``model_parser`` (UsageError for a bad one)."""
+        if self.model_parser is not None:
+            _callable(self.model_parser, f"workload {self.id!r}: its model_parser")(value)
+
+    def config(self, profile: str) -> WorkloadConfig:
+        """Its experiment in ``profile``; a UsageError names the workload and the profile."""
+        try:
+            return self.configs[profile]
+        except KeyError:
+            raise UsageError(
+                f"workload {self.id!r} has no configuration for the {profile!r} profile (it has: "
+                f"{', '.join(self.configs) or 'none'}): run it in one of those (--profile, "
+                f"--amp-profile), or give its registry entry configs[{profile!r}]") from None
+
+
+def load(path: str) -> object:
+    """The object a ``module:attribute`` path names (imported on first use)."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _callable(target: str | Callable[..., object], what: str) -> Callable[..., object]:
+    """``target`` itself, or the function its path names; a path that does not import is a
+    UsageError saying which (``what``: "workload 'toy': its build")."""
+    if callable(target):
+        return target
+    try:
+        found = load(target)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"{what} {target!r} cannot be imported ({type(exc).__name__}: {exc}); "
+                         "make its module importable (installed, or on sys.path)") from exc
+    if not callable(found):
+        raise UsageError(f"{what} {target!r} is a {type(found).__name__}, not a function")
+    return found
