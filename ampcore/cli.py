@@ -112,7 +112,7 @@ def _show(trained: list[tuple[RunSpec, RunResult]], out) -> None:
 
         print(seeds_table([result for _, result in trained]), file=out)
     for result in results:
-        if "world_size" in result.details:
+        if result.merged is not None and result.merged.how == "ddp":
             print(describe(result), file=sys.stderr)
 
 

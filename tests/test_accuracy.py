@@ -391,7 +391,8 @@ def test_mnist_heldout_larger_than_its_test_split_names_the_sizes():
 def test_trainer_evaluates_the_heldout_set_under_the_run_precision(make_tiny_workload, train_all):
     import torch
 
-    from ampcore.train.loop import Trainer, plan_steps
+    from ampcore.train.loop import Trainer
+    from ampcore.train.plan import plan_steps
     from ampcore.core.registry import get_precision
     from ampcore.train.precision import activate
 

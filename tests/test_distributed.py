@@ -31,7 +31,8 @@ from ampcore.launch.protocol import (
 )
 from ampcore.core.errors import DataError, DeviceUnavailableError, UsageError
 from ampcore.judge.speedup import scaling_efficiency
-from ampcore.train.loop import Trainer, plan_steps, shard_batch
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps, shard_batch
 from ampcore.core.registry import get_precision
 from ampcore.train.precision import activate, check_supported
 from ampcore.train.result import RunResult, read_json
@@ -53,7 +54,7 @@ def _isolated(monkeypatch, tmp_path_factory):
 
 def test_scaling_efficiency(make_result):
     single = make_result()  # 62.5 samples/s
-    ddp = lambda world, samples: make_result(details={"world_size": world},  # noqa: E731
+    ddp = lambda world, samples: make_result(config={"world_size": world},  # noqa: E731
                                              samples_per_round=samples)
     assert scaling_efficiency(ddp(2, [180, 180, 90]), single) == pytest.approx(0.9)
     assert scaling_efficiency(ddp(1, [100, 100, 50]), single) == 1.0
@@ -159,15 +160,20 @@ def test_merge_rank_results():
     assert merged.train_losses == [1.5, 3.5]
     assert merged.accuracy_per_epoch == [0.5]  # rank 0 reports
     assert merged.peak_memory_bytes == 101 and merged.device == "cuda"
-    assert merged.details["per_rank_peak_memory_bytes"] == [100, 101]
-    assert merged.details["world_size"] == 2 and merged.details["parameters"] == 5
-    assert merged.details["global_batch_size"] == 128 and merged.config["world_size"] == 2
-    assert merged.details["scaler_consistent"] is True
-    assert merged.details["per_rank_final_scale"] == [1024.0, 1024.0]
+    ranks = merged.merged.parts
+    assert merged.merged.how == "ddp" and merged.merged.backend == "nccl"
+    assert [p.peak_memory_bytes for p in ranks] == [100, 101]
+    assert [p.device for p in ranks] == ["cuda:0", "cuda:1"]
+    assert ranks[1].round_times_s == (2.0, 1.0)
+    assert merged.details == {"parameters": 5}  # the workload's alone
+    assert merged.world_size == 2 and merged.config["world_size"] == 2
+    assert merged.config["global_batch_size"] == 128
+    assert merged.merged.consistent is True
+    assert [p.final_scale for p in ranks] == [1024.0, 1024.0]
     off = _rank_result(1, grad_scaler={"enabled": True, "final_scale": 512.0, "skipped_steps": 2})
     split = merge_rank_results([_rank_result(0), off], [128, 100], "cuda", "nccl")
-    assert split.details["scaler_consistent"] is False
-    assert split.details["per_rank_skipped_steps"] == [1, 2]
+    assert split.merged.consistent is False
+    assert [p.skipped_steps for p in split.merged.parts] == [1, 2]
     assert "DIFFERENT" in distributed.describe(split)
     cpu = merge_rank_results([_rank_result(0, peak_memory_bytes=None),
                               _rank_result(1, peak_memory_bytes=None)], [1, 1], "cpu", "gloo")
@@ -409,10 +415,11 @@ def test_cli_nproc_2_trains_bert_with_ddp_on_cpu(tmp_path):
     assert "DDP on 2 processes (gloo), global batch 64 = 2 x 32" in err.getvalue()
     [result] = read_json(path)
     config = result.config
-    assert result.details["world_size"] == 2 and result.details["backend"] == "gloo"
-    assert result.details["per_rank_peak_memory_bytes"] == [None, None]
-    assert result.details["scaler_consistent"] is True
-    assert result.details["per_rank_skipped_steps"] == [0, 0]
+    ranks = result.merged.parts
+    assert result.world_size == 2 and result.merged.backend == "gloo"
+    assert [p.peak_memory_bytes for p in ranks] == [None, None]
+    assert result.merged.consistent is True
+    assert [p.skipped_steps for p in ranks] == [0, 0]
     assert config["batch_size"] == 32 and config["global_batch_size"] == 64
     # Global samples: every epoch trains the whole training split once, over both ranks.
     assert sum(result.samples_per_round) == config["epochs"] * config["train_samples"]

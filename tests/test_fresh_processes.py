@@ -35,11 +35,11 @@ def test_each_round_is_the_median_over_processes_so_a_slow_process_moves_nothing
     assert merged.samples_per_round == runs[0].samples_per_round
     assert merged.step_probe["host_step_median_s"] == pytest.approx(0.02)
     assert merged.step_probe["eager_step_s"] == pytest.approx([0.04] * 4)
-    assert merged.config["processes"] == 3 and merged.details["processes"] == 3
-    assert merged.details["per_process_round_times_s"][1] == pytest.approx(
-        [1.25 * r for r in ROUNDS])
-    assert merged.details["per_process_step_time_s"] == pytest.approx([1.0, 1.25, 1.0])
-    assert merged.details["counters_consistent"] is True
+    assert merged.config["processes"] == 3 and merged.merged.how == "fresh"
+    assert len(merged.merged.parts) == 3 and "processes" not in merged.details
+    assert merged.merged.parts[1].round_times_s == pytest.approx([1.25 * r for r in ROUNDS])
+    assert [p.step_time_s for p in merged.merged.parts] == pytest.approx([1.0, 1.25, 1.0])
+    assert merged.merged.consistent is True
 
 
 def test_without_the_merge_the_slow_process_would_show():
@@ -53,7 +53,7 @@ def test_without_the_merge_the_slow_process_would_show():
 def test_counters_that_differ_between_processes_are_flagged():
     runs = [process_run(1.0), process_run(1.0, counts={**COUNTS, "syncs_per_step": 1})]
     merged = merge_process_results(runs)
-    assert merged.details["counters_consistent"] is False
+    assert merged.merged.consistent is False
     assert merged.step_probe["syncs_per_step"] == 0  # the first process's
 
 

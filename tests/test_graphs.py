@@ -9,7 +9,8 @@ import torch
 from ampcore.train import graphs
 from ampcore.launch import worker_environment
 from ampcore.core.errors import UsageError
-from ampcore.train.loop import Trainer, plan_steps
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps
 from ampcore.core.registry import get_precision
 from ampcore.train.precision import activate
 from ampcore.workloads.base import linear_schedule, make_adamw

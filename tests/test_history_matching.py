@@ -109,6 +109,8 @@ def test_injected_runs_are_candidates_never_baselines(tmp_path, monkeypatch, cap
     later = save(store, 3)
     status, data = compare_json(tmp_path, monkeypatch, clean, injected)
     assert status == 1 and data["measured_differences"] == []  # the gate sees the injection
+    assert any(i.endswith(": attention-fallback") for i in data["injected"])  # and says so
+    assert compare_json(tmp_path, monkeypatch, clean, later)[1]["injected"] == []
     status, data = compare_json(tmp_path, monkeypatch, injected, later)
     assert status == 4
     assert data["measured_differences"][0].endswith(

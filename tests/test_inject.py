@@ -189,3 +189,21 @@ def test_the_kernel_counter_releases_cupti_on_cuda_12_6_and_later(monkeypatch, c
     with counters._cupti_released():
         pass
     assert os.environ[counters.TEARDOWN] == "0"
+
+
+def test_apply_refuses_an_injection_that_cannot_act_on_the_precision():
+    from ampcore.core.registry import get_precision
+
+    with pytest.raises(UsageError, match="cannot act on precision 'fp32'"):
+        inject.apply(("autocast-fp32-op",), build("bert"), get_precision("fp32"))
+    assert inject.apply(("autocast-fp32-op",), build("bert"), get_precision("amp-bf16"))
+
+
+def test_an_injected_run_is_labelled_in_the_results_table(make_result):
+    from ampcore.judge.table import results_table
+
+    clean = make_result(precision="fp32")
+    injected = make_result(precision="amp-bf16", config={"injections": ["extra-sync"]})
+    table = results_table([clean, injected])
+    assert "[injected: extra-sync]" in table.splitlines()[-1]
+    assert "injected" not in table.splitlines()[-2]  # negative control: the clean fp32 row

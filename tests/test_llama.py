@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from ampcore.judge import gates
 from ampcore.core.errors import DataSizeError, UsageError
 from ampcore.measure.flops import llama_train_flops_per_sample
-from ampcore.train.loop import Trainer, plan_steps
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps
 from ampcore.judge.metrics import METRICS
 from ampcore.train.precision import ActivePrecision
 from ampcore.core.profiles import TINY_MODEL

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ampcore.core.errors import NonFiniteLossError
-from ampcore.train.loop import Trainer, plan_steps
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps
 from ampcore.core.registry import get_precision
 from ampcore.train.precision import ActivePrecision
 

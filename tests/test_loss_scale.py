@@ -15,7 +15,8 @@ from ampcore.history.compare import REGRESSION
 from ampcore.history.storage import read_run
 from ampcore.judge.record import SCHEMA, SCHEMA_KEY, BenchmarkRecord, describe_loss_scale
 from ampcore.measure.counters import count_step
-from ampcore.train.loop import Trainer, plan_steps
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps
 from ampcore.train.loss_scale import ScaleHealth
 from ampcore.train.precision import ActivePrecision
 from tests.support import synthetic

@@ -160,7 +160,7 @@ def test_a_registered_toy_runs_through_the_suite(pytester, monkeypatch, tmp_path
 FACES = [ROOT / "ampcore" / "cli.py", ROOT / "ampcore" / "api.py",
          ROOT / "ampcore" / "judge" / "table.py",
          *sorted((ROOT / "ampcore" / "options").glob("*.py")),
-         *sorted((ROOT / "ampcore" / "suite").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+         *sorted((ROOT / "ampcore" / "suite").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
 ID_TEST = re.compile(r"""[=!]=\s*["'](?:%s)["']""" % "|".join(
     re.escape(i) for i in [*registry.WORKLOADS, *registry.PRECISIONS]))
 

@@ -70,3 +70,11 @@ def test_an_unused_data_dir_is_named_with_the_faces_option(tmp_path, command, fl
     note = request_for(command, data_dir=str(tmp_path)).unused_data_dir()
     assert note.startswith(f"{flag} / $AMPCORE_DATA_DIR {tmp_path} is not used: the smoke")
     assert request_for(command).unused_data_dir() is None
+
+
+def test_an_injection_that_cannot_act_on_an_asked_precision_is_refused():
+    # autocast-fp32-op changes what autocast does: on fp32 it would change nothing while the
+    # run is recorded as injected.
+    with pytest.raises(UsageError, match="'autocast-fp32-op' cannot act on precision 'fp32'"):
+        request_for(precisions="fp32 amp-bf16", inject="autocast-fp32-op")
+    assert request_for(precisions="amp-bf16", inject="autocast-fp32-op").runs  # negative control

@@ -9,7 +9,8 @@ import torch
 
 from ampcore.train import graphs, loop
 from ampcore.core.errors import DeviceOutOfMemoryError, UncapturableStepError, UsageError
-from ampcore.train.loop import Trainer, plan_steps
+from ampcore.train.loop import Trainer
+from ampcore.train.plan import plan_steps
 from ampcore.core.registry import get_precision
 from ampcore.train.precision import activate
 from ampcore.train.run import Experiment, run_experiment

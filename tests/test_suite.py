@@ -12,6 +12,7 @@ from ampcore.judge import gates
 from ampcore.options import table as options
 from ampcore.judge.record import BenchmarkRecord
 from ampcore.judge.speedup import speedup
+from ampcore.train.merged import MergedRun, Part
 from ampcore.train.result import RunResult
 from ampcore.suite.session import SuiteSession, ddp_group
 from ampcore.judge.table import ddp_table, suite_summary
@@ -128,8 +129,9 @@ def session(**given) -> SuiteSession:
 def ddp_run(precision="amp-bf16"):
     run = make_run(precision, rounds=[0.625] * 10)  # 1.6x the single-GPU throughput
     run.samples_per_round = [128] * 10  # global samples: twice the single-GPU batch
-    run.details = {"world_size": 2, "per_rank_peak_memory_bytes": [2**30, 2**30],
-                   "scaler_consistent": True}
+    run.config = {"world_size": 2, "global_batch_size": 128}
+    run.merged = MergedRun("ddp", (Part("cuda:0", peak_memory_bytes=2**30),
+                                   Part("cuda:1", peak_memory_bytes=2**30)), True, "nccl")
     return run
 
 
@@ -164,7 +166,7 @@ def test_ddp_table_and_summary_report_scaling():
     assert table.startswith("### bert, DistributedDataParallel")
     assert "| Mixed precision (bf16) | 2" in table and "1.60" in table and "1,024, 1,024" in table
     on_cpu = ddp_run()
-    on_cpu.details["per_rank_peak_memory_bytes"] = [None, None]  # gloo on a CPU measures none
+    on_cpu.merged = MergedRun("ddp", (Part("cpu"), Part("cpu")), True, "gloo")  # no peaks on a CPU
     cells = [c.strip() for c in ddp_table([(on_cpu, 0.8)]).splitlines()[-1].split("|")]
     assert cells[-3:-1] == ["0.80", "n/a"]
     text = suite_summary([single, make_run(rounds=[2.0] * 10)], {"bert-amp-bf16": (2.0, 1.9, 2.1)},

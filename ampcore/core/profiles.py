@@ -23,10 +23,14 @@ class WorkloadConfig:
     lr: float
     train_samples: int | None = None  # None: the whole split
     test_samples: int | None = None
-    max_length: int = 256  # bert and llama: tokens per sequence
+    max_length: int = 256  # bert, llama and the hf-* families: tokens per sequence
     # bert: a Hugging Face id or a local directory; resnet18: "resnet18". TINY_MODEL: the smoke
-    # profile's small model of the same family, which trains in seconds on a CPU.
+    # profile's small model of the same family, which trains in seconds on a CPU. A model
+    # family (``ampcore.core.families``): the model its workload id names, also the source of
+    # its weights (a hub id or directory; a torchvision name, random init).
     model: str = "resnet18"
+    # The torchvision family: the side, in pixels, the images are resized to (None: as stored).
+    image_size: int | None = None
     weight_decay: float = 0.01
     seed: int = 42  # draws the data sample (and, unless train_seed is set, trains)
     # Weight init and batch order only; the data stay those of ``seed`` (--seeds varies it).

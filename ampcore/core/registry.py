@@ -7,7 +7,9 @@ runtime side (``ampcore.train.precision.activate``, a workload's ``build``) is l
 workload is one implementation plus one ``register_precision`` / ``register_workload`` call
 (the public API, ``ampcore.api``: docs/WORKLOADS.md), from ampcore (the built-ins below), a
 conftest.py, or an installed package's entry point (``ampcore.core.plugins``, loaded when a
-table is first read); a workload holds its ``WorkloadConfig`` for each profile it runs in.
+table is first read); a workload holds its ``WorkloadConfig`` for each profile it runs in. A
+model family's name (``hf-text:<id or dir>``, ``hf-lm:...``, ``torchvision:<name>[@size]``;
+``ampcore.core.families``) becomes a workload the first time it is named (``workload_entry``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ampcore.core import plugins
+from ampcore.core import families, plugins
 from ampcore.core.entries import Precision, Workload
 from ampcore.core.errors import RegistrationError, UsageError
 from ampcore.core.profiles import TINY_MODEL, WorkloadConfig
@@ -67,8 +69,28 @@ def claim_for(workload: str, precision: str, model: str | None,
                  if (c.model, c.compiled) == (model, compiled)), None)
 
 
+class _Workloads(plugins.Registry[Workload]):
+    """The workload table; a model family's name (``ampcore.core.families``) not registered
+    yet reads as its entry, checked for syntax only and not added (so that a saved run's id
+    finds its traits cheaply, wherever its model lives); ``workload_entry`` checks and adds."""
+
+    def __getitem__(self, key: str) -> Workload:
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            if not families.named(key):
+                raise
+            try:
+                return families.workload(key, check=False)
+            except UsageError:
+                raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in list(self)  # registered: as iterating the table lists it
+
+
 PRECISIONS: plugins.Registry[Precision] = plugins.Registry("precision mode")
-WORKLOADS: plugins.Registry[Workload] = plugins.Registry("workload")
+WORKLOADS: plugins.Registry[Workload] = _Workloads("workload")
 
 
 def _caller() -> str:
@@ -185,10 +207,13 @@ def get_precision(precision_id: str) -> Precision:
 
 
 def workload_entry(workload_id: str) -> Workload:
-    try:
+    """The registered workload of that id; a model family's name (``family:model``) is
+    checked and registered on first use. A UsageError says what is wrong or lists the ids."""
+    if workload_id in WORKLOADS:  # registered
         return WORKLOADS[workload_id]
-    except KeyError:
-        raise UsageError(f"unknown workload {workload_id!r}; valid: {', '.join(WORKLOADS)}") from None
+    if families.named(workload_id):
+        return register_workload(families.workload(workload_id), source=families.SOURCE)
+    raise UsageError(f"unknown workload {workload_id!r}; valid: {', '.join(WORKLOADS)}")
 
 
 def default_ids(table: Mapping[str, Precision] | Mapping[str, Workload]) -> list[str]:
@@ -208,7 +233,9 @@ def expand_ids(requested: str | list[str] | tuple[str, ...] | None, valid: list[
     chosen: list[str] = []
     for item in requested:
         for value in (valid if item == ALL else [item]):
-            if value not in valid:
+            if value not in valid and kind == "workload" and families.named(value):
+                value = workload_entry(value).id  # a model family's: registered now
+            elif value not in valid:
                 raise UsageError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}, or {ALL}")
             if value not in chosen:
                 chosen.append(value)

@@ -39,10 +39,11 @@ def read_json(path: Path) -> dict:
     return value
 
 
-def check_directory(directory: Path) -> None:
-    """A config, no custom code, and tokenizer files; before any transformers call."""
+def check_directory(directory: Path, option: str = "--bert-model") -> None:
+    """A config, no custom code, and tokenizer files; before any transformers call.
+    ``option``: where the user named the directory, for the message."""
     if not (directory / "config.json").is_file():
-        raise WeightsError(f"{directory} has no config.json; give --bert-model a Hugging Face "
+        raise WeightsError(f"{directory} has no config.json; give {option} a Hugging Face "
                            "model directory (config.json, tokenizer files, weights).")
     for name in CODE_CONFIGS:
         path = directory / name
@@ -51,7 +52,7 @@ def check_directory(directory: Path) -> None:
             raise WeightsError(
                 f"{path} has an 'auto_map': the model needs custom code from {directory}, and "
                 "ampcore never runs a model directory's code (trust_remote_code=False). Use a "
-                "model whose architecture transformers ships (a BERT-family model).")
+                "model whose architecture transformers ships.")
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         raise WeightsError(
             f"{directory} has no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)}); "

@@ -64,6 +64,8 @@ class Comparison:
     library_changes: tuple[str, ...] = ()  # "transformers 4.57.1 -> 5.17.0": shown, not judged
     method_changes: tuple[str, ...] = ()  # "bert-fp32: fresh processes 1 -> 3": shown, not judged
     config_origin: str | None = None  # how config_source was found (GateConfig.origin)
+    # "bert-amp-bf16: gpu-work:1020": candidate benchmarks trained with injected regressions
+    injected: tuple[str, ...] = ()
 
     @property
     def regressions(self) -> list[BenchmarkVerdict]:
@@ -212,4 +214,10 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
                       library_changes=tuple(matching.library_changes(baseline_runs,
                                                                      candidate_run)),
                       method_changes=tuple(matching.method_changes(baseline_runs, candidate_run)),
-                      config_origin=config.origin)
+                      config_origin=config.origin, injected=injected_benchmarks(candidate_run))
+
+
+def injected_benchmarks(run: Run) -> tuple[str, ...]:
+    """"name: kind, kind" for each benchmark of ``run`` trained with injected regressions."""
+    return tuple(f"{b.name}: {', '.join(b.record.injections)}" for b in run.benchmarks.values()
+                 if b.record is not None and b.record.injections)

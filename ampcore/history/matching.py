@@ -21,9 +21,10 @@ RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch", "cuda_graphs")
 TF32_KEYS = ("matmul_tf32", "cudnn_conv_tf32")
 
 # The workload configuration that decides how much work a round does; learning rate, seed,
-# rounds or warm-up steps change the numbers only by noise (or not at all).
+# rounds or warm-up steps change the numbers only by noise (or not at all). ``image_size``: a
+# torchvision family's input side (None in runs of other workloads, and before it existed).
 MEASURED_CONFIG = ("max_length", "batch_size", "epochs", "train_samples", "test_samples",
-                   "cuda_graphs", "compile")
+                   "image_size", "cuda_graphs", "compile")
 # A run with injected regressions is compared as a candidate (that is how a team measures what
 # its gate detects) but never serves as a baseline.
 INJECTIONS = "injections"

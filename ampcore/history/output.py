@@ -110,6 +110,9 @@ def context_lines(comparison: Comparison, bullet: str = "",
     origin = f" ({c.config_origin})" if c.config_source and c.config_origin else ""
     lines.append(f"{bullet}thresholds: {esc(source + origin)}")
     lines.extend(f"{bullet}{esc(note)}" for note in c.notes)
+    if c.injected:
+        lines.append(f"{bullet}INJECTED regressions in the candidate (a test of the gate, not "
+                     "a clean run): " + "; ".join(map(esc, c.injected)))
     if c.env_differences:
         state = ("compared anyway (--allow-env-mismatch)" if c.env_mismatch_allowed
                  else "refused; pass --allow-env-mismatch to compare anyway")
@@ -190,6 +193,7 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "missing_allowed": comparison.allow_missing,
         "only_in_candidate": list(comparison.only_in_candidate),
         "notes": list(comparison.notes),
+        "injected": list(comparison.injected),
         "problems": [{"path": str(p.path), "severity": p.severity, "message": p.message}
                      for p in comparison.problems],
         "benchmarks": [{

@@ -56,7 +56,7 @@ def speedup(reference: RunResult, candidate: RunResult, confidence: float = 0.95
 def scaling_efficiency(result: RunResult, single: RunResult) -> float:
     """A merged DDP run's throughput as a fraction of its world size x the throughput of
     ``single``, the same precision on one process (1.0 is linear scaling)."""
-    n, single_rate = result.details["world_size"], single.samples_per_s
+    n, single_rate = result.world_size, single.samples_per_s
     if n < 1:
         raise UsageError(f"scaling efficiency needs at least 1 process; got n={n}")
     if not single_rate > 0:

@@ -28,6 +28,14 @@ def method_name(precision: str) -> str:
     return entry.method_name if entry is not None else precision
 
 
+def run_label(result: RunResult) -> str:
+    """The "Training Method" cell of a run: its mode's label, and the regressions injected
+    into it, so an injected run is never read as a clean one."""
+    injected = result.run_config.injections
+    label = method_name(result.precision)
+    return f"{label} [injected: {', '.join(injected)}]" if injected else label
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -77,7 +85,7 @@ def results_table(results: Sequence[RunResult], basis: str = TRAINING_TIME,
             if not r.accuracy_meaningful:
                 accuracy += " (random init)"
             memory = None if r.peak_memory_bytes is None else r.peak_memory_bytes / 2**20
-            rows.append([method_name(r.precision), _fmt(r.train_time_s, ".1f"), accuracy,
+            rows.append([run_label(r), _fmt(r.train_time_s, ".1f"), accuracy,
                          _speedup_text(r, baseline, basis, speedups),
                          _fmt(r.samples_per_s, ",.0f"),
                          _fmt(memory, ",.0f"), str(r.skipped_steps),
@@ -97,9 +105,10 @@ def ddp_table(runs: Sequence[tuple[RunResult, float | None]]) -> str:
         for r, efficiency in runs:
             if r.workload != workload:
                 continue
-            peaks = [m for m in r.details.get("per_rank_peak_memory_bytes") or [] if m is not None]
+            parts = r.merged.parts if r.merged is not None else ()
+            peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
             memory = ", ".join(f"{m / 2**20:,.0f}" for m in peaks)  # none on a CPU
-            rows.append([method_name(r.precision), str(r.details["world_size"]),
+            rows.append([run_label(r), str(r.world_size),
                          f"{r.train_time_s:.1f}", f"{r.samples_per_s:,.0f}",
                          _fmt(efficiency, ".2f"), memory or "n/a"])
         blocks.append(f"### {workload}, DistributedDataParallel\n\n"

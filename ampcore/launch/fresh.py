@@ -11,11 +11,11 @@ work in each; ``merge_process_results``, a pure function):
 - round i's time is the median over the processes of their round i: a process whose host
   is slow moves no round once there are three or more;
 - the step probe's host and eager step times are merged the same way, step by step; the
-  counters (exact) are the first process's, and ``details["counters_consistent"]`` says
-  whether every process counted the same;
-- accuracy, losses, predictions and memory are the first process's; ``details`` keeps each
-  process's round times, median step time and held-out accuracy, ``config["processes"]``
-  their number.
+  counters (exact) are the first process's, and ``merged.consistent`` says whether every
+  process counted the same;
+- accuracy, losses, predictions and memory are the first process's; ``merged``
+  (``ampcore.train.merged.MergedRun``, ``"fresh"``) keeps each process's own figures (round
+  times, median step time, held-out accuracy), ``config["processes"]`` their number.
 
 Each process is ``python -m ampcore.launch.fresh --out DIR`` on a run directory of
 ``ampcore.launch.protocol``: the spec in, the result or the error file out.
@@ -38,6 +38,7 @@ from ampcore.launch.protocol import (
     ERROR_FILE, exit_code_of, read_error_file, read_result, read_spec, write_error_file,
     write_result, write_spec,
 )
+from ampcore.train.merged import MergedRun
 from ampcore.train.result import RunResult
 from ampcore.train.run import run_experiment
 from ampcore.train.spec import RunSpec
@@ -88,15 +89,10 @@ def merge_process_results(results: Sequence[RunResult]) -> RunResult:
         raise AmpcoreError(f"the fresh processes trained different plans: {sorted(plans)}; "
                            "their rounds cannot be merged")
     probe, consistent = _merged_probe(results)
-    details = {**first.details, "processes": len(results),
-               "per_process_round_times_s": [r.round_times_s for r in results],
-               "per_process_step_time_s": [r.step_time_s for r in results],
-               "per_process_heldout_accuracy": [r.heldout_accuracy for r in results],
-               "counters_consistent": consistent}
     return dataclasses.replace(
         first, config=dataclasses.replace(first.run_config, processes=len(results)).to_dict(),
-        round_times_s=_medians([r.round_times_s for r in results]),
-        step_probe=probe, details=details)
+        round_times_s=_medians([r.round_times_s for r in results]), step_probe=probe,
+        merged=MergedRun("fresh", tuple(r.as_part() for r in results), consistent))
 
 
 def run_in_fresh_processes(spec: RunSpec, processes: int, progress: bool = False,

@@ -7,9 +7,11 @@ Merge semantics (N processes are N single-device runs working as one):
 - ``samples_per_round`` counts global samples, without the padding of an uneven last batch;
 - a step's train loss is the mean of the ranks' losses (the global batch mean: shares are
   equal); ``peak_memory_bytes`` is the largest rank's; rank 0 reports the evaluation;
-- ``details`` adds ``world_size``, ``backend``, the per-rank peak memory, GradScaler final
-  scale and skipped steps, and ``scaler_consistent``: whether every rank's scaler made the same
-  decisions (all-reduced gradients make them so; a difference would be a bug worth seeing).
+- ``config`` gains ``world_size`` and ``global_batch_size``; ``merged``
+  (``ampcore.train.merged.MergedRun``, ``"ddp"``) keeps the backend, each rank's own figures
+  (device, round times, peak memory, GradScaler final scale and skipped steps), and
+  ``consistent``: whether every rank's scaler made the same decisions (all-reduced gradients
+  make them so; a difference would be a bug worth seeing).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import signal
 from collections.abc import Sequence
 
 from ampcore.launch.protocol import WorkerFailure
+from ampcore.train.merged import MergedRun
 from ampcore.train.result import RunResult
 
 
@@ -42,48 +45,38 @@ def merge_rank_results(results: Sequence[RunResult], samples_per_round: Sequence
     """One ``RunResult`` for the whole run from every rank's own, in rank order."""
     first, n = results[0], len(results)
     losses = mean_losses([r.train_losses for r in results])
-    peaks = [r.peak_memory_bytes for r in results]
-    scales = [r.grad_scaler.get("final_scale") for r in results]
-    skipped = [r.skipped_steps for r in results]
-    per_rank_batch = first.run_config.batch_size
-    known_peaks = [p for p in peaks if p is not None]
-    details = {
-        **first.details,
-        "world_size": n,
-        "backend": backend,
-        "per_rank_batch_size": per_rank_batch,
-        "global_batch_size": per_rank_batch * n,
-        "rank_devices": [r.device for r in results],
-        "per_rank_peak_memory_bytes": peaks,
-        "per_rank_final_scale": scales,
-        "per_rank_skipped_steps": skipped,
-        "scaler_consistent": len(set(scales)) == 1 and len(set(skipped)) == 1,
-        "per_rank_round_times_s": [r.round_times_s for r in results],
-    }
+    parts = tuple(r.as_part() for r in results)
+    consistent = (len({p.final_scale for p in parts}) == 1
+                  and len({p.skipped_steps for p in parts}) == 1)
+    rank_batch = first.run_config.batch_size
+    known_peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
     return dataclasses.replace(
         first,
         device=device,
         # The world size changes what is measured: comparisons must see it in the config too.
         config=dataclasses.replace(first.run_config, world_size=n,
-                                   global_batch_size=per_rank_batch * n).to_dict(),
+                                   global_batch_size=rank_batch * n).to_dict(),
         round_times_s=[max(t) for t in zip(*(r.round_times_s for r in results), strict=True)],
         samples_per_round=list(samples_per_round),
         train_losses=losses,
         peak_memory_bytes=max(known_peaks) if known_peaks else None,
         nonfinite_losses=sum(not math.isfinite(x) for x in losses),
-        details=details,
+        merged=MergedRun("ddp", parts, consistent, backend),
     )
 
 
 def describe(result: RunResult) -> str:
     """One line on how a merged result was distributed, for under the results table."""
-    d = result.details
-    world, per_rank = d["world_size"], d.get("per_rank_batch_size")
-    scaler = "equal on every rank" if d.get("scaler_consistent") else (
-        f"DIFFERENT across ranks: final scales {d.get('per_rank_final_scale')}, "
-        f"skipped steps {d.get('per_rank_skipped_steps')}")
-    return (f"{result.name}: DDP on {world} processes ({d.get('backend')}), global batch "
-            f"{d.get('global_batch_size')} = {world} x {per_rank}; GradScaler decisions {scaler}")
+    merged, config = result.merged, result.run_config
+    if merged is None or merged.how != "ddp":
+        raise ValueError(f"{result.name} was not trained with DDP")
+    world = result.world_size
+    scaler = "equal on every rank" if merged.consistent else (
+        f"DIFFERENT across ranks: final scales {[p.final_scale for p in merged.parts]}, "
+        f"skipped steps {[p.skipped_steps for p in merged.parts]}")
+    return (f"{result.name}: DDP on {world} processes ({merged.backend}), global batch "
+            f"{config.global_batch_size} = {world} x {config.batch_size}; "
+            f"GradScaler decisions {scaler}")
 
 
 # --- failures -----------------------------------------------------------------------------

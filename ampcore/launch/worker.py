@@ -5,7 +5,7 @@ Started as ``python -m torch.distributed.run ... -m ampcore.launch.worker --out 
 
 - Backend: nccl on CUDA, rank r on ``cuda:LOCAL_RANK``; gloo on the CPU.
 - Data: every rank holds the whole data set, and it is rank 0's (``broadcast_data``); rank r
-  trains its DistributedSampler-style share of each global batch (``ampcore.train.loop.shard_batch``).
+  trains its DistributedSampler-style share of each global batch (``ampcore.train.plan.shard_batch``).
 - Evaluation: every rank evaluates the whole test split with its replica (DDP's buffer
   broadcast makes each forward a collective, so all ranks must run it); rank 0's is reported.
 - Result: gathered to rank 0, merged (``merge.merge_rank_results``) and written to ``--out``.

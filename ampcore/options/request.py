@@ -23,6 +23,7 @@ from ampcore.core.profiles import WorkloadConfig, default_profile_name, get_prof
 from ampcore.options.settings import Settings
 from ampcore.options.table import get_option
 from ampcore.train.graphs import capture_required, resolve_cuda_graphs
+from ampcore.train.inject import check_applicable
 from ampcore.train.precision import check_supported
 from ampcore.train.spec import RunSpec, resolve_device
 
@@ -106,6 +107,8 @@ def build_request(settings: Settings) -> Request:
     request = Request(settings, profile, reason, device, cuda_graphs, blocked, refused)
     for workload in settings.workloads:
         request.config(workload)
+    for precision in settings.precisions:
+        check_applicable(settings.inject, registry.get_precision(precision))
     return request
 
 

@@ -5,8 +5,10 @@
   measured as ``ampcore.judge.record.BenchmarkRecord``s
 - ``plugin``: hooks and fixtures (the ``pytest11`` entry point)
 - ``benchmark_adapter``: the only module touching pytest-benchmark's internals
+- ``matrix``: the suite's tests, public: ``from ampcore.suite.matrix import *`` in a test file
+  runs the whole matrix there (docs/YOUR-MODEL.md)
 
-Benchmarks import ``enforce`` from here: ``from ampcore.suite import enforce``.
+Benchmarks of your own import ``enforce`` from here: ``from ampcore.suite import enforce``.
 """
 
 from ampcore.suite.plugin import enforce

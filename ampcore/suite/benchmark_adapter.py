@@ -8,8 +8,11 @@ things it has no public API for, each kept here with why:
   assertion, the summary): pytest-benchmark keeps it only in ``config._benchmarksession
   .disabled`` (set by ``--benchmark-disable``, by pytest-xdist, or without ``statistics``).
   Inside a benchmark test the fixture's public ``benchmark.disabled`` says the same.
-- keeping raw rounds in saved runs (``--benchmark-save-data``) whatever the command line
-  said: ``config.option.benchmark_save_data``.
+- keeping the raw rounds of ampcore's benchmarks in saved runs, whatever
+  ``--benchmark-save-data`` said and without touching the session's other benchmarks: the
+  documented ``pytest_benchmark_update_json`` hook hands over the benchmarks (whose round
+  times, ``stats.data``, have no public accessor) and the JSON about to be saved
+  (``keep_raw_rounds``).
 - a run's rounds as the benchmark's rounds: ``train_timed`` drives ``pedantic()`` over an
   ``ampcore.train.run.Experiment``'s rounds (one benchmark round per training round, the
   checks and evaluation in the untimed ``setup``) and reads the raw round times back from
@@ -25,7 +28,7 @@ The group a benchmark is saved under must be set before ``pedantic()``: pytest-b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
@@ -50,11 +53,18 @@ def timing_state(config: pytest.Config) -> tuple[bool, str]:
     return True, ""
 
 
-def save_raw_rounds(config: pytest.Config) -> None:
-    """Keep every round's time in saved runs, for ``ampcore compare``'s statistics. Call it
-    from a ``tryfirst`` ``pytest_configure``: pytest-benchmark reads the option in its own."""
-    if hasattr(config.option, "benchmark_save_data"):
-        config.option.benchmark_save_data = True
+def keep_raw_rounds(benchmarks: Sequence, output_json: dict,
+                    wanted: Callable[[Mapping], bool]) -> None:
+    """Add their round times (``stats.data``, as ``--benchmark-save-data`` would) to the saved
+    benchmarks of ``output_json`` whose ``extra_info`` is ``wanted``; call it from the
+    ``pytest_benchmark_update_json`` hook. The rest are saved as the command line said."""
+    rounds = {b.fullname: b.stats.data for b in benchmarks
+              if getattr(getattr(b, "stats", None), "data", None) is not None}
+    for saved in output_json.get("benchmarks", ()):
+        stats = saved.get("stats")
+        if (isinstance(stats, dict) and "data" not in stats and saved.get("fullname") in rounds
+                and wanted(saved.get("extra_info") or {})):
+            stats["data"] = list(rounds[saved["fullname"]])
 
 
 def set_group(benchmark, group: str) -> None:

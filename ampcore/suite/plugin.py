@@ -12,6 +12,10 @@ ampcore installed can write benchmarks against these fixtures:
 - ``amp_runs``: the session's ``SuiteSession``: trains each case once, under pytest-benchmark
   when a benchmark test asks, on demand otherwise.
 
+The suite's own tests use them and are importable: ``from ampcore.suite.matrix import *`` in a
+test file is the whole matrix there (``ampcore.suite.matrix``). Saved runs keep the raw rounds
+of every benchmark ampcore recorded, with no conftest hook (``pytest_benchmark_update_json``).
+
 Options are ``ampcore.options.table``' suite rows (``ampcore.suite.options``). torch is imported
 lazily, so loading the plugin costs nothing in unrelated test runs; it also loads without
 pytest-benchmark (tests that need its ``benchmark`` fixture then skip with the reason).
@@ -30,6 +34,9 @@ from ampcore.suite import benchmark_adapter as adapter
 from ampcore.suite import options as suite_options
 from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem
 from ampcore.suite.session import SuiteSession
+
+# The matrix's tests are imported into users' test files: their asserts read like a test's.
+pytest.register_assert_rewrite("ampcore.suite.matrix")
 
 _SESSION_KEY = pytest.StashKey[SuiteSession]()
 _OUTCOMES_KEY = pytest.StashKey[Outcomes]()
@@ -193,6 +200,16 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["ampcore"] = SessionRecord(environment.capture(session.device),
                                             session.cuda_graphs,
                                             session.interrupted).to_machine_info()
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
+                                 output_json: dict) -> None:
+    """Save the raw rounds of the benchmarks ampcore recorded (``ampcore compare`` tests them),
+    as ``--benchmark-save-data`` would; other benchmarks of the session are left as saved."""
+    from ampcore.judge.record import SCHEMA_KEY
+
+    adapter.keep_raw_rounds(benchmarks, output_json, lambda extra_info: SCHEMA_KEY in extra_info)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -223,11 +223,12 @@ class SuiteSession:
         precision on one GPU."""
         from ampcore.judge.speedup import scaling_efficiency
 
-        details = result.details
+        merged = result.merged  # "ddp": how the ranks' results were merged
+        parts = merged.parts if merged is not None else ()
         record = BenchmarkRecord.from_result(
-            result, **self._speedup(result, self.ddp_results), world_size=details["world_size"],
-            per_rank_peak_memory_bytes=tuple(details.get("per_rank_peak_memory_bytes") or ()) or None,
-            scaler_consistent=details.get("scaler_consistent"),
+            result, **self._speedup(result, self.ddp_results), world_size=result.world_size,
+            per_rank_peak_memory_bytes=tuple(p.peak_memory_bytes for p in parts) or None,
+            scaler_consistent=merged.consistent if merged is not None else None,
             single_gpu_samples_per_s=single.samples_per_s,
             scaling_efficiency=scaling_efficiency(result, single))
         self.records[run_name(ddp_group(result.workload), result.precision)] = record

@@ -28,6 +28,7 @@ class RunConfig:
     test_samples: int | None = None
     max_length: int | None = None
     model: str | None = None
+    image_size: int | None = None
     weight_decay: float | None = None
     seed: int | None = None
     train_seed: int | None = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ampcore.core.entries import Precision
 from ampcore.core.errors import UsageError
 from ampcore.workloads.base import PreparedWorkload
 
@@ -30,6 +31,9 @@ class Injection:
     seen_by: str  # the metric that should flag it
     apply: Callable[..., PreparedWorkload]  # (workload) or (workload, argument)
     argument: str | None = None  # what follows "kind:", for kinds that take one
+    # Acts only under autocast (it changes what autocast does): refused for a mode without it,
+    # where the run would be recorded as injected while nothing changed.
+    needs_autocast: bool = False
 
 
 def _blocks(model: nn.Module) -> list[nn.Module]:
@@ -228,7 +232,7 @@ INJECTIONS: dict[str, Injection] = {i.kind: i for i in (
               "time (captured: GPU work), aten ops, kernel launches",
               _attention_fallback),
     Injection("autocast-fp32-op", "an op moved to float32 by an autocast policy change",
-              "time (captured: GPU work), casts", _fp32_feed_forward),
+              "time (captured: GPU work), casts", _fp32_feed_forward, needs_autocast=True),
     Injection("host-overhead", "host-side Python overhead per layer (a slower framework "
               "path, a hook)", "Python bytecodes; host time and eager time", _host_overhead),
     Injection("extra-sync", "an extra host-device sync per step (.item() in a logging path)",
@@ -272,8 +276,22 @@ def check_kinds(kinds: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
-def apply(kinds: tuple[str, ...], workload: PreparedWorkload) -> PreparedWorkload:
-    """The workload with each injection applied, in order."""
+def check_applicable(kinds: tuple[str, ...] | list[str], precision: Precision) -> None:
+    """A UsageError when one of ``kinds`` cannot act on a run in ``precision``."""
+    for kind in check_kinds(kinds):
+        if _split(kind)[0].needs_autocast and precision.autocast is None:
+            raise UsageError(
+                f"injection {kind!r} cannot act on precision {precision.id!r}: it changes what "
+                "autocast does, and that mode runs without autocast; name only mixed "
+                "precisions with it (e.g. --precision amp-bf16)")
+
+
+def apply(kinds: tuple[str, ...], workload: PreparedWorkload,
+          precision: Precision | None = None) -> PreparedWorkload:
+    """The workload with each injection applied, in order (each checked against
+    ``precision`` when given)."""
+    if precision is not None:
+        check_applicable(kinds, precision)
     for kind in check_kinds(kinds):
         injection, argument = _split(kind)
         workload = (injection.apply(workload) if argument is None

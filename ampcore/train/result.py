@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ampcore.train.config import ConfiguredRun
+from ampcore.train.merged import MergedRun, Part, split_legacy_details
 
 # ``grad_scaler`` beside "enabled" and "skipped_steps" (``ampcore.train.loss_scale``): the
 # scaler's configuration, then how its scale moved; the record's ``grad_scaler_*`` fields.
@@ -51,6 +52,9 @@ class RunResult(ConfiguredRun):
     heldout_correct: str = ""
     heldout_source: str = ""
     heldout_time_s: float = 0.0
+    # How a result merged from several processes (DDP ranks, fresh processes) was made, and
+    # each one's figures (ampcore.train.merged); None for a run in one process.
+    merged: MergedRun | None = None
 
     # --- derived figures ---------------------------------------------------------------
     @property
@@ -71,6 +75,17 @@ class RunResult(ConfiguredRun):
         if not self.flops_per_sample:
             return None
         return self.flops_per_sample * self.samples_per_s / 1e12
+
+    @property
+    def world_size(self) -> int:
+        """DDP processes that trained this run together (1: no DDP)."""
+        return self.run_config.world_size
+
+    def as_part(self) -> Part:
+        """This run's figures as one part of a merged run (a DDP rank, a fresh process)."""
+        return Part(self.device, tuple(self.round_times_s), self.step_time_s,
+                    self.peak_memory_bytes, self.grad_scaler.get("final_scale"),
+                    self.skipped_steps, self.heldout_accuracy)
 
     @property
     def final_accuracy(self) -> float:
@@ -160,13 +175,23 @@ class RunResult(ConfiguredRun):
     # --- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["merged"] = self.merged.to_dict() if self.merged else None
         data["summary"] = self.summary()
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunResult:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if values.get("merged") is not None:
+            values["merged"] = MergedRun.from_dict(values["merged"])
+        elif values.get("details"):  # saved before MergedRun: its figures are in details
+            merged, details, sizes = split_legacy_details(values["details"], values.get("device"))
+            if merged is not None:  # the sizes were in config too, bar the oldest files
+                config = values.get("config", {})
+                values.update(merged=merged, details=details, config={
+                    **config, **{k: v for k, v in sizes.items() if k not in config}})
+        return cls(**values)
 
 
 def write_json(results: list[RunResult], path: str | Path, partial: bool = False) -> Path:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
@@ -22,8 +20,10 @@ from ampcore.measure import environment
 
 from ampcore.train import inject
 from ampcore.core.errors import DeviceOutOfMemoryError, UsageError
-from ampcore.train.loop import Evaluation, StepPlan, Trainer, plan_steps
+from ampcore.train.loop import Evaluation, Trainer
+from ampcore.train.plan import StepPlan, plan_steps
 from ampcore.train.precision import ActivePrecision, activate
+from ampcore.train.progress import EpochBars
 from ampcore.core.profiles import get_profile
 from ampcore.core.registry import get_precision, workload_entry
 from ampcore.train.config import RunConfig
@@ -113,7 +113,7 @@ class Experiment:
                 data_dir=self.spec.data_dir, allow_download=self.spec.allow_download,
                 allow_random_init=self.spec.allow_random_init)
             workload = amp.prepare(workload)  # float8: its linear layers swapped
-            workload = inject.apply(self.spec.injections, workload)
+            workload = inject.apply(self.spec.injections, workload, self.precision)
             plan = plan_steps(workload.train_size, config.batch_size, config.epochs,
                               config.training_seed, self.profile.min_rounds, self.device,
                               rank=self.rank, world_size=self.world_size)
@@ -206,7 +206,9 @@ class Experiment:
 
         ``before_round(r)`` runs untimed just before round r (a barrier, so that every rank of
         a distributed run starts the round together)."""
-        bars = _EpochBars(self) if progress else None
+        bars = EpochBars(self.plan, f"{self.spec.workload}/{self.spec.precision}",
+                         self.config.epochs, lambda: self.state.evaluations[-1].accuracy
+                         ) if progress else None
         try:
             for r in self.rounds(on_checked=bars.round_checked if bars else None):
                 if before_round is not None:
@@ -275,34 +277,6 @@ class Experiment:
                 f"{self.spec.device} ran out of memory in {self.spec.workload}/{self.spec.precision} "
                 f"({', '.join(f'{k} {v}' for k, v in knobs.items())}): use a larger GPU, or a "
                 f"smaller {' or '.join(knobs)}. torch said: {str(exc).splitlines()[0]}") from exc
-
-
-class _EpochBars:
-    """One progress bar per epoch on stderr, advanced as each round's checks finish."""
-
-    def __init__(self, experiment: Experiment) -> None:
-        self.experiment = experiment
-        self.bar = self._open(0)
-
-    def _open(self, epoch: int) -> Any:
-        from tqdm import tqdm
-
-        exp, plan = self.experiment, self.experiment.plan
-        steps = sum(len(r) for r, e in zip(plan.rounds, plan.epoch_of_round) if e == epoch)
-        desc = f"{exp.spec.workload}/{exp.spec.precision} epoch {epoch + 1}/{exp.config.epochs}"
-        return tqdm(total=steps, file=sys.stderr, unit="step", desc=desc)
-
-    def round_checked(self, r: int) -> None:
-        state = self.experiment.state
-        self.bar.update(len(state.plan.rounds[r]))
-        if r in state.plan.epoch_ends:
-            self.bar.set_postfix(acc=f"{state.evaluations[-1].accuracy:.3f}")
-            self.bar.close()
-            if r + 1 < len(state.plan.rounds):
-                self.bar = self._open(state.plan.epoch_of_round[r + 1])
-
-    def close(self) -> None:
-        self.bar.close()  # tqdm closes once; a second close does nothing
 
 
 def run_experiment(spec: RunSpec, progress: bool = False) -> RunResult:

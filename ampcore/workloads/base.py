@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ampcore.core.errors import WorkloadContractError
+from ampcore.core.errors import UnsupportedPrecisionError, WorkloadContractError
 
 
 @dataclass
@@ -131,3 +131,29 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: max(0.0, 1.0 - step / max(1, total_steps))
     )
+
+
+# Names torch gives a reduced dtype in "... not implemented for 'Half'" and the like.
+_REDUCED_DTYPES = ("Half", "BFloat16", "Float8", "float16", "bfloat16", "float8")
+Forward = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
+
+
+def precision_guard(name: str, forward: Forward) -> Forward:
+    """``forward``, where an error naming a reduced dtype under autocast becomes an
+    ``UnsupportedPrecisionError``: a model named by the user (a model family) that has an op
+    without a kernel for that dtype cannot run in the precision, which the suite skips and
+    ``ampcore run`` reports with torch's reason, instead of failing as a bug."""
+    def guarded(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        try:
+            return forward(model, inputs)
+        except (RuntimeError, NotImplementedError) as exc:
+            device = next(iter(inputs.values())).device.type
+            if not (torch.is_autocast_enabled(device)
+                    and any(word in str(exc) for word in _REDUCED_DTYPES)):
+                raise
+            dtype = str(torch.get_autocast_dtype(device)).replace("torch.", "")
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UnsupportedPrecisionError(
+                f"autocast to {dtype}", device,
+                f"{name} has an operation without a {dtype} kernel here ({reason})") from exc
+    return guarded

@@ -129,8 +129,8 @@ def _enough_texts(texts: list[str], tokens: int) -> list[str]:
     return texts
 
 
-def _texts(config: WorkloadConfig, real_data: bool, data_dir: Path | None,
-           allow_download: bool) -> tuple[list[str], list[str], str]:
+def lm_texts(config: WorkloadConfig, real_data: bool, data_dir: Path | None,
+             allow_download: bool) -> tuple[list[str], list[str], str]:
     """(training texts, held-out texts, source), in a seeded order."""
     train_tokens = config.train_samples * (config.max_length + 1)
     test_tokens = config.test_samples * (config.max_length + 1)
@@ -185,7 +185,7 @@ def build_model(sizes: dict[str, int], vocab_size: int, max_length: int) -> torc
     return LlamaForCausalLM(config)
 
 
-def _forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def causal_lm_forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     # (batch, tokens, vocab) against (batch, tokens) labels: the loop's loss is the mean over
     # every token (``loop.class_loss``).
     return model(input_ids=inputs["input_ids"]).logits
@@ -209,7 +209,7 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     sizes = architecture(config.model)
     if not config.train_samples or not config.test_samples:
         raise UsageError("the llama workload needs train_samples and test_samples (sequences)")
-    train_texts, test_texts, source = _texts(config, real_data, data_dir, allow_download)
+    train_texts, test_texts, source = lm_texts(config, real_data, data_dir, allow_download)
     tokenizer = smoke.train_wordpiece_tokenizer(train_texts, vocab_size=sizes["vocab"])
     separator = tokenizer.convert_tokens_to_ids(SEPARATOR)
 
@@ -227,7 +227,7 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     dims = ", ".join(f"{k}={v}" for k, v in sizes.items() if k != "vocab")
     return PreparedWorkload(
         name="llama", model=model, optimizer=optimizer,
-        scheduler=warmup_linear_schedule(optimizer, steps), forward=_forward,
+        scheduler=warmup_linear_schedule(optimizer, steps), forward=causal_lm_forward,
         train_inputs={"input_ids": train[:, :-1].to(device)}, train_labels=train[:, 1:].to(device),
         test_inputs={"input_ids": test[:, :-1].to(device)}, test_labels=test[:, 1:].to(device),
         data_source=source,

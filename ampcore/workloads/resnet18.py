@@ -7,6 +7,7 @@ before the first residual stage. The rest is torchvision's ResNet18 with a 10-cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -84,10 +85,24 @@ def _heldout(splits, count: int | None) -> tuple[torch.Tensor | None, torch.Tens
     return images, labels, f"{len(labels)} test images of {splits.source}"
 
 
-def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
-          data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
-    if config.model not in ARCHITECTURES:
-        raise UsageError(f"unknown resnet18 architecture {config.model!r}; valid: {', '.join(ARCHITECTURES)}")
+@dataclass(frozen=True)
+class Images:
+    """One run's images, each split on the host at its stored size (N x 1 x H x W)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    held_x: torch.Tensor | None
+    held_y: torch.Tensor | None
+    held_source: str
+    source: str
+    num_classes: int
+
+
+def images(config: WorkloadConfig, real_data: bool, data_dir: Path | None,
+           allow_download: bool) -> Images:
+    """MNIST (seed) or the smoke digits, cut to the profile's sample counts."""
     if real_data:
         splits = mnist.load_mnist(data_dir, allow_download)
     else:
@@ -98,21 +113,39 @@ def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
     test_x, test_y = _first(splits.test_images, splits.test_labels, config.test_samples,
                             "test", splits.source)
     held_x, held_y, held_source = _heldout(splits, config.eval_samples)
-    torch.manual_seed(config.training_seed)  # the same initial weights for every precision
-    model = ARCHITECTURES[config.model](splits.num_classes).to(device)
+    return Images(train_x, train_y, test_x, test_y, held_x, held_y, held_source, splits.source,
+                  splits.num_classes)
+
+
+def image_workload(name: str, config: WorkloadConfig, device: torch.device, data: Images,
+                   model: nn.Module, weights_source: str, details: dict,
+                   flops_per_sample: float | None = None) -> PreparedWorkload:
+    """An image classifier trained on ``data``: resnet18's, and a torchvision family's."""
+    model = model.to(device)
     return PreparedWorkload(
-        name="resnet18", model=model,
+        name=name, model=model,
         optimizer=make_adamw(model, config.lr, config.weight_decay, device), scheduler=None,
         forward=_forward,
-        train_inputs={"pixels": train_x.to(device)}, train_labels=train_y.to(device),
-        test_inputs={"pixels": test_x.to(device)}, test_labels=test_y.to(device),
-        heldout_inputs={"pixels": held_x.to(device)} if held_x is not None else {},
-        heldout_labels=held_y.to(device) if held_y is not None else None,
-        heldout_source=held_source,
-        data_source=splits.source,
-        weights_source=f"random init ({config.model}, trained from scratch)",
+        train_inputs={"pixels": data.train_x.to(device)}, train_labels=data.train_y.to(device),
+        test_inputs={"pixels": data.test_x.to(device)}, test_labels=data.test_y.to(device),
+        heldout_inputs={"pixels": data.held_x.to(device)} if data.held_x is not None else {},
+        heldout_labels=data.held_y.to(device) if data.held_y is not None else None,
+        heldout_source=data.held_source, data_source=data.source, weights_source=weights_source,
         accuracy_meaningful=True,  # training from scratch is this workload's experiment
-        details={"architecture": config.model, "image_size": list(train_x.shape[-2:]),
-                 "stem": "3x3 stride 1, no max-pool",
-                 "parameters": sum(p.numel() for p in model.parameters())},
+        flops_per_sample=flops_per_sample,
+        details={**details, "parameters": sum(p.numel() for p in model.parameters())},
     )
+
+
+def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
+          data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
+    if config.model not in ARCHITECTURES:
+        raise UsageError(f"unknown resnet18 architecture {config.model!r}; valid: {', '.join(ARCHITECTURES)}")
+    data = images(config, real_data, data_dir, allow_download)
+    torch.manual_seed(config.training_seed)  # the same initial weights for every precision
+    model = ARCHITECTURES[config.model](data.num_classes)
+    return image_workload(
+        "resnet18", config, device, data, model,
+        f"random init ({config.model}, trained from scratch)",
+        {"architecture": config.model, "image_size": list(data.train_x.shape[-2:]),
+         "stem": "3x3 stride 1, no max-pool"})

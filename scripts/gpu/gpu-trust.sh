@@ -16,6 +16,8 @@
 #            a KIND with an argument (gpu-work:340) is stored as gpu-work_340
 #   e.g.  scripts/gpu/gpu-trust.sh .gpu/data .gpu/models/bert-base-cased-config $OUT 300 \
 #         off:aa off:host-overhead off:aa off:extra-sync
+# AMPCORE_PRECISIONS (default amp-bf16) and AMPCORE_PROFILE (default seed) choose what each
+# session trains: fp32,amp-bf16 measures the speedup's noise between sessions too.
 # Wheels for packages the machine lacks (datasets, dill, multiprocess) may sit in .whl/ (and an
 # alternative set in .whl/alt/, tried when the first does not import).
 set -uo pipefail
@@ -45,7 +47,7 @@ lane() {  # LANE STRIDE SESSION...: this lane's share of the sessions, one after
     start=$(date +%s)
     AMPCORE_INJECT=$([[ $kind == aa ]] || echo "$kind") timeout 150 python3 -m pytest benchmarks \
       -p no:cacheprovider -q -k train --amp-profile "${AMPCORE_PROFILE:-seed}" --amp-workloads bert \
-      --amp-precisions amp-bf16 --amp-data-dir "$data" --amp-bert-model "$bert" $random_init \
+      --amp-precisions "${AMPCORE_PRECISIONS:-amp-bf16}" --amp-data-dir "$data" --amp-bert-model "$bert" $random_init \
       --amp-cuda-graphs "$mode" --benchmark-autosave --benchmark-storage "file://$dir/$mode-$name" \
       > "$dir/log-$mode-$name-$start$tag.txt" 2>&1
     echo "lane $index: $mode $kind rc=$? $(( $(date +%s) - start )) s"

@@ -30,13 +30,14 @@ VARIANTS = [
 
 def describe(result: RunResult, efficiency: float | None, wall_s: float) -> str:
     rounds = result.round_times_s
-    memory = result.details.get("per_rank_peak_memory_bytes") or [result.peak_memory_bytes]
+    parts = result.merged.parts if result.merged else ()
+    memory = [p.peak_memory_bytes for p in parts] or [result.peak_memory_bytes]
     eff = f" eff {efficiency:.3f}" if efficiency is not None else ""
     return (f"{result.samples_per_s:8.1f} sps{eff} train {result.train_time_s:6.2f}s "
             f"cv {result.round_cv * 100:5.2f}% rounds {min(rounds) * 1e3:.0f}-{max(rounds) * 1e3:.0f}ms "
             f"loss0 {result.train_losses[0]:.4f} last {result.final_train_loss:.4f} "
             f"mem {[round(m / 2**20) for m in memory]}MiB "
-            f"consistent {result.details.get('scaler_consistent')} wall {wall_s:.0f}s")
+            f"consistent {result.merged.consistent if result.merged else None} wall {wall_s:.0f}s")
 
 
 def main(data_dir: Path, bert: str, out_dir: Path) -> None:
