@@ -25,6 +25,9 @@ HEADER = ("benchmark", "metric", "verdict", "baseline", "candidate", "change", "
           "evidence", "method")
 
 
+KERNELS = "kernels: "  # how a time verdict's note names the kernels that moved
+
+
 def evidence(m: MetricVerdict) -> str:
     parts = []
     if m.p_value is not None:
@@ -39,6 +42,8 @@ def evidence(m: MetricVerdict) -> str:
         parts.append(m.note)  # a counter's note names the operators whose counts changed;
         # a paired metric's its table, test and interval (or why it fell back to a threshold);
         # a configuration's the settings that changed
+    elif m.note and KERNELS in m.note:  # a time verdict's: where the time went
+        parts.append(KERNELS + m.note.split(KERNELS, 1)[1])
     return "; ".join(parts) or "-"
 
 

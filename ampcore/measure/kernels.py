@@ -56,7 +56,10 @@ def by_class(times: Mapping[str, float]) -> dict[str, float]:
 
 def short(name: str, width: int = 60) -> str:
     """A kernel's name for display: its template arguments and parameters dropped."""
-    base = re.sub(r"<.*>|\(.*\)|^void ", "", name).strip() or name
+    # Up to the first template or parameter list; "(anonymous namespace)::" is a scope, not
+    # the parameter list, and would otherwise cut the name short.
+    base = name.removeprefix("void ").replace("(anonymous namespace)::", "")
+    base = re.split(r"[<(]", base, maxsplit=1)[0].strip() or name
     return base if len(base) <= width else base[:width - 3] + "..."
 
 

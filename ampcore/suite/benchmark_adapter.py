@@ -13,6 +13,13 @@ things it has no public API for, each kept here with why:
   documented ``pytest_benchmark_update_json`` hook hands over the benchmarks (whose round
   times, ``stats.data``, have no public accessor) and the JSON about to be saved
   (``keep_raw_rounds``).
+- one saving session at a time per storage: pytest-benchmark numbers a saved file by counting
+  the storage's files, so two sessions saving at once can take one number and overwrite each
+  other. ``lock_storage`` (from ``pytest_benchmark_update_json``, just before the save) holds a
+  lock file in the storage, on ``session.storage.path``; ``release_storage`` after the save.
+- sessions that would save nothing: pytest-benchmark times nothing under pytest-xdist, so
+  ``-n`` with ``--benchmark-autosave`` / ``--benchmark-save`` is refused
+  (``parallel_save_problem``) instead of passing with an empty history.
 - a run's rounds as the benchmark's rounds: ``train_timed`` drives ``pedantic()`` over an
   ``ampcore.train.run.Experiment``'s rounds (one benchmark round per training round, the
   checks and evaluation in the untimed ``setup``) and reads the raw round times back from
@@ -28,7 +35,9 @@ The group a benchmark is saved under must be set before ``pedantic()``: pytest-b
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -36,6 +45,10 @@ import pytest
 if TYPE_CHECKING:  # torch only when something trains: the plugin loads this module
     from ampcore.train.result import RunResult
     from ampcore.train.run import Experiment
+
+SAVE_LOCK = ".ampcore-save.lock"  # in the storage's root, beside the machine folders
+SAVE_WAIT_S = 600.0  # a save takes well under a second; longer means a stuck session
+_LOCK = pytest.StashKey[object]()
 
 NOT_ACTIVE = "pytest-benchmark is not active (not installed, or disabled with -p no:benchmark)"
 
@@ -51,6 +64,50 @@ def timing_state(config: pytest.Config) -> tuple[bool, str]:
                            "time in parallel)")
         return False, "timing is disabled (--benchmark-disable)"
     return True, ""
+
+
+def parallel_save_problem(config: pytest.Config) -> str | None:
+    """Why this session would save nothing although asked to: pytest-xdist workers (-n) and
+    pytest-benchmark's saving; None when it can save what it times."""
+    parallel = bool(getattr(config.option, "numprocesses", None)) or (
+        config.getoption("dist", "no") not in ("no", None))
+    saving = config.getoption("benchmark_autosave", False) or config.getoption("benchmark_save",
+                                                                               None)
+    if not (parallel and saving):
+        return None
+    return ("-n (pytest-xdist) cannot be combined with --benchmark-autosave or --benchmark-save: "
+            "pytest-benchmark times nothing under xdist, so the session would save nothing. "
+            "Run the benchmarks without -n (add -n only with --benchmark-disable, as a "
+            "functional check)")
+
+
+def lock_storage(config: pytest.Config, wait_s: float = SAVE_WAIT_S) -> None:
+    """Hold the storage's save lock until ``release_storage``: another session saving into the
+    same storage now makes this one wait (saying so) instead of taking its file number."""
+    from filelock import FileLock, Timeout
+
+    session = getattr(config, "_benchmarksession", None)
+    path = getattr(getattr(session, "storage", None), "path", None)
+    if (path is None or _LOCK in config.stash
+            or not (getattr(session, "save", None) or getattr(session, "autosave", None))):
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(Path(path) / SAVE_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"ampcore: another session is saving into {path}; waiting for it (lock "
+              f"{lock.lock_file})", file=sys.stderr, flush=True)
+        lock.acquire(timeout=wait_s)
+    config.stash[_LOCK] = lock
+
+
+def release_storage(config: pytest.Config) -> None:
+    """Release what ``lock_storage`` holds (nothing when it holds nothing)."""
+    lock = config.stash.get(_LOCK, None)
+    if lock is not None:
+        lock.release(force=True)
+        del config.stash[_LOCK]
 
 
 def keep_raw_rounds(benchmarks: Sequence, output_json: dict,

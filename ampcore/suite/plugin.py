@@ -50,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Every option is checked here (torch-free), so a bad value is a usage error before
     # collection; the session itself imports torch only when something trains.
+    problem = adapter.parallel_save_problem(config)
+    if problem:
+        raise pytest.UsageError(problem)
     settings = suite_options.resolve(config)
     if settings.require_cuda:  # GPU CI: no CUDA is an error now, not a session of skips
         problem = cuda_problem(settings.device)
@@ -186,7 +189,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     outcomes = session.config.stash.get(_OUTCOMES_KEY, None)
     if outcomes is not None and outcomes.all_skipped and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = ALL_SKIPPED_EXIT
-    yield
+    try:
+        yield
+    finally:
+        adapter.release_storage(session.config)  # pytest-benchmark has saved by now
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
@@ -210,6 +216,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
     from ampcore.judge.record import SCHEMA_KEY
 
     adapter.keep_raw_rounds(benchmarks, output_json, lambda extra_info: SCHEMA_KEY in extra_info)
+    adapter.lock_storage(config)  # the save follows this hook
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

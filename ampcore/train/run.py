@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ampcore.measure import environment
+from ampcore.measure.tenancy import sole_tenant
 
 from ampcore.train import inject
 from ampcore.core.errors import DeviceOutOfMemoryError, UsageError
@@ -25,7 +26,7 @@ from ampcore.train.plan import StepPlan, plan_steps
 from ampcore.train.precision import ActivePrecision, activate
 from ampcore.train.progress import EpochBars
 from ampcore.core.profiles import get_profile
-from ampcore.core.registry import get_precision, workload_entry
+from ampcore.core.registry import get_precision, run_name, workload_entry
 from ampcore.train.config import RunConfig
 from ampcore.train.result import RunResult
 from ampcore.train.spec import RunSpec, resolve_device
@@ -94,6 +95,9 @@ class Experiment:
     def __enter__(self) -> Experiment:
         stack = contextlib.ExitStack()
         try:
+            if self.device.type == "cuda" and self.rank == 0:  # timed GPU work: one tenant
+                stack.enter_context(sole_tenant(f"cuda:{self.device.index or 0}", run_name(
+                    self.spec.workload, self.spec.precision)))
             self._state = self._prepare(stack.enter_context(activate(self.precision, self.device)))
         except BaseException:
             stack.close()
