@@ -365,3 +365,15 @@ def test_digits_refusal_is_a_data_error():
     # An AmpcoreError (a clear message, no traceback), still a ValueError for older callers.
     with pytest.raises(DataError, match="asked for 2000 \\(1500 train \\+ 500 test\\)"):
         smoke.digits(1500, 500, seed=0)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_zero_row_imdb_parquet_says_so(tmp_path, write_imdb, split):
+    import pyarrow as pa
+
+    write_imdb(tmp_path, 10, "train")
+    path = _write_parquet(tmp_path, {"text": pa.array([], pa.string()),
+                                     "label": pa.array([], pa.int64())}, split)
+    with pytest.raises(DataError, match="holds no rows") as info:
+        imdb.load_imdb(tmp_path, allow_download=False)
+    assert str(path) in str(info.value)

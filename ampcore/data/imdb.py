@@ -42,10 +42,12 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
                  if (local / f"{split}.parquet").is_file()}
         dsets = {}
         for split, path in files.items():
+            _check_rows(path)  # datasets' own message for an empty file hides the cause
             try:
                 dsets[split] = datasets.load_dataset("parquet", data_files={split: path}, split=split)
             except Exception as exc:  # pyarrow and datasets raise many types for a bad file
-                raise DataError(f"cannot read IMDB parquet file {path}: {exc}") from exc
+                cause = f" (cause: {exc.__cause__})" if exc.__cause__ else ""
+                raise DataError(f"cannot read IMDB parquet file {path}: {exc}{cause}") from exc
             _check_columns(dsets[split], path)
         return datasets.DatasetDict(dsets), f"{LOCAL_SOURCE}{local}"
     if not allow_download:
@@ -65,6 +67,21 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
     for split in ("train", "test"):
         _check_columns(dsets[split], f"the {split} split of hub:imdb")
     return datasets.DatasetDict({"train": dsets["train"], "test": dsets["test"]}), "imdb from the hub"
+
+
+def _check_rows(path: str) -> None:
+    """A DataError for a parquet file without rows (or not parquet at all), naming it."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except Exception as exc:  # not parquet, truncated: pyarrow's own words say which
+        raise DataError(f"cannot read IMDB parquet file {path}: {type(exc).__name__}: {exc}; "
+                        "replace it with a complete export (columns 'text' and 'label')") from exc
+    if rows == 0:
+        raise DataError(f"IMDB parquet file {path} holds no rows: export the reviews into it "
+                        "(columns 'text' and 'label'), or remove the imdb/ folder to read the "
+                        "Hugging Face hub's copy (--download)")
 
 
 def _check_columns(dataset, where: str) -> None:
