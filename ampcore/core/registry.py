@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ampcore.core import families, plugins
 from ampcore.core.entries import Precision, Workload
@@ -96,7 +97,26 @@ WORKLOADS: plugins.Registry[Workload] = _Workloads("workload")
 def _caller() -> str:
     """Where a register_* call was made (two frames up), to name it in a duplicate's error."""
     frame = sys._getframe(2)
-    return f"register call at {frame.f_code.co_filename}:{frame.f_lineno}"
+    return f"{_REGISTER_CALL}{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+_REGISTER_CALL = "register call at "
+
+
+def registered_in(workload: str, precision: str) -> list[str]:
+    """The Python files outside ampcore whose ``register_*`` calls added ``workload`` or
+    ``precision`` (a conftest.py): a worker process (fresh processes, DDP ranks) imports them
+    before its run, since only pytest imported them in the parent. Entry points need nothing:
+    every process discovers them."""
+    package = Path(__file__).resolve().parent.parent
+    files = []
+    for table, key in ((WORKLOADS, workload), (PRECISIONS, precision)):
+        source = table.source(key) or ""
+        if source.startswith(_REGISTER_CALL):
+            path = Path(source[len(_REGISTER_CALL):].rpartition(":")[0])
+            if path.suffix == ".py" and package not in path.resolve().parents:
+                files.append(str(path))
+    return list(dict.fromkeys(files))
 
 
 def register_precision(precision: Precision, *, source: str | None = None) -> Precision:

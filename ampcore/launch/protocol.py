@@ -36,7 +36,8 @@ from typing import Any
 
 from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
 
-from ampcore.core.errors import UnsupportedPrecisionError
+from ampcore.core import registry
+from ampcore.core.errors import UnsupportedPrecisionError, UsageError
 from ampcore.train.result import RunResult, read_json, write_json
 from ampcore.train.spec import RunSpec
 
@@ -50,19 +51,51 @@ DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0
 
 # --- the run directory ------------------------------------------------------------------------
 
+REGISTERED_IN = "registered_in"  # the spec file's list of files a worker imports first
+
+
 def write_spec(spec: RunSpec, out: Path) -> None:
-    """Write ``spec`` to ``out`` for the workers (JSON: paths as strings)."""
+    """Write ``spec`` to ``out`` for the workers (JSON: paths as strings), with the files that
+    registered its workload or precision outside ampcore (a conftest.py)."""
     data = dataclasses.asdict(spec)
     data["data_dir"] = None if spec.data_dir is None else str(spec.data_dir)
+    data[REGISTERED_IN] = registry.registered_in(spec.workload, spec.precision)
     (out / SPEC_FILE).write_text(json.dumps(data), encoding="utf-8")
 
 
 def read_spec(out: Path) -> RunSpec:
-    """The ``RunSpec`` that ``write_spec`` wrote to ``out``."""
+    """The ``RunSpec`` that ``write_spec`` wrote to ``out``, its registering files imported
+    (once per process)."""
     data = json.loads((out / SPEC_FILE).read_text(encoding="utf-8"))
     if data.get("data_dir") is not None:
         data["data_dir"] = Path(data["data_dir"])
+    for path in data.pop(REGISTERED_IN, None) or ():
+        _import_registrations(Path(path))
     return RunSpec(**data)
+
+
+def _import_registrations(path: Path) -> None:
+    """Run ``path`` (a conftest.py that registers a workload) as pytest did in the launcher:
+    its folder first on sys.path, so its own imports resolve. Once per file and process."""
+    import importlib.util
+    import sys
+
+    name = f"_ampcore_registrations_{abs(hash(str(path.resolve())))}"
+    if name in sys.modules:
+        return
+    if not path.is_file():
+        raise UsageError(f"{path} registered this run's workload or precision in the launcher, "
+                         "but a worker cannot read it; keep it where the launcher found it")
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UsageError(f"{path}, which registered this run's workload or precision, fails to "
+                         f"import in a worker process ({type(exc).__name__}: {exc})") from exc
 
 
 def write_result(result: RunResult, out: Path) -> None:
