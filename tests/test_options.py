@@ -31,11 +31,11 @@ def test_every_option_name_of_both_faces_is_kept():
     run = {o.flag(RUN) for o in options.options_for(RUN)}
     suite = {o.flag(SUITE) for o in options.options_for(SUITE)}
     assert run == {"--workload", "--precision", "--profile", "--device", "--data-dir", "--download",
-                   "--bert-model", "--llama-model", "--max-length", "--allow-random-init", "--max-grad-norm",
+                   "--model", "--bert-model", "--llama-model", "--max-length", "--allow-random-init", "--max-grad-norm",
                    "--compile", "--cuda-graphs", "--inject", "--nproc", "--json", "--no-progress",
                    "--eval-samples", "--seeds", "--processes"}
     assert suite == {"--amp-profile", "--amp-workloads", "--amp-precisions", "--amp-data-dir",
-                     "--amp-bert-model", "--amp-llama-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
+                     "--amp-model", "--amp-bert-model", "--amp-llama-model", "--amp-max-length", "--amp-device", "--amp-min-speedup",
                      "--amp-acc-tol", "--amp-cuda-graphs", "--amp-nproc", "--amp-summary",
                      "--amp-allow-random-init", "--amp-download", "--amp-compile", "--amp-inject",
                      "--amp-require-cuda", "--amp-eval-samples", "--amp-seeds",
@@ -207,7 +207,8 @@ def test_the_model_options_are_those_of_workloads_that_take_one():
     checked by that entry's parser (llama's architectures; bert takes any source)."""
     from ampcore.core import registry
 
-    model_options = {o.model_of: o for o in options.OPTIONS if o.model_of is not None}
+    model_options = {o.model_of: o for o in options.OPTIONS
+                     if o.model_of not in (None, options.ANY_WORKLOAD)}
     assert set(model_options) == {"bert", "llama"}
     for workload, option in model_options.items():
         assert registry.workload_entry(workload).accepts("model")
@@ -233,3 +234,25 @@ def test_settings_has_one_field_per_option_of_the_type_its_parser_returns():
         default = option.default_for(RUN) if RUN in option.commands else option.default
         can_be_none = default is None and option.kind not in ("flag", "ids")
         assert hints[option.key] == (returns | None if can_be_none else returns), option.key
+
+
+def test_model_overrides_name_any_workload_that_takes_a_model():
+    """``--model ID=MODEL`` for a plugin's workload as well as the built-ins; a model spec with
+    commas of its own stays whole; a workload's own option wins."""
+    spec = "llama:hidden=64,layers=2,heads=2,intermediate=128"
+    settings = resolve(RUN, {"models": f"bert=/m/bert,llama={spec}"}, environ={})
+    assert dict(settings.models) == {"bert": "/m/bert", "llama": spec}
+    both = resolve(RUN, {"models": "bert=/m/a", "bert_model": "/m/b"}, environ={})
+    assert both.models["bert"] == "/m/b"
+    from_env = resolve(SUITE, {}, environ={"AMPCORE_MODELS": "bert=/m/c"})
+    assert from_env.models == {"bert": "/m/c"}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("resnet18=x", "workload 'resnet18' takes no model override"),
+    ("bert", "'bert' is not ID=MODEL"),
+    ("llama=gpt2", "unknown llama architecture"),
+])
+def test_bad_model_overrides_are_named(value, message):
+    with pytest.raises(OptionError, match=message):
+        resolve(RUN, {"models": value}, environ={})

@@ -29,12 +29,15 @@ from ampcore.core import registry
 from ampcore.core.errors import UsageError
 from ampcore.options.settings import Settings
 from ampcore.options.values import (Unknown, choice, device_name, flag, ids, injection_kinds,
-                                   integer, path, profile_name, real, workload_model)
+                                   integer, model_overrides, path, profile_name, real, workload_model)
 
 RUN, SUITE = "run", "suite"
 COMMANDS = (RUN, SUITE)
 # ampcore.train.graphs.CHOICES, which imports torch; tests/test_options.py checks that they agree.
 CUDA_GRAPH_CHOICES = ("auto", "on", "off")
+
+
+ANY_WORKLOAD = "*"  # Option.model_of of the option that names the workload in its value
 
 
 class OptionError(UsageError):
@@ -59,7 +62,8 @@ class Option:
     metavar: str | None = None
     run_flag: str | None = None  # default: --<key>
     suite_flag: str | None = None  # default: --amp-<key>
-    # A workload id: the value overrides that workload's model, in ``Settings.models``.
+    # A workload id: the value overrides that workload's model, in ``Settings.models``;
+    # ANY_WORKLOAD: the value maps workload ids to their models (``--model ID=MODEL``).
     model_of: str | None = None
 
     def flag(self, command: str) -> str:
@@ -112,6 +116,10 @@ OPTIONS: tuple[Option, ...] = (
            "AMPCORE_DATA_DIR", metavar="DIR"),
     Option("download", "allow fetching data sets and models from the internet", flag,
            "AMPCORE_DOWNLOAD", kind="flag"),
+    Option("models", "model overrides of any workloads that take one, a plugin's too: "
+           "ID=MODEL, comma-separated (--bert-model and --llama-model win over it)",
+           model_overrides, "AMPCORE_MODELS", metavar="ID=MODEL", run_flag="--model",
+           suite_flag="--amp-model", model_of=ANY_WORKLOAD),
     model_option("bert", "Hugging Face id or local directory for bert", "MODEL"),
     model_option("llama", "llama architecture: llama-125m, llama-wide (hidden 4,096, 4 layers: "
                  "where float8 pays), or llama:hidden=H,layers=L,heads=A,intermediate=I "
@@ -202,6 +210,8 @@ def resolve(command: str, given: Mapping[str, object],
                  if command in option.commands else _default(option, command))
         if option.model_of is None:
             values[option.key] = value
+        elif option.model_of == ANY_WORKLOAD:
+            models = {**(value or {}), **models}  # a workload's own option wins
         elif value is not None:
             models[option.model_of] = str(value)
     return Settings(command=command, models=models, raw=raw, **values)

@@ -7,6 +7,7 @@ Torch-free like the table (``ampcore.options.table``): the checks that need torc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,6 +101,28 @@ def workload_model(workload: str) -> Callable[[str], str]:
             raise Unknown(str(exc)) from None
         return value
     return parse
+
+
+def model_overrides(value: str) -> dict[str, str]:
+    """``ID=MODEL[,ID=MODEL...]``: a model override for each named workload whose registry
+    entry takes one (``run_options`` has "model": a plugin's as well as bert's and llama's),
+    each checked by that entry's parser. A comma starts a new pair only before such an id, so a
+    model spec may hold commas itself (``llama=llama:hidden=64,layers=2,...``)."""
+    takers = [w for w in registry.WORKLOADS if registry.workload_entry(w).accepts("model")]
+    if not takers:
+        raise Unknown("no registered workload takes a model override")
+    pairs = re.split(rf",(?=(?:{'|'.join(map(re.escape, takers))})=)", value.strip())
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        workload, sep, model = pair.partition("=")
+        if not sep or not model:
+            raise Unknown(f"{pair!r} is not ID=MODEL (workloads that take a model: "
+                          f"{', '.join(takers)})")
+        if workload not in takers:
+            raise Unknown(f"workload {workload!r} takes no model override (its registry entry's "
+                          f"run_options lack 'model'); those that do: {', '.join(takers)}")
+        overrides[workload] = workload_model(workload)(model)
+    return overrides
 
 
 def injection_kinds(value: str) -> tuple[str, ...]:
