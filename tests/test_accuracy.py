@@ -576,6 +576,6 @@ def test_compare_output_shows_the_paired_statistics(tmp_path, monkeypatch, capsy
                                     commit=f"{index:02x}" * 20, records={"bert-amp-bf16": held})
         synthetic.write_run(store, index, doc)
     monkeypatch.chdir(tmp_path)
-    assert main(["compare", str(tmp_path / ".benchmarks")]) == 1
+    assert main(["compare", str(tmp_path / ".benchmarks"), "--verbose"]) == 1
     out = capsys.readouterr().out
     assert "accuracy change 96% CI" in out and "b=120" in out and "McNemar" in out

@@ -12,7 +12,7 @@ from ampcore.train import fp8
 from ampcore.core.errors import UnsupportedPrecisionError
 from ampcore.core.registry import get_precision
 from ampcore.core.versions import installed_version
-from ampcore.history.matching import fingerprint
+from ampcore.history.environments import fingerprint
 from ampcore.options.table import SUITE, resolve
 from ampcore.train.precision import activate, autocast_dtype, check_supported
 from ampcore.suite.session import SuiteSession

@@ -1,5 +1,5 @@
 """``ampcore compare`` names the libraries that changed between baseline and candidate: what an
-upgrade comparison upgraded, shown as information, never as a refusal."""
+upgrade comparison upgraded, compared and shown first as "upgrade:" lines, never a refusal."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from ampcore.cli import main
-from ampcore.history import matching
+from ampcore.history import environments
 from ampcore.history.storage import Run
 from tests.support import synthetic
 
@@ -45,8 +45,9 @@ def test_an_upgrade_is_shown_and_still_compared(tmp_path, monkeypatch, capsys):
     assert status == 0 and data["verdict"] == "ok" and data["environment_differences"] == []
     assert data["library_changes"] == ["transformers 4.57.1 -> 5.17.0", "tokenizers 0.22.1 -> 0.23.3",
                                        "torchao not installed -> 0.14.0"]
-    assert ("libraries changed (information, not a refusal): transformers 4.57.1 -> 5.17.0; "
-            "tokenizers 0.22.1 -> 0.23.3; torchao not installed -> 0.14.0") in text
+    assert data["upgrades"] == data["library_changes"]  # torch, CUDA, driver unchanged
+    assert ("  upgrade: transformers 4.57.1 -> 5.17.0\n  upgrade: tokenizers 0.22.1 -> 0.23.3\n"
+            "  upgrade: torchao not installed -> 0.14.0\n") in text
 
 
 def test_unchanged_libraries_are_not_listed(tmp_path, monkeypatch, capsys):
@@ -54,7 +55,7 @@ def test_unchanged_libraries_are_not_listed(tmp_path, monkeypatch, capsys):
     save(store, 1, env())
     save(store, 2, env())
     _, data, text = compare(tmp_path, monkeypatch, capsys)
-    assert data["library_changes"] == [] and "libraries changed" not in text
+    assert data["library_changes"] == data["upgrades"] == [] and "upgrade:" not in text
 
 
 def run_with(environment: dict) -> Run:
@@ -67,7 +68,7 @@ def test_pooled_baselines_and_records_without_a_libraries_entry():
     # still has its top-level torch/transformers/torchvision/datasets, and nothing else.
     old = run_with(synthetic.environment())  # transformers 4.46.0, no "libraries"
     pooled = [old, run_with(env(transformers="4.57.1"))]
-    changes = matching.library_changes(pooled, run_with(env(transformers="5.17.0")))
+    changes = environments.library_changes(pooled, run_with(env(transformers="5.17.0")))
     assert changes == ["transformers 4.46.0, 4.57.1 -> 5.17.0"]
-    assert matching.library_changes([old], run_with(env(tokenizers="0.23.3"))) == [
+    assert environments.library_changes([old], run_with(env(tokenizers="0.23.3"))) == [
         "transformers 4.46.0 -> 4.57.1"]  # tokenizers: the old run did not record it

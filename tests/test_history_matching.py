@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ampcore.history import matching
+from ampcore.history import environments, matching
 from ampcore.history.__main__ import main
 from ampcore.history.report.build import collect_charts
 from ampcore.history.speedup import run_speedup
@@ -203,7 +203,7 @@ def test_cpu_runs_differ_by_core_count_and_model_not_the_brand_alone(tmp_path, m
     other = read_run(save(store, 2, env={**two, "cpu_count": 64, "cpu_affinity": 64}))[0]
     older = read_run(save(store, 3, env=cpu))[0]  # saved before the cores were recorded
     assert any(d.startswith("cpu_cores: 2 ") and "vs 64" in d
-               for d in matching.differences(base, other))
-    assert not matching.same_environment(base, other)
-    assert not any("cpu_cores" in d or "cpu_model" in d for d in matching.differences(older, base))
-    assert matching.same_environment(base, read_run(save(store, 4, env=two))[0])
+               for d in environments.differences(base, other))
+    assert not environments.same_environment(base, other)
+    assert not any("cpu_cores" in d or "cpu_model" in d for d in environments.differences(older, base))
+    assert environments.same_environment(base, read_run(save(store, 4, env=two))[0])

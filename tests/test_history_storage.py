@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampcore.history import matching
+from ampcore.history import environments, matching
 from ampcore.history.storage import expand_paths, load_history, read_run, storage_roots
 from tests.support import synthetic
 
@@ -35,7 +35,7 @@ def test_reads_real_gpu_history_in_order():
 def test_reads_real_cpu_run_and_its_environment():
     (run,), problems = load_history([CPU])
     assert problems == []
-    fingerprint = matching.fingerprint(run)
+    fingerprint = environments.fingerprint(run)
     assert fingerprint["device_type"] == "cpu" and fingerprint["gpu"] is None
     assert "cpu" in fingerprint
 

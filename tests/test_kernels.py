@@ -92,7 +92,10 @@ def test_a_time_regression_names_the_kernels_behind_it(tmp_path, monkeypatch, ca
     note = next(m for m in bert["metrics"] if m["metric"] == "time")["note"]
     assert "kernels: gemm sm90_xmma_gemm" in note and "+3.000 ms (+10.0%)" in note
     assert "new other at::cuda::spin_kernel: 1.000 ms" in note
-    assert main(["compare", str(store.parent)]) == 1  # the terminal's table names them too
+    assert main(["compare", str(store.parent), "--verbose"]) == 1  # the full table names them too
     assert "kernels: gemm sm90_xmma_gemm" in capsys.readouterr().out
+    assert main(["compare", str(store.parent)]) == 1  # and the compact view's regression line
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("REGRESSION"))
+    assert "time +" in line and "kernels: gemm sm90_xmma_gemm" in line
     fp32 = next(b for b in data["benchmarks"] if b["name"].endswith("[bert-fp32]"))
     assert "kernels" not in next(m for m in fp32["metrics"] if m["metric"] == "time")["note"]

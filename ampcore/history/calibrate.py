@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ampcore.measure import stats
-from ampcore.history import matching
+from ampcore.history import environments, matching
 from ampcore.history.compare import REGRESSION, compare_runs
 from ampcore.history.config import GateConfig, Thresholds
 from ampcore.history.report.progress import track
@@ -68,7 +68,7 @@ def aa_pairs(runs: Sequence[Run], same_commit: bool = False) -> list[tuple[Run, 
     """Consecutive runs on the same environment (and commit, if asked): presumed A/A."""
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        key = (repr(matching.fingerprint(run)), run.commit if same_commit else None)
+        key = (repr(environments.fingerprint(run)), run.commit if same_commit else None)
         groups.setdefault(key, []).append(run)
     return [(a, b) for group in groups.values() for a, b in zip(group, group[1:])]
 
@@ -193,7 +193,7 @@ def _add_trials(result: Calibration, noise: dict[str, BenchmarkNoise], runs: Seq
         result.notes.append("no run saved raw rounds (stats.data): resampling trials skipped")
         return
     newest = with_rounds[-1]
-    chosen = [r for r in with_rounds if matching.same_environment(r, newest)]
+    chosen = [r for r in with_rounds if environments.same_environment(r, newest)]
     counts = resampling_trials(chosen, config, trials, slowdown, seed, progress)
     result.trials, result.slowdown = trials, slowdown
     result.trial_run = (newest.path.name if len(chosen) == 1 else

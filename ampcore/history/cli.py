@@ -84,10 +84,12 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
                          "(default: [tool.ampcore.compare] alpha, else 0.02; within "
                          "[1e-6, 0.5])")
     compare.add_argument("--allow-env-mismatch", action="store_true",
-                         help="compare runs whose GPU, driver, CUDA, torch, step mode (CUDA graphs "
-                         "or eager) or TF32 flags differ; benchmarks that measured other work "
-                         "(model, sizes, world size, the step mode they recorded) are still "
-                         "not compared")
+                         help="compare runs measured on other hardware (GPU model, CPU "
+                         "model or cores) or with another step mode (CUDA graphs or eager) or "
+                         "TF32 flags; software upgrades (torch, CUDA, cuDNN, driver, Python, "
+                         "libraries) are compared without it and named first as \"upgrade:\" "
+                         "lines; benchmarks that measured other work (model, sizes, world size, "
+                         "the step mode they recorded) are still not compared")
     compare.add_argument("--allow-missing", action="store_true",
                          help="pass when benchmarks of the baseline are missing from the "
                          "candidate (default: exit 1)")
@@ -95,6 +97,14 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
                          help="append a Markdown report here (e.g. \"$GITHUB_STEP_SUMMARY\")" + DASH)
     compare.add_argument("--json", type=Path, metavar="PATH",
                          help="write the machine-readable verdict to this new file" + DASH)
+    compare.add_argument("-v", "--verbose", action="store_true",
+                         help="text and Markdown: every row (n/a ones too), the full evidence "
+                         "and the method, the text table not cut to the terminal's width "
+                         "(default: regressed rows first, no n/a row, evidence cut to fit; the "
+                         "Markdown keeps the evidence in a collapsible block). JSON: unchanged")
+    compare.add_argument("--only", choices=["regressions"],
+                         help="--only regressions: text and Markdown tables show the regressed "
+                         "rows alone (the JSON keeps every row)")
     compare.set_defaults(handler=guarded(_compare))
 
 
@@ -181,7 +191,7 @@ def _check_outputs(paths: list[str], new_files: dict[str, Path | None],
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ampcore.history import output
+    from ampcore.history import output, render
     from ampcore.core import files
     from ampcore.history.compare import compare
     from ampcore.history.config import ALPHA_RANGE
@@ -202,10 +212,11 @@ def _compare(args: argparse.Namespace) -> int:
     _print_problems(chosen.problems)
     comparison = compare(chosen.baseline, chosen.candidate, config, args.allow_env_mismatch,
                          chosen.problems, chosen.notes, allow_missing=args.allow_missing)
+    view = render.View(verbose=args.verbose, only_regressions=args.only == "regressions")
     if not (files.is_stdout(args.json) or files.is_stdout(args.markdown)):
-        sys.stdout.write(output.to_text(comparison))
+        sys.stdout.write(render.to_text(comparison, view))
     if args.markdown is not None:
-        files.append_text(args.markdown, output.to_markdown(comparison))
+        files.append_text(args.markdown, render.to_markdown(comparison, view))
     if args.json is not None:
         files.write_new(args.json, output.dump_json(output.to_json(comparison)), "--json")
     return comparison.exit_status

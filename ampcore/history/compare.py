@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ampcore.measure import stats
-from ampcore.history import matching
-from ampcore.history.config import GateConfig, Thresholds
+from ampcore.history import environments, matching
+from ampcore.history.config import GateConfig, Thresholds, storage_config
 from ampcore.history.noise import CAPTURED, EAGER, gpu_mismatch
 from ampcore.history.errors import EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE
 from ampcore.history.settings import settings_verdict
@@ -66,6 +66,8 @@ class Comparison:
     config_origin: str | None = None  # how config_source was found (GateConfig.origin)
     # "bert-amp-bf16: gpu-work:1020": candidate benchmarks trained with injected regressions
     injected: tuple[str, ...] = ()
+    # "torch 2.11.0 -> 2.12.0": the software the candidate upgraded; compared, shown first
+    upgrades: tuple[str, ...] = ()
 
     @property
     def regressions(self) -> list[BenchmarkVerdict]:
@@ -73,7 +75,8 @@ class Comparison:
 
     @property
     def refused(self) -> bool:
-        """Not compared: the environments differ and no one allowed it."""
+        """Not compared: the hardware or step settings differ and no one allowed it (a
+        software upgrade is compared)."""
         return bool(self.env_differences) and not self.env_mismatch_allowed
 
     @property
@@ -196,9 +199,14 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
             allow_env_mismatch: bool = False, problems: Sequence[Problem] = (),
             notes: Sequence[str] = (), time_ci: bool = True,
             allow_missing: bool = False) -> Comparison:
-    """Everything ``ampcore compare`` reports. With differing environments and no permission,
-    the comparison carries the differences and no verdicts."""
-    differences = matching.environment_differences(baseline_runs, candidate_run)
+    """Everything ``ampcore compare`` reports. With differing hardware or step settings and no
+    permission, the comparison carries the differences and no verdicts; a software upgrade
+    (torch, CUDA, driver, libraries) is compared and named. With no pyproject.toml found from
+    the working directory, the thresholds are those of the nearest one beside or above the
+    first storage path (``config.storage_config``)."""
+    first = (*baseline_runs, candidate_run)[0].path
+    config = storage_config(config, first)
+    differences = environments.environment_differences(baseline_runs, candidate_run)
     in_baseline = {k for r in baseline_runs for k in r.benchmarks}
     only_baseline = tuple(sorted(in_baseline - set(candidate_run.benchmarks)))
     only_candidate = tuple(k for k in candidate_run.benchmarks if k not in in_baseline)
@@ -211,10 +219,11 @@ def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig
                       only_candidate, tuple(differences), allow_env_mismatch, tuple(refused),
                       tuple(problems), tuple(notes),
                       str(config.source) if config.source else None, allow_missing,
-                      library_changes=tuple(matching.library_changes(baseline_runs,
+                      library_changes=tuple(environments.library_changes(baseline_runs,
                                                                      candidate_run)),
-                      method_changes=tuple(matching.method_changes(baseline_runs, candidate_run)),
-                      config_origin=config.origin, injected=injected_benchmarks(candidate_run))
+                      method_changes=tuple(environments.method_changes(baseline_runs, candidate_run)),
+                      config_origin=config.origin, injected=injected_benchmarks(candidate_run),
+                      upgrades=tuple(environments.upgrades(baseline_runs, candidate_run)))
 
 
 def injected_benchmarks(run: Run) -> tuple[str, ...]:

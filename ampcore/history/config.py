@@ -106,6 +106,10 @@ class GateConfig:
     calibration: dict = field(default_factory=dict)
     # how ``source`` was found: a file in a parent directory applies without being named
     origin: str | None = None
+    # built-in defaults because ``load_config`` found no file from the working directory: a
+    # comparison then looks beside and above its storage (``storage_config``); a GateConfig
+    # built in code is used as it is
+    search_storage: bool = field(default=False, compare=False)
 
     def describe(self) -> str:
         """The thresholds in force and where they were found, for every output."""
@@ -204,7 +208,7 @@ def load_config(path: Path | None = None, start: Path | None = None) -> GateConf
         start = (start or Path.cwd()).resolve()
         path = find_pyproject(start)
         if path is None:
-            return GateConfig()
+            return GateConfig(search_storage=True)
         origin = ("found in the working directory" if path.parent == start else
                   f"found above the working directory {start}")
     document = _read_toml(Path(path))
@@ -215,6 +219,32 @@ def load_config(path: Path | None = None, start: Path | None = None) -> GateConf
     if not isinstance(ampcore, dict):
         raise UnusableInputError(f"{path}: [tool.ampcore] must be a table, got {ampcore!r:.40}")
     return replace(parse_config(ampcore, Path(path)), origin=origin)
+
+
+def storage_config(config: GateConfig, storage: Path | None) -> GateConfig:
+    """``config`` when it came from a file or was built in code; else (``load_config`` found
+    no file from the working directory), when a pyproject.toml is beside or above ``storage``
+    (a storage directory or saved run: the first path given to compare), that file's
+    thresholds: a storage kept in its project is judged by the project's thresholds from any
+    working directory. A significance level other than the default set on ``config``
+    (``--alpha``) still wins over the file's."""
+    if config.source is not None or not config.search_storage or storage is None:
+        return config
+    storage = Path(storage)
+    start = (storage if storage.is_dir() else storage.parent).resolve()
+    path = find_pyproject(start)
+    if path is None:
+        return config
+    where = "beside" if path.parent == start else "above"
+    found = replace(load_config(path), origin=f"found {where} the storage's runs in {start}; "
+                    "none in or above the working directory")
+    alpha = config.defaults.alpha
+    if alpha != Thresholds().alpha:  # --alpha: as ampcore.history.cli._load_config sets it
+        found = replace(found, defaults=found.defaults.replace(alpha=alpha),
+                        overrides=tuple(replace(o, values={k: v for k, v in o.values.items()
+                                                           if k != "alpha"})
+                                        for o in found.overrides))
+    return found
 
 
 def _read_toml(path: Path) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ampcore.history import matching
+from ampcore.history import environments, matching
 from ampcore.history.calibrate import QUANTILE, pair_changes, suggest
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
@@ -68,7 +68,7 @@ def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
         groups: dict[str, list[Run]] = {}
         for run in runs:
             if run_step_mode(run) == mode:
-                groups.setdefault(repr(matching.fingerprint(run)), []).append(run)
+                groups.setdefault(repr(environments.fingerprint(run)), []).append(run)
         group = max(groups.values(), key=len, default=[])
         if len(group) < MIN_RUNS:
             if group:

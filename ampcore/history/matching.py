@@ -1,24 +1,20 @@
-"""Which saved runs and benchmarks may be compared, and the fp32 benchmark a speedup is
-measured against.
+"""Which saved benchmarks may be compared, the baseline runs of a candidate, and the fp32
+benchmark a speedup is measured against.
 
-Two runs are comparable when they were measured on the same hardware and software
-(``fingerprint``); two benchmarks when they measured the same work (``measured_key``).
+Two benchmarks are comparable when they measured the same work (``measured_key``); their runs,
+when ``ampcore.history.environments`` finds the same hardware and step settings (a software
+upgrade is compared and named there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
+from ampcore.core.registry import REFERENCE_PRECISION
+from ampcore.history.environments import fingerprint, same_environment
 from ampcore.history.storage import Benchmark, Run
 from ampcore.judge.record import BenchmarkRecord
-from ampcore.core.registry import PRECISIONS, REFERENCE_PRECISION
 
-# What makes timings incomparable: a different GPU, driver, CUDA or torch build changes the
-# kernels; different TF32 flags change the maths itself; captured (CUDA-graph) and eager steps
-# time different things (the GPU's work alone, or with the host's launch overhead); the
-# version of a library that implements a run's precision mode (``fingerprint``) changes its kernels.
-RUN_KEYS = ("device_type", "gpu", "driver", "cuda", "torch", "cuda_graphs")
-TF32_KEYS = ("matmul_tf32", "cudnn_conv_tf32")
 
 # The workload configuration that decides how much work a round does; learning rate, seed,
 # rounds or warm-up steps change the numbers only by noise (or not at all). ``image_size``: a
@@ -32,91 +28,15 @@ INJECTIONS = "injections"
 
 # --- runs: the environment --------------------------------------------------------------------
 
-def fingerprint(run: Run) -> dict[str, object] | None:
-    """The fields compared between runs; None when the run recorded no ampcore environment."""
-    env = run.environment
-    if env is None:
-        return None
-    values: dict[str, object] = {key: env.get(key) for key in RUN_KEYS}
-    tf32 = env.get("tf32") if isinstance(env.get("tf32"), dict) else {}
-    for key in TF32_KEYS:
-        values[f"tf32.{key}"] = tf32.get(key)
-    # A library that implements a mode's kernels (torchao: fp8's float8 casts and GEMMs)
-    # changes what that mode's runs time; other library changes are only shown.
-    libraries = env.get("libraries") if isinstance(env.get("libraries"), dict) else {}
-    for name in _kernel_libraries(run):
-        values[name] = libraries.get(name)
-    if env.get("device_type") == "cpu":
-        # On a CPU the processor is the "GPU model".
-        cpu = run.machine_info.get("cpu")
-        values["cpu"] = cpu.get("brand_raw") if isinstance(cpu, dict) else env.get("cpu")
-        # a 2-core and a 64-core machine of one brand are not one machine
-        values["cpu_model"] = env.get("cpu_model")
-        values["cpu_cores"] = env.get("cpu_affinity") or env.get("cpu_count")
-    return values
-
-
-def _kernel_libraries(run: Run) -> list[str]:
-    """The libraries the run's precision modes train with (``Precision.libraries``)."""
-    names: dict[str, None] = {}
-    for bench in getattr(run, "benchmarks", {}).values():
-        entry = PRECISIONS.get(getattr(bench, "precision", None))
-        names.update(dict.fromkeys(entry.libraries if entry else ()))
-    return list(names)
-
-
-# Recorded only by newer versions: compared where both runs recorded them.
-OPTIONAL_KEYS = ("cpu_model", "cpu_cores")
-
-
-def _differ(key: str, base: dict, cand: dict) -> bool:
-    if key in OPTIONAL_KEYS and (base.get(key) is None or cand.get(key) is None):
-        return False
-    return base.get(key) != cand.get(key)
-
-
-def benchmark_tf32(bench: Benchmark) -> dict[str, object]:
-    """Effective TF32 flags a benchmark ran with (its precision sets them), if recorded."""
-    env = bench.record.environment if bench.record else {}
-    tf32 = env.get("tf32") if isinstance(env.get("tf32"), dict) else {}
-    return {k: tf32[k] for k in TF32_KEYS if k in tf32}
-
-
-def differences(baseline: Run, candidate: Run, shared_keys: Iterable[str] = ()) -> list[str]:
-    """Human-readable differences that make ``baseline`` and ``candidate`` incomparable."""
-    base, cand = fingerprint(baseline), fingerprint(candidate)
-    if base is None and cand is None:
-        return []
-    if base is None or cand is None:
-        missing = baseline if base is None else candidate
-        return [f"{missing.path.name} recorded no ampcore environment (machine_info['ampcore'])"]
-    found = [f"{key}: {base.get(key)!r} in {baseline.path.name} vs {cand.get(key)!r} in "
-             f"{candidate.path.name}"
-             for key in dict.fromkeys([*base, *cand]) if _differ(key, base, cand)]
-    for key in shared_keys:
-        b = benchmark_tf32(baseline.benchmarks[key])
-        c = benchmark_tf32(candidate.benchmarks[key])
-        for flag in TF32_KEYS:
-            if flag in b and flag in c and b[flag] != c[flag]:
-                found.append(f"{key}: effective tf32.{flag} {b[flag]!r} in {baseline.path.name} "
-                             f"vs {c[flag]!r} in {candidate.path.name}")
-    return found
-
-
-def same_environment(a: Run, b: Run) -> bool:
-    base, cand = fingerprint(a), fingerprint(b)
-    if base is None or cand is None:
-        return base is cand
-    return not any(_differ(key, base, cand) for key in dict.fromkeys([*base, *cand]))
-
 
 def choose_baseline(earlier: Sequence[Run], candidate: Run,
                     last: int = 1) -> tuple[list[Run], list[str]]:
     """The last ``last`` runs before the candidate, preferring runs measured on the candidate's
-    environment (so one storage can hold several runners) and, among those, runs with a
-    benchmark that measured the same work; if none matches, the plain last runs, which the
-    environment and measured-work checks will then refuse."""
-    same_env = [r for r in earlier if same_environment(r, candidate)]
+    hardware and step settings (so one storage can hold several runners; the last run before
+    an upgrade is its baseline) and, among those, runs with a benchmark that measured the
+    same work; if none matches, the plain last runs, which the environment and measured-work
+    checks will then refuse."""
+    same_env = [r for r in earlier if same_environment(r, candidate, software=False)]
     same_work = [r for r in same_env if _measures_alike(r, candidate)]
     chosen = (same_work or same_env or list(earlier))[-last:]
     # ``earlier`` is in saved order (ampcore.history.ordering): the runs after the first chosen
@@ -135,65 +55,7 @@ def _measures_alike(run: Run, candidate: Run) -> bool:
                for k, bench in candidate.benchmarks.items() if k in run.benchmarks)
 
 
-def environment_differences(baseline: Sequence[Run], candidate: Run) -> list[str]:
-    """Every difference of any baseline run from the candidate, once."""
-    found: list[str] = []
-    for run in baseline:
-        shared = [k for k in candidate.benchmarks if k in run.benchmarks]
-        for difference in differences(run, candidate, shared):
-            if difference not in found:
-                found.append(difference)
-    return found
-
-
 # --- runs: the libraries on the training path ----------------------------------------------
-
-# Recorded before the environment had "libraries" (all of ampcore.measure.environment.LIBRARIES).
-TOP_LEVEL_LIBRARIES = ("torch", "transformers", "torchvision", "datasets")
-
-
-def libraries(run: Run) -> dict[str, object]:
-    """Library versions by import name as the run recorded them (None: not installed)."""
-    env = run.environment or {}
-    if isinstance(env.get("libraries"), dict):
-        return env["libraries"]
-    return {name: env[name] for name in TOP_LEVEL_LIBRARIES if name in env}
-
-
-def library_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
-    """"name old -> new" for every library whose version differs between the baseline runs and
-    the candidate: what an upgrade comparison upgraded. Information, never a refusal (torch's
-    build is also a RUN_KEY). A library one side did not record is not a change."""
-    after = libraries(candidate)
-    found = []
-    for name, new in after.items():
-        old = list(dict.fromkeys(libraries(r)[name] for r in baseline if name in libraries(r)))
-        if old and old != [new]:
-            shown = ", ".join(_version(v) for v in old)
-            found.append(f"{name} {shown} -> {_version(new)}")
-    return found
-
-
-def processes(bench) -> int:
-    """Fresh processes a benchmark's run was trained in (``--amp-processes``; 1 before it)."""
-    return bench.record.run_config.processes if bench.record is not None else 1
-
-
-def method_changes(baseline: Sequence[Run], candidate: Run) -> list[str]:
-    """"bert-amp-bf16: fresh processes 1 -> 3" where the candidate was timed in another number
-    of fresh processes than its baseline: the medians estimate the same time, with less of
-    a process's host draw in them. Information, never a refusal."""
-    found = []
-    for key, bench in candidate.benchmarks.items():
-        old = sorted({processes(r.benchmarks[key]) for r in baseline if key in r.benchmarks})
-        if old and old != [processes(bench)]:
-            found.append(f"{bench.name}: fresh processes {', '.join(map(str, old))} -> "
-                         f"{processes(bench)}")
-    return found
-
-
-def _version(value: object) -> str:
-    return "not installed" if value is None else str(value)
 
 
 # --- benchmarks: what was measured ------------------------------------------------------------

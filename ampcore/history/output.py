@@ -1,5 +1,6 @@
-"""Rendering verdicts: terminal text, Markdown (HTML-escaped: benchmark names and file names
-are data, never markup) and JSON. Files are written by ``ampcore.core.files``. File
+"""The pieces of a comparison's outputs (headline, context lines, cells, escaping) and its
+JSON; ``ampcore.history.render`` lays them out as terminal text and Markdown (HTML-escaped:
+benchmark names and file names are data, never markup). Files are written by ``ampcore.core.files``. File
 problems are diagnostics: the CLI prints them on stderr; the Markdown and JSON carry them."""
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from ampcore.history.storage import Run
 from ampcore.judge.metrics import get_metric
 
 MARK = {REGRESSION: "❌ regression", IMPROVEMENT: "✅ improvement", OK: "ok", NOT_AVAILABLE: "n/a"}
+# the terminal's: words, no emoji (a terminal without an emoji font shows boxes)
+WORD = {REGRESSION: "REGRESSION", IMPROVEMENT: "improved", OK: "ok", NOT_AVAILABLE: "n/a"}
+# the headline's lead: fail, pass, not compared
+EMOJI_ICONS = ("❌", "✅", "⛔")
+TEXT_ICONS = ("FAIL:", "PASS:", "STOP:")
 HEADER = ("benchmark", "metric", "verdict", "baseline", "candidate", "change", "threshold",
           "evidence", "method")
 
@@ -83,29 +89,33 @@ def _run_line(run: Run, esc: Callable[[str], str]) -> str:
     return f"<code>{_one_line(html.escape(run.path.name))}</code> ({esc(run.label)})"
 
 
-def headline(comparison: Comparison, esc: Callable[[str], str] = _plain) -> str:
+def headline(comparison: Comparison, esc: Callable[[str], str] = _plain,
+             icons: tuple[str, str, str] = EMOJI_ICONS) -> str:
+    fail, passed, stop = icons
     outcome = comparison.outcome
     if comparison.refused:
-        return "⛔ not compared: the runs were measured on different environments"
+        return f"{stop} not compared: the runs were measured on different environments"
     if outcome == "refused":
-        return "⛔ nothing to compare: every shared benchmark measured other work"
+        return f"{stop} nothing to compare: every shared benchmark measured other work"
     if outcome == "no baseline":
-        return "⛔ nothing to compare: no benchmark is in both runs"
+        return f"{stop} nothing to compare: no benchmark is in both runs"
     regressions = comparison.regressions
     if regressions:
-        return (f"❌ {len(regressions)} benchmark(s) regressed: "
+        return (f"{fail} {len(regressions)} benchmark(s) regressed: "
                 + ", ".join(esc(v.name) for v in regressions))
     if outcome == "missing":
-        return (f"❌ {len(comparison.missing)} benchmark(s) of the baseline missing from the "
+        return (f"{fail} {len(comparison.missing)} benchmark(s) of the baseline missing from the "
                 "candidate (pass --allow-missing if intended)")
-    return f"✅ no regression in {len(comparison.verdicts)} benchmark(s)"
+    return f"{passed} no regression in {len(comparison.verdicts)} benchmark(s)"
 
 
 def context_lines(comparison: Comparison, bullet: str = "",
                   esc: Callable[[str], str] = _plain) -> list[str]:
-    """Which runs, thresholds, notes, differences, missing and new benchmarks."""
+    """The upgrades first ("upgrade: torch 2.11.0 -> 2.12.0"), then which runs, thresholds,
+    notes, differences, missing and new benchmarks."""
     c, run = comparison, lambda r: _run_line(r, esc)
-    lines = [f"{bullet}candidate: {run(c.candidate)}"]
+    lines = [f"{bullet}upgrade: {esc(u)}" for u in c.upgrades]
+    lines.append(f"{bullet}candidate: {run(c.candidate)}")
     if len(c.baseline) == 1:
         lines.append(f"{bullet}baseline: {run(c.baseline[0])}")
     else:
@@ -121,11 +131,8 @@ def context_lines(comparison: Comparison, bullet: str = "",
     if c.env_differences:
         state = ("compared anyway (--allow-env-mismatch)" if c.env_mismatch_allowed
                  else "refused; pass --allow-env-mismatch to compare anyway")
-        lines.append(f"{bullet}environment differs ({state}):")
+        lines.append(f"{bullet}hardware or step settings differ ({state}):")
         lines.extend(f"{bullet}  {esc(d)}" for d in c.env_differences)
-    if c.library_changes:
-        lines.append(f"{bullet}libraries changed (information, not a refusal): "
-                     + "; ".join(map(esc, c.library_changes)))
     if c.method_changes:
         lines.append(f"{bullet}timing method changed (information, not a refusal): "
                      + "; ".join(map(esc, c.method_changes)))
@@ -140,35 +147,6 @@ def context_lines(comparison: Comparison, bullet: str = "",
         lines.append(f"{bullet}new in the candidate (no baseline, information only): "
                      + ", ".join(map(esc, c.only_in_candidate)))
     return lines
-
-
-def to_text(comparison: Comparison) -> str:
-    """The verdicts for a terminal (stdout); file problems are not part of it."""
-    table = [HEADER, *rows(comparison)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER) - 1)]
-    lines = [headline(comparison), *context_lines(comparison, "  ")]
-    if comparison.verdicts:
-        lines.append("")
-        for row in table:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
-    return "\n".join(lines) + "\n"
-
-
-def to_markdown(comparison: Comparison) -> str:
-    esc = md_escape
-    lines = [f"## ampcore compare: {headline(comparison, esc)}", ""]
-    lines += context_lines(comparison, "- ", esc)
-    if comparison.verdicts:
-        lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows(comparison)]
-        lines += ["", "Time is a regression only when a one-sided Mann-Whitney U test on the raw "
-                  "rounds is significant at alpha (p adjusted with Benjamini-Hochberg over all "
-                  "the gate's tests) AND the median grew beyond the threshold; rows marked "
-                  "THRESHOLD ONLY had no raw rounds and rest on the stored median alone."]
-    if comparison.problems:
-        lines += ["", "### Files with problems", ""]
-        lines += [f"- {esc(str(p))}" for p in comparison.problems]
-    return "\n".join(lines) + "\n\n"
 
 
 def _json_number(value: float | None) -> float | None:
@@ -193,6 +171,7 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "environment_mismatch_allowed": comparison.env_mismatch_allowed,
         "measured_differences": list(comparison.measured_differences),
         "library_changes": list(comparison.library_changes),
+        "upgrades": list(comparison.upgrades),
         "method_changes": list(comparison.method_changes),
         "only_in_baseline": list(comparison.only_in_baseline),
         "missing_allowed": comparison.allow_missing,
