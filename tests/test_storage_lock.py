@@ -64,3 +64,45 @@ def test_parallel_workers_with_saving_are_refused(save, refused):
         assert "pytest-benchmark times nothing under xdist" in proc.stderr
     else:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+class FullDisk:
+    """A FileStorage stand-in whose write stops half-way, as on a full disk."""
+
+    def __init__(self, root):
+        self.path, self._next_num = root, 7
+
+    def get(self, name):
+        return self.path / name
+
+    def save(self, output_json, save):
+        target = self.get(f"{self._next_num}_{save}.json")
+        target.write_text('{"machine_info": {"node": "x"}, "benchm')
+        raise OSError(28, "No space left on device")
+
+
+def test_a_save_that_fails_leaves_no_truncated_file_and_names_the_fallback(tmp_path, capsys):
+    import json
+
+    storage = FullDisk(tmp_path)
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(storage=storage),
+                             stash=pytest.Stash())
+    adapter.save_atomically(config)
+    storage.save({"benchmarks": [1]}, "auto")
+    assert list(tmp_path.iterdir()) == []  # the half-written 7_auto.json is gone
+    message = adapter.save_failure(config)
+    assert "No space left on device" in message and message in capsys.readouterr().err
+    fallback = message.split("the session is in ")[1].split(":")[0]
+    assert json.loads(open(fallback).read()) == {"benchmarks": [1]}
+    assert adapter.save_failure(saving_config(tmp_path)) is None  # negative control
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("not a folder"), "is a file, not a folder"),
+    (lambda p: None, None),  # a storage that does not exist yet is created: fine
+])
+def test_a_storage_that_cannot_take_the_save_stops_the_session_first(tmp_path, make, message):
+    storage = tmp_path / "storage"
+    make(storage)
+    problem = adapter.storage_problem(saving_config(storage / "machine"))
+    assert (problem is None) if message is None else (message in problem)

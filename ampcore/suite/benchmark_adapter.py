@@ -17,6 +17,10 @@ things it has no public API for, each kept here with why:
   the storage's files, so two sessions saving at once can take one number and overwrite each
   other. ``lock_storage`` (from ``pytest_benchmark_update_json``, just before the save) holds a
   lock file in the storage, on ``session.storage.path``; ``release_storage`` after the save.
+- a save that leaves no truncated file (``save_atomically``): pytest-benchmark writes straight
+  into the numbered file (``FileStorage.save``, naming it from ``_next_num``); a failed write's
+  partial file is removed and the session written to a fallback file. The storage is checked
+  before anything trains (``storage_problem``: a folder, writable, with room).
 - sessions that would save nothing: pytest-benchmark times nothing under pytest-xdist, so
   ``-n`` with ``--benchmark-autosave`` / ``--benchmark-save`` is refused
   (``parallel_save_problem``) instead of passing with an empty history.
@@ -100,6 +104,71 @@ def lock_storage(config: pytest.Config, wait_s: float = SAVE_WAIT_S) -> None:
               f"{lock.lock_file})", file=sys.stderr, flush=True)
         lock.acquire(timeout=wait_s)
     config.stash[_LOCK] = lock
+
+
+MIN_FREE_BYTES = 64 * 2**20  # a saved session with raw rounds is well under a MiB
+_SAVE_FAILED = pytest.StashKey[str]()
+
+
+def storage_problem(config: pytest.Config) -> str | None:
+    """Why this session could not save into its storage (a file where the folder should be, a
+    folder it may not write, a full disk), checked before anything trains; None: it can."""
+    import os
+    import shutil
+
+    session = getattr(config, "_benchmarksession", None)
+    path = getattr(getattr(session, "storage", None), "path", None)
+    if path is None or not (getattr(session, "save", None) or getattr(session, "autosave", None)):
+        return None
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return (f"--benchmark-storage: {existing} is a file, not a folder; point the storage at "
+                "a folder (it is created when missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--benchmark-storage: {existing} is not writable; choose a folder you can write"
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        return (f"--benchmark-storage: {existing} has {free / 2**20:.1f} MiB free; the session's "
+                f"file needs room (at least {MIN_FREE_BYTES // 2**20} MiB): free some space")
+    return None
+
+
+def save_atomically(config: pytest.Config) -> None:
+    """Make the coming save leave no truncated file: pytest-benchmark writes the session straight
+    into its numbered file, so a full disk leaves a half-written JSON in the history. On a failed
+    write the partial file is removed and the session goes to a fallback file, whose path is
+    printed; ``save_failure`` then says so (the session fails)."""
+    import json
+    import tempfile
+
+    session = getattr(config, "_benchmarksession", None)
+    storage = getattr(session, "storage", None)
+    if storage is None or not hasattr(storage, "_next_num") or getattr(storage, "_ampcore", False):
+        return
+    original = storage.save
+
+    def save(output_json: dict, name: str) -> None:
+        target = storage.get(f"{storage._next_num}_{name}.json")  # as FileStorage.save names it
+        try:
+            original(output_json, name)
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            fd, fallback = tempfile.mkstemp(prefix="ampcore-session-", suffix=".json")
+            with open(fd, "w", encoding="utf-8") as handle:
+                json.dump(output_json, handle)
+            config.stash[_SAVE_FAILED] = (
+                f"ampcore: the session could not be saved into {target.parent} ({exc}); nothing "
+                f"half-written was left there, and the session is in {fallback}: move it into "
+                "the storage once there is room")
+            print(config.stash[_SAVE_FAILED], file=sys.stderr, flush=True)
+
+    storage.save, storage._ampcore = save, True
+
+
+def save_failure(config: pytest.Config) -> str | None:
+    """The message of a save that failed (``save_atomically``); None when none did."""
+    return config.stash.get(_SAVE_FAILED, None)
 
 
 def release_storage(config: pytest.Config) -> None:

@@ -172,6 +172,13 @@ def enforce(verdict) -> None:
 
 # --- reporting ------------------------------------------------------------------------------
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A storage the session could not save into stops it now, not after training."""
+    problem = adapter.storage_problem(session.config)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     session = config.stash.get(_SESSION_KEY, None)
     note = session.unused_data_dir() if session is not None else None
@@ -193,6 +200,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
         yield
     finally:
         adapter.release_storage(session.config)  # pytest-benchmark has saved by now
+    if adapter.save_failure(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # measured, but not saved
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: absent without it
@@ -217,6 +226,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
 
     adapter.keep_raw_rounds(benchmarks, output_json, lambda extra_info: SCHEMA_KEY in extra_info)
     adapter.lock_storage(config)  # the save follows this hook
+    adapter.save_atomically(config)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
