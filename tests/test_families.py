@@ -188,7 +188,8 @@ def test_a_checkpoint_missing_more_than_the_head_is_refused(models):
     with pytest.raises(WeightsError) as info:
         hf.load(source, allow_random_init=False, allow_download=False)
     message = str(info.value)
-    assert "lacks" in message and "bert.encoder.layer.0." in message and "and " in message
+    # the keys as transformers names them: "bert.encoder..." from 5, "encoder..." in 4.46
+    assert "lacks" in message and "encoder.layer.0." in message and "and " in message
     assert "--allow-random-init" in message and str(models / "renamed") in message
     loaded = hf.load(source, allow_random_init=True, allow_download=False)
     assert loaded.pretrained is False and "partly pretrained" in loaded.weights_source
