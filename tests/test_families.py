@@ -276,3 +276,23 @@ def test_an_op_without_a_reduced_precision_kernel_skips_the_precision():
     assert "float16" in str(info.value) and "torchvision:toy@16" in str(info.value)
     with pytest.raises(RuntimeError, match="not implemented"):  # not autocast: a real error
         guarded(None, inputs)
+
+
+def test_a_ddp_saved_checkpoint_with_module_prefixed_keys_is_refused(models, tmp_path):
+    """A DistributedDataParallel save keeps its wrapper's "module." prefix on every key: nothing
+    loads, and transformers would only log it (the faults issue's case 2)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from ampcore.workloads import hf, hf_text
+
+    ddp = tmp_path / "ddp"
+    shutil.copytree(models / "text", ddp)
+    weights = ddp / "model.safetensors"
+    save_file({f"module.{k}": v for k, v in load_file(weights).items()}, weights,
+              metadata={"format": "pt"})
+    with pytest.raises(WeightsError, match="lacks"):
+        hf.load(hf_text.source(str(ddp)), allow_random_init=False, allow_download=False)
+    assert hf.load(hf_text.source(str(models / "text")), allow_random_init=False,
+                   allow_download=False).pretrained  # negative control: the same weights
