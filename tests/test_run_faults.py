@@ -7,6 +7,7 @@ import os
 import tempfile
 
 import pytest
+import torch
 
 import ampcore.train.run
 from ampcore.cli import main
@@ -201,3 +202,25 @@ def test_a_write_that_fails_after_claiming_the_name_leaves_no_empty_file(tmp_pat
     with pytest.raises(OSError):
         files.create_new(tmp_path / "r.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_parameter_count_is_the_built_models():
+    sizes = llama.architecture("llama:hidden=64,layers=2,heads=4,intermediate=96,kv_heads=2,vocab=320")
+    model = llama.build_model(sizes, sizes["vocab"], 16)
+    assert llama.parameter_count(sizes) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_llama_too_large_for_the_device_is_refused_before_it_trains(capsys):
+    # 512 layers of hidden 65,536: ~26 trillion parameters, far beyond any machine's memory.
+    spec = "llama:hidden=65536,layers=512,heads=512,intermediate=262144"
+    assert main(["run", "--workload", "llama", "--llama-model", spec, "--precision", "fp32",
+                 *SMOKE]) == 2
+    err = capsys.readouterr().err
+    assert "parameters need at least" in err and "more than cpu has" in err, err
+
+
+def test_a_llama_that_fits_passes_the_memory_check():
+    sizes = llama.architecture("llama-125m")
+    llama.check_fits("llama-125m", sizes, torch.device("cpu"))  # ~2 GiB of training state
+    with pytest.raises(UsageError, match="more than cpu has"):
+        llama.check_fits("llama-125m", sizes | {"layers": 10**6}, torch.device("cpu"))

@@ -20,6 +20,7 @@ output head has shapes float8 can take.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ SIZE_LIMITS = dict(hidden=65536, layers=512, heads=512, intermediate=262144, kv_
                    vocab=524288)
 LIMITS_WHY = "4x the largest published Llama's"
 VOCAB_MULTIPLE = 64
+TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights and gradients, AdamW's exp_avg and exp_avg_sq
 WARMUP_FRACTION = 0.1  # of the steps: linear warm-up, then linear decay to zero
 SEPARATOR = "[SEP]"
 CAUSAL_ATTENTION = "ampcore_causal_sdpa"
@@ -81,6 +83,34 @@ def _check_shape(name: str, sizes: dict[str, int]) -> None:
         raise UsageError(f"llama architecture {name!r}: head_dim = hidden / heads = "
                          f"{sizes['hidden']} / {sizes['heads']} = {head_dim} is odd, and rotary "
                          "position embeddings need an even one: change hidden or heads")
+
+
+def parameter_count(sizes: dict[str, int]) -> int:
+    """Llama's parameters at ``sizes`` (untied input and output embeddings, RMSNorm weights)."""
+    hidden, kv = sizes["hidden"], sizes["hidden"] // sizes["heads"] * sizes["kv_heads"]
+    layer = 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * sizes["intermediate"] + 2 * hidden
+    return sizes["layers"] * layer + 2 * sizes["vocab"] * hidden + hidden
+
+
+def device_memory(device: torch.device) -> int | None:
+    """The bytes ``device`` holds in all (a CPU: the machine's memory); None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits(name: str, sizes: dict[str, int], device: torch.device) -> None:
+    """Refuse sizes whose training state alone (fp32 weights and gradients, AdamW's two
+    moments: 16 bytes a parameter, activations not counted) exceeds the device's memory."""
+    need, memory = TRAINING_BYTES_PER_PARAMETER * parameter_count(sizes), device_memory(device)
+    if memory is not None and need > memory:
+        raise UsageError(f"llama architecture {name!r}: {parameter_count(sizes):,} parameters "
+                         f"need at least {need / 2**30:,.1f} GiB to train (16 bytes each: "
+                         f"weights, gradients, AdamW moments), more than {device} has "
+                         f"({memory / 2**30:,.1f} GiB): use smaller sizes")
 
 
 def _parse_spec(name: str) -> dict[str, int]:
@@ -207,6 +237,7 @@ def warmup_linear_schedule(optimizer: torch.optim.Optimizer,
 def build(config: WorkloadConfig, device: torch.device, *, real_data: bool,
           data_dir: Path | None, allow_download: bool, **_: object) -> PreparedWorkload:
     sizes = architecture(config.model)
+    check_fits(config.model, sizes, device)
     if not config.train_samples or not config.test_samples:
         raise UsageError("the llama workload needs train_samples and test_samples (sequences)")
     train_texts, test_texts, source = lm_texts(config, real_data, data_dir, allow_download)
