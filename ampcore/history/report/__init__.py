@@ -1,2 +1,3 @@
 """``ampcore report``: charts of a saved history (``build``), their data (``charts``), drawing
-(``drawing``), the HTML page (``page``) and progress bars (``progress``)."""
+(``drawing``), the verdict, failing list and table rows (``summary``), value formatting
+(``units``), the HTML page (``page``, ``template``) and progress bars (``progress``)."""

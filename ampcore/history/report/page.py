@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from ampcore.history.report import summary
+from ampcore.history.report.template import FIGURE, STYLE, TEMPLATE
+from ampcore.history.report.units import human
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Problem, Run
 from ampcore.judge.metrics import METRICS
@@ -20,64 +23,6 @@ from ampcore.judge.record import describe_loss_scale
 if TYPE_CHECKING:
     from ampcore.history.compare import Comparison
     from ampcore.history.report.charts import Chart
-
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;
-padding:.2em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%;border:1px solid #ddd}
-.bad{color:#b00020}.good{color:#1a7f37}.note{color:#555;font-size:.85em}code{font-size:.9em}"""
-
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{{ title }}</title><style>{{ style }}</style></head><body>
-<h1>{{ title }}</h1>
-<p>{{ runs|length }} saved runs, from {{ runs[0].label }} to {{ runs[-1].label }}. Generated
-{{ generated }} UTC by <code>ampcore report</code>.</p>
-{% if problems %}<h2 class="bad">Files with problems</h2><ul>
-{% for problem in problems %}<li class="bad">{{ problem }}</li>
-{% endfor %}</ul>{% endif %}
-<h2>Latest run: {{ runs[-1].path.name }}</h2>
-<table><tr>{% for cell in latest.header %}<th>{{ cell }}</th>{% endfor %}</tr>
-{% for row in latest.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</table>
-<h2>Latest run against its baseline</h2>
-{% if verdicts %}<p class="{{ verdicts.css }}">{{ verdicts.headline }}</p>
-<ul class="note">{% for line in verdicts.context %}<li>{{ line }}</li>{% endfor %}</ul>
-{% if verdicts.rows %}<table><tr>{% for cell in verdicts.header %}<th>{{ cell }}</th>{% endfor %}</tr>
-{% for row in verdicts.rows %}<tr class="{{ row.css }}">{% for cell in row.cells %}<td>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</table>{% endif %}
-<p class="note">As <code>ampcore compare</code> judges it with the same thresholds; its exit
-status would be {{ verdicts.status }}.{% if verdicts.not_available %} Not shown: {{
-verdicts.not_available }} metric(s) not recorded in these runs (n/a), which <code>ampcore
-compare</code> lists.{% endif %}</p>
-{% else %}<p>Only one run: no baseline yet.</p>{% endif %}
-<h2>Change points</h2>
-{% if changes %}<table><tr><th>chart</th><th>series</th><th>first run of the new level</th>
-<th>before</th><th>after</th><th>change</th></tr>
-{% for c in changes %}<tr><td><a href="#{{ c.slug }}">{{ c.chart }}</a></td><td>{{ c.series }}</td><td>{{ c.run }} <span class="note">{{ c.file }}</span></td>
-<td>{{ c.before }}</td><td>{{ c.after }}</td><td class="{{ c.css }}">{{ c.change }} {{ c.direction }}</td></tr>
-{% endfor %}</table>{% else %}<p>None detected.</p>{% endif %}
-<p class="note">Detected with ruptures (Pelt, l2 cost) on each series scaled by its robust
-run-to-run noise; shifts under 2 % (1 % for absolute metrics such as accuracy) are not
-marked. Green: better, red: worse, by the metric's direction; absolute metrics change in their
-own unit. A series holds only runs that measured the same work; its name says what differs
-from the others.</p>
-<h2>Charts</h2>
-{% for chart in charts %}<h3 id="{{ chart.slug }}">{{ chart.title }}</h3>
-<img alt="{{ chart.title }}" src="data:image/png;base64,{{ chart.data }}">
-<p class="note">{% if chart.caption %}{{ chart.caption }}; {% endif %}file:
-<a href="{{ chart.slug }}.png">{{ chart.slug }}.png</a></p>
-{% endfor %}
-<h2>Runs</h2><details><summary>all saved runs read</summary><table>
-<tr><th>#</th><th>date</th><th>commit</th><th>file</th></tr>
-{% for run in runs %}<tr><td>{{ loop.index0 }}</td><td>{{ run.label }}</td>
-<td>{{ run.commit or "-" }}</td><td>{{ run.path }}</td></tr>
-{% endfor %}</table></details></body></html>
-"""
-
-
-def _fmt(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.4g}{unit}"
-
 
 def _latest(runs: Sequence[Run]) -> dict:
     """The newest run's figures: time and speedup, every METRICS row with a field, then the
@@ -90,10 +35,10 @@ def _latest(runs: Sequence[Run]) -> dict:
     for bench in latest.benchmarks.values():
         speedup = run_speedup(latest, bench)
         record = bench.record
-        table.append([bench.name, _fmt(bench.median, " s"),
-                      len(bench.rounds) if bench.rounds else "not saved",
-                      _fmt(speedup.value if speedup else None, "x"),
-                      *(m.format(m.value(record)) if record else "-" for m in rows),
+        table.append([bench.name, human(bench.median, "s"),
+                      f"{len(bench.rounds):,}" if bench.rounds else "not saved",
+                      human(speedup.value if speedup else None, "x"),
+                      *(summary.shown(m, m.value(record)) if record else "-" for m in rows),
                       (describe_loss_scale(record.grad_scaler) if record else None) or "-"])
     # Columns no benchmark of the run recorded (GPU counters on a CPU, DDP figures on one
     # GPU) only widen the table past the page.
@@ -101,21 +46,26 @@ def _latest(runs: Sequence[Run]) -> dict:
     return {"header": [header[i] for i in keep], "rows": [[row[i] for i in keep] for row in table]}
 
 
+HEADER = ("benchmark", "metric", "verdict", "baseline", "candidate", "change", "threshold",
+          "evidence", "method")
+
+
 def _verdicts(comparison: Comparison | None) -> dict | None:
+    """The full table: every judged metric, humanised, its status a badge."""
     from ampcore.history import output
 
     if comparison is None:
         return None
-    from ampcore.history.verdicts import NOT_AVAILABLE
+    rows = summary.rows(comparison)
+    total = sum(len(v.metrics) for v in comparison.verdicts)
+    return {"status": comparison.exit_status, "rows": rows, "not_available": total - len(rows),
+            "context": [line.strip() for line in output.context_lines(comparison)]}
 
-    css = {"regression": "bad", "improvement": "good"}
-    pairs = list(zip(output.rows(comparison), (m for v in comparison.verdicts for m in v.metrics)))
-    rows = [{"cells": row, "css": css.get(m.status, "")} for row, m in pairs
-            if m.status != NOT_AVAILABLE]
-    return {"headline": output.headline(comparison), "status": comparison.exit_status,
-            "css": "good" if comparison.exit_status == 0 else "bad",
-            "context": [line.strip() for line in output.context_lines(comparison)],
-            "header": output.HEADER, "rows": rows, "not_available": len(pairs) - len(rows)}
+
+def _level(series, value: float) -> str:
+    """A change point's level in its series' unit."""
+    metric = series.metric
+    return human(value, metric.unit if metric is not None else "")
 
 
 def _changes(runs: Sequence[Run], charts: Sequence[Chart]) -> list[dict]:
@@ -127,8 +77,9 @@ def _changes(runs: Sequence[Run], charts: Sequence[Chart]) -> list[dict]:
                 worse = series.change_is_worse(change)
                 found.append({
                     "slug": chart.slug, "chart": chart.title, "series": series.label,
-                    "run": run.label, "file": run.path.name, "before": f"{change.before:.4g}",
-                    "after": f"{change.after:.4g}", "change": series.change_text(change),
+                    "run": run.label, "file": run.path.name,
+                    "before": _level(series, change.before), "after": _level(series, change.after),
+                    "change": series.change_text(change),
                     "css": "" if worse is None else ("bad" if worse else "good"),
                     "direction": "" if worse is None else ("(worse)" if worse else "(better)")})
     return found
@@ -137,15 +88,27 @@ def _changes(runs: Sequence[Run], charts: Sequence[Chart]) -> list[dict]:
 def render_html(runs: Sequence[Run], charts: Sequence[Chart], images: dict[str, bytes],
                 problems: Sequence[Problem], title: str,
                 comparison: Comparison | None = None) -> str:
-    """The page, from ``TEMPLATE`` with every value escaped."""
+    """The page, from ``TEMPLATE`` with every value escaped: each chart embedded once, under
+    the failing benchmark it shows or else among the other charts."""
     import jinja2
     import markupsafe
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                                      trim_blocks=False, keep_trailing_newline=True)
+    figure_template = environment.from_string(FIGURE)
+
+    def figure(chart: Chart) -> markupsafe.Markup:
+        data = base64.b64encode(images[chart.slug]).decode("ascii")
+        return markupsafe.Markup(figure_template.render(chart={
+            "slug": chart.slug, "title": chart.title, "caption": chart.caption, "data": data}))
+
+    failing = summary.failing(comparison, charts)
+    above = {c.slug for f in failing for c in f.charts}
     return environment.from_string(TEMPLATE).render(
-        title=title, style=markupsafe.Markup(STYLE), runs=list(runs), problems=[str(p) for p in problems],
-        generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}", latest=_latest(runs),
-        verdicts=_verdicts(comparison), changes=_changes(runs, charts),
-        charts=[{"slug": c.slug, "title": c.title, "caption": c.caption,
-                 "data": base64.b64encode(images[c.slug]).decode("ascii")} for c in charts])
+        title=title, style=markupsafe.Markup(STYLE), runs=list(runs),
+        problems=[str(p) for p in problems],
+        generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
+        latest=_latest(runs), banner=summary.banner(comparison), badge=summary.badge,
+        failing=failing, verdicts=_verdicts(comparison), header=HEADER, figure=figure,
+        changes=_changes(runs, charts), shown_above=[c for c in charts if c.slug in above],
+        rest=[c for c in charts if c.slug not in above])

@@ -7,13 +7,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from ampcore.train.progress import wanted  # one rule for every bar
+
+__all__ = ["track", "wanted"]
+
 T = TypeVar("T")
-
-
-def wanted(no_progress: bool = False) -> bool:
-    """Whether to draw progress bars: stderr is a terminal and nobody said no."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return not no_progress and callable(isatty) and bool(isatty())
 
 
 def track(items: Iterable[T], description: str, enabled: bool,
