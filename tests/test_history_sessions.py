@@ -145,7 +145,7 @@ def test_exit_status_table_in_the_docs():
     text = DOCS.read_text()
     table = text[text.index("## Exit statuses"):]
     rows = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|", table, re.MULTILINE))
-    assert set(rows) == {"0", "1", "2", "3", "4", "70"}
+    assert set(rows) == {"0", "1", "2", "3", "4", "5", "70"}
     assert "regression" in rows["1"] and "missing" in rows["1"]
     assert "usage" in rows["2"] and "baseline" in rows["3"] and "mismatch" in rows["4"]
 

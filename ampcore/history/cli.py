@@ -2,7 +2,8 @@
 
 Exit status of every subcommand (``ampcore.history.errors``): 0 ok, 1 a regression or
 benchmarks missing from the candidate, 2 usage error, 3 unusable input or no baseline, 4
-environment or comparison-key mismatch, 70 internal error. Results go to stdout; file
+environment or comparison-key mismatch, 5 time verdicts unreliable (an unstable run), 70
+internal error. Results go to stdout; file
 problems, errors and progress bars to stderr."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 EXIT_HELP = ("Exit status: 0 ok, 1 regression or benchmarks missing from the candidate, 2 usage "
              "error, 3 unusable input or no baseline, 4 environment or comparison-key "
-             "mismatch, 70 internal error.")
+             "mismatch, 5 time verdicts unreliable (an unstable run), 70 internal error.")
 DASH = "; - for stdout"
 MAX_TRIALS = 10_000  # each runs the gate twice: more is a typo that runs for hours
 
@@ -57,6 +58,23 @@ def _add_common(parser: argparse.ArgumentParser, metavar: str) -> None:
     parser.add_argument("--config", type=Path, metavar="PYPROJECT",
                         help="pyproject.toml with [tool.ampcore]: the thresholds (default: the "
                         "nearest one above the working directory)")
+
+
+def plain(text: str | None) -> str | None:
+    """``text`` without reST's double backquotes: help is plain text, docstrings are reST."""
+    return None if text is None else text.replace("``", "")
+
+
+def plain_help(parser: argparse.ArgumentParser) -> None:
+    """Make the help of ``parser`` and of its subcommands plain text (``plain``), in place."""
+    parser.description, parser.epilog = plain(parser.description), plain(parser.epilog)
+    for action in parser._actions:
+        action.help = plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = plain(choice.help)
+            for sub in dict.fromkeys(action.choices.values()):  # an alias shares its parser
+                plain_help(sub)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -14,20 +14,26 @@ from dataclasses import dataclass, replace
 from ampcore.measure import stats
 from ampcore.history import environments, matching
 from ampcore.history.config import GateConfig, Thresholds, storage_config
-from ampcore.history.noise import CAPTURED, EAGER, gpu_mismatch
-from ampcore.history.errors import EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE
+from ampcore.history.noise import CAPTURED, EAGER, RunStability, gpu_mismatch, stabilities
+from ampcore.history.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNRELIABLE,
+                                     EXIT_UNUSABLE)
 from ampcore.history.settings import settings_verdict
 from ampcore.history.storage import Problem, Run
 from ampcore.history.verdicts import (IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION, THRESHOLD_ONLY,
-                                      MetricVerdict, decide, field_verdict,
-                                      speedup_change_verdict, time_verdict)
+                                      UNSTABLE, MetricVerdict, decide, field_verdict,
+                                      mark_unstable, speedup_change_verdict, time_verdict)
 from ampcore.judge.metrics import METRICS, get_metric
 from ampcore.core.registry import REFERENCE_PRECISION
 
-__all__ = ["IMPROVEMENT", "NOT_AVAILABLE", "OK", "REGRESSION", "THRESHOLD_ONLY",
+__all__ = ["EXIT_UNRELIABLE", "IMPROVEMENT", "NOT_AVAILABLE", "OK", "REGRESSION",
+           "THRESHOLD_ONLY", "UNSTABLE",
            "BenchmarkVerdict", "Comparison", "MetricVerdict", "adjust", "compare",
            "compare_benchmark", "compare_runs", "comparable_baselines", "decide",
            "field_verdict", "speedup_change_verdict", "time_verdict"]
+
+# Exit status of a comparison whose only failure is an unstable run: its time verdicts are
+# unreliable (neither a pass nor a regression). Free in ampcore.history.errors' table (0 ok,
+# 1 regression or missing, 2 usage, 3 unusable input, 4 mismatch, 70 internal).
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,21 @@ class BenchmarkVerdict:
     name: str
     metrics: tuple[MetricVerdict, ...]
     thresholds: Thresholds
+    # each side's timing stability: the candidate, then every baseline run
+    stability: tuple[RunStability, ...] = ()
+
+    @property
+    def unstable(self) -> tuple[RunStability, ...]:
+        """The runs whose timing was unstable, when that made a time verdict unreliable."""
+        if not any(m.status == UNSTABLE for m in self.metrics):
+            return ()
+        return tuple(s for s in self.stability if s.stability.unstable)
 
     @property
     def status(self) -> str:
+        """A real regression (of any metric) first; then unstable: time verdicts unreliable."""
         statuses = {m.status for m in self.metrics}
-        for status in (REGRESSION, IMPROVEMENT, OK):
+        for status in (REGRESSION, UNSTABLE, IMPROVEMENT, OK):
             if status in statuses:
                 return status
         return NOT_AVAILABLE
@@ -74,6 +90,11 @@ class Comparison:
         return [v for v in self.verdicts if v.status == REGRESSION]
 
     @property
+    def unstable(self) -> list[BenchmarkVerdict]:
+        """Benchmarks with a time verdict made unreliable by an unstable run."""
+        return [v for v in self.verdicts if v.unstable]
+
+    @property
     def refused(self) -> bool:
         """Not compared: the hardware or step settings differ and no one allowed it (a
         software upgrade is compared)."""
@@ -87,20 +108,23 @@ class Comparison:
     @property
     def outcome(self) -> str:
         """refused (environment or measured work differ), no baseline (nothing shared),
-        regression, missing (benchmarks missing from the candidate) or ok."""
+        regression, missing (benchmarks missing from the candidate), unreliable (an unstable
+        run made a time verdict unreliable; nothing else failed) or ok."""
         if self.refused or (not self.verdicts and self.measured_differences):
             return "refused"
         if not self.verdicts:
             return "no baseline"
         if self.regressions:
             return "regression"
-        return "missing" if self.missing else "ok"
+        if self.missing:
+            return "missing"
+        return "unreliable" if self.unstable else "ok"
 
     @property
     def exit_status(self) -> int:
         return {"refused": EXIT_MISMATCH, "no baseline": EXIT_UNUSABLE,
-                "regression": EXIT_REGRESSION, "missing": EXIT_REGRESSION}.get(self.outcome,
-                                                                              EXIT_OK)
+                "regression": EXIT_REGRESSION, "missing": EXIT_REGRESSION,
+                "unreliable": EXIT_UNRELIABLE}.get(self.outcome, EXIT_OK)
 
 
 # --- a whole comparison ----------------------------------------------------------------------
@@ -138,7 +162,9 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
         elif metric.name == "speedup" and candidate.precision != REFERENCE_PRECISION:
             verdicts.append(speedup_change_verdict(metric, baseline_runs, candidate_run, key,
                                                    thresholds))
-    return BenchmarkVerdict(key, candidate.name, tuple(verdicts), thresholds)
+    limits = config.stability_limits(step_mode(candidate_run, key))
+    return BenchmarkVerdict(key, candidate.name, tuple(verdicts), thresholds,
+                            stabilities(baseline_runs, candidate_run, key, limits))
 
 
 def adjust(verdicts: Sequence[BenchmarkVerdict]) -> list[BenchmarkVerdict]:
@@ -189,10 +215,12 @@ def comparable_baselines(baseline_runs: Sequence[Run],
 def compare_runs(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig,
                  time_ci: bool = True) -> list[BenchmarkVerdict]:
     """A verdict for every benchmark the candidate shares with a baseline run that measured
-    the same work."""
+    the same work; the time-like verdicts of a benchmark with an unstable run marked so
+    (after the adjustment, which would otherwise decide them again)."""
     pools, _ = comparable_baselines(baseline_runs, candidate_run)
-    return adjust([compare_benchmark(runs, candidate_run, key, config, time_ci)
-                   for key, runs in pools.items()])
+    verdicts = adjust([compare_benchmark(runs, candidate_run, key, config, time_ci)
+                       for key, runs in pools.items()])
+    return [replace(v, metrics=mark_unstable(v.metrics, v.stability)) for v in verdicts]
 
 
 def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig,

@@ -3,6 +3,8 @@
     [tool.ampcore.compare]          # defaults for every benchmark (all optional)
     alpha = 0.02                    # significance level of the gate's tests
     time = 0.05                     # median round time may grow by 5 %
+    round_cv = 0.25                 # a run whose round CV exceeds this is unstable (also
+    probe_cv = 0.5                  # in .eager/.captured; not per benchmark)
     [[tool.ampcore.thresholds]]     # later entries win; match is an fnmatch pattern tried
     match = "*resnet18*"            # against the benchmark's fullname and name
     time = 0.15
@@ -19,6 +21,7 @@ from ampcore.history.noise import CAPTURED, EAGER, GPU_MODES, check_limits
 from ampcore.history.errors import UnusableInputError
 from ampcore.judge.metrics import DEFAULT_ALPHA, METRICS
 from ampcore.judge.record import number
+from ampcore.judge.stability import MAX_LIMIT, STABILITY_KEYS, StabilityLimits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,6 +113,14 @@ class GateConfig:
     # comparison then looks beside and above its storage (``storage_config``); a GateConfig
     # built in code is used as it is
     search_storage: bool = field(default=False, compare=False)
+    # round_cv, probe_cv of [tool.ampcore.compare] (key "") and of its mode tables: the
+    # largest spread a run's timing may have to be judged (``ampcore.judge.stability``)
+    stability: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def stability_limits(self, step_mode: str | None = None) -> StabilityLimits:
+        """The stability limits in force: the general ones, then the step mode's."""
+        values = {**self.stability.get("", {}), **self.stability.get(step_mode or "", {})}
+        return StabilityLimits(**values)
 
     def describe(self) -> str:
         """The thresholds in force and where they were found, for every output."""
@@ -152,9 +163,20 @@ def _values(table: dict, where: str, allowed: tuple[str, ...]) -> dict[str, floa
 
 
 def sane_range(key: str) -> tuple[float, float]:
-    """The values a threshold key may take: alpha within ``ALPHA_RANGE``, a metric's limit
-    within [0, its row's ``max_threshold``]."""
+    """The values a threshold key may take: alpha within ``ALPHA_RANGE``, a stability limit
+    within [0, ``MAX_LIMIT``], a metric's limit within [0, its row's ``max_threshold``]."""
+    if key in STABILITY_KEYS:
+        return 0.0, MAX_LIMIT
     return ALPHA_RANGE if key == "alpha" else (0.0, float(METRICS[key].max_threshold))
+
+
+def _stability(table: dict, where: str) -> dict[str, float]:
+    """The stability limits of one table, validated like the thresholds."""
+    return _values({k: v for k, v in table.items() if k in STABILITY_KEYS}, where, STABILITY_KEYS)
+
+
+def _without_stability(table: dict) -> dict:
+    return {k: v for k, v in table.items() if k not in STABILITY_KEYS}
 
 
 def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
@@ -165,18 +187,22 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
         raise UnusableInputError(f"{where}: [tool.ampcore.compare] must be a table")
     allowed = threshold_keys()
     by_mode = {}
+    stability = {"": _stability(compare, f"{where} [tool.ampcore.compare]")}
     for mode, mode_defaults in ((EAGER, eager_defaults()), (CAPTURED, captured_defaults())):
         table = compare.get(mode, {})
         if not isinstance(table, dict):
             raise UnusableInputError(f"{where}: [tool.ampcore.compare.{mode}] must be a table")
-        by_mode[mode] = {**mode_defaults, **_values(
-            table, f"{where} [tool.ampcore.compare.{mode}]", tuple(METRICS))}
+        label = f"{where} [tool.ampcore.compare.{mode}]"
+        stability[mode] = _stability(table, label)
+        by_mode[mode] = {**mode_defaults, **_values(_without_stability(table), label,
+                                                    (*METRICS, *STABILITY_KEYS))}
     calibration = tool_ampcore.get("calibration", {})
     if not isinstance(calibration, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.calibration] must be a table")
     check_limits(calibration, compare, where)
-    compare = {k: v for k, v in compare.items() if k not in GPU_MODES}
-    defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]", allowed))
+    compare = {k: v for k, v in _without_stability(compare).items() if k not in GPU_MODES}
+    defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]",
+                                    (*allowed, *STABILITY_KEYS)))
     overrides = []
     entries = tool_ampcore.get("thresholds", [])
     if not isinstance(entries, list):
@@ -188,7 +214,7 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
         rest = {k: v for k, v in entry.items() if k != "match"}
         overrides.append(Override(entry["match"], _values(rest, label, allowed)))
     return GateConfig(defaults, tuple(overrides), source, by_mode[EAGER], by_mode[CAPTURED],
-                      calibration)
+                      calibration, stability={k: v for k, v in stability.items() if v})
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -7,6 +7,8 @@ One table for the three commands:
     2  usage error: an invalid option or output path
     3  unusable input: nothing readable, no baseline, the newest run unreadable, a bad config
     4  environment or comparison-key mismatch: the runs measured other hardware or other work
+    5  unreliable: a run's timing was unstable (round CV or probe spread above its limit), so
+       its time verdicts are neither a pass nor a regression; nothing else failed
     70 internal error: a bug in ampcore (a traceback is printed); never 1
 """
 
@@ -22,9 +24,10 @@ EXIT_REGRESSION = 1
 EXIT_USAGE = 2
 EXIT_UNUSABLE = 3
 EXIT_MISMATCH = 4
+EXIT_UNRELIABLE = 5
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
 
-__all__ = ["EXIT_INTERNAL", "EXIT_MISMATCH", "EXIT_OK", "EXIT_REGRESSION", "EXIT_UNUSABLE",
+__all__ = ["EXIT_INTERNAL", "EXIT_MISMATCH", "EXIT_OK", "EXIT_REGRESSION", "EXIT_UNRELIABLE", "EXIT_UNUSABLE",
            "EXIT_USAGE", "MismatchError", "Problem", "UnusableInputError", "UsageError"]
 
 

@@ -9,12 +9,17 @@ them to ``[tool.ampcore.calibration.<mode>]``: runs, pairs, the GPU, each metric
 ``ampcore compare`` then refuses a limit set below that noise and names a GPU other than the
 one calibrated on (``ampcore.history.noise``).
 
+The stability limits (``round_cv``, ``probe_cv``: ``ampcore.judge.stability``) come from the
+same runs: 1.5x the 99th percentile of every run's round CV (and probe host-step CV), rounded
+up to ``CV_STEP``; a run above them is then judged unstable by ``ampcore compare``.
+
 Too few runs (``MIN_RUNS`` of one environment in a mode) give no limits, only the reason.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,14 +30,17 @@ import numpy as np
 
 from ampcore.history import environments, matching
 from ampcore.history.calibrate import QUANTILE, pair_changes, suggest
+from ampcore.history.calibrate import MARGIN
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
+from ampcore.judge import stability
 from ampcore.judge.metrics import get_metric
 
 MIN_RUNS = 10  # 45 pairs: as many sessions as the gate's A/A targets ask for
 MODES = (CAPTURED, EAGER, CPU)
 # Judged by their own tests on paired or per-sample data, not by a limit learnt here.
 NOT_DERIVED = ("accuracy",)
+CV_STEP = 0.005  # stability limits are rounded up to half a percent
 
 
 @dataclass
@@ -44,20 +52,32 @@ class ModeNoise:
     pairs: int = 0
     gpu: str | None = None
     changes: dict[str, list[float]] = field(default_factory=dict)
+    # every run's round CV and probe CV per benchmark, for the stability limits
+    cvs: dict[str, list[float]] = field(default_factory=dict)
 
     def noise(self) -> dict[str, float]:
-        return {m: float(np.quantile(np.abs(v), QUANTILE)) for m, v in self.changes.items() if v}
+        pooled = {**self.changes, **self.cvs}
+        return {m: float(np.quantile(np.abs(v), QUANTILE)) for m, v in pooled.items() if v}
+
+    def _derived(self) -> dict[str, tuple[float, float]]:
+        """Each limit and its maximum: the metric row's, or ``stability.MAX_LIMIT``."""
+        derived = {m: (suggest(v, m), get_metric(m).max_threshold)
+                   for m, v in self.changes.items() if v}
+        for key, values in self.cvs.items():
+            if values:
+                worst = MARGIN * float(np.quantile(values, QUANTILE))
+                limit = max(CV_STEP, math.ceil(worst / CV_STEP - 1e-9) * CV_STEP)
+                derived[key] = (limit, stability.MAX_LIMIT)
+        return derived
 
     def limits(self) -> dict[str, float]:
         """The derived limits within their rows' range (``max_threshold``): a wider one would
         be refused by compare, so it is left out (``too_noisy``)."""
-        derived = {m: suggest(v, m) for m, v in self.changes.items() if v}
-        return {m: v for m, v in derived.items() if v <= get_metric(m).max_threshold}
+        return {m: v for m, (v, top) in self._derived().items() if v <= top}
 
     def too_noisy(self) -> list[str]:
         """Metrics whose derived limit exceeds its row's maximum: not written."""
-        return sorted(m for m, v in self.changes.items()
-                      if v and suggest(v, m) > get_metric(m).max_threshold)
+        return sorted(m for m, (v, top) in self._derived().items() if v > top)
 
 
 def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
@@ -81,6 +101,7 @@ def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
 
 def _pooled(mode: str, group: Sequence[Run]) -> ModeNoise:
     noise = ModeNoise(mode, runs=len(group), gpu=(group[-1].environment or {}).get("gpu"))
+    _add_cvs(noise, group)
     for a, b in itertools.combinations(group, 2):
         noise.pairs += 1
         for key in a.benchmarks.keys() & b.benchmarks.keys():
@@ -91,6 +112,20 @@ def _pooled(mode: str, group: Sequence[Run]) -> ModeNoise:
                 if metric not in NOT_DERIVED:
                     noise.changes.setdefault(metric, []).append(value)
     return noise
+
+
+def _add_cvs(noise: ModeNoise, group: Sequence[Run]) -> None:
+    """Every run's round CV and probe host-step CV of each benchmark."""
+    for run in group:
+        for bench in run.benchmarks.values():
+            record = bench.record
+            cv, _ = stability.round_cv(bench.rounds, record.samples_per_round if record else ())
+            if cv is not None:
+                noise.cvs.setdefault("round_cv", []).append(cv)
+            probe = stability.coefficient_of_variation(
+                get_metric("host_time").samples_of(record))
+            if probe is not None:
+                noise.cvs.setdefault("probe_cv", []).append(probe)
 
 
 def write(pyproject: Path, measured: Sequence[ModeNoise], sources: Sequence[str]) -> None:

@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ampcore.history.errors import UnusableInputError
+from ampcore.judge import stability as judge
+from ampcore.judge.metrics import get_metric
 
 if TYPE_CHECKING:
     from ampcore.history.storage import Run
@@ -65,3 +68,44 @@ def gpu_mismatch(calibration: dict, runs: Sequence[Run]) -> list[str]:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class RunStability:
+    """One run's timing stability for one benchmark: ``side`` baseline or candidate."""
+
+    side: str
+    run: str  # the saved file's name
+    stability: judge.Stability
+
+    def line(self, name: str) -> str:
+        """"bench candidate round CV 26 % > limit 3 %: time verdicts unreliable"."""
+        where = f"{self.side} ({self.run})" if self.side == "baseline" else self.side
+        return f"{name} {where} {self.stability.describe()}: time verdicts unreliable"
+
+    def as_json(self) -> dict:
+        s = self.stability
+        return {"side": self.side, "run": self.run, "status": s.status, "measure": s.what,
+                "cv": s.cv, "limit": s.limit, "source": s.source}
+
+
+def run_stability(run: Run, key: str, limits: judge.StabilityLimits) -> judge.Stability:
+    """A benchmark's round CV (raw rounds, else the record's, else the stored quartiles) and
+    the probe's host-step spread, against ``limits``."""
+    bench = run.benchmarks[key]
+    record = bench.record
+    cv, source = judge.round_cv(bench.rounds, record.samples_per_round if record else (),
+                                record.round_cv if record else None, bench.q1, bench.q3,
+                                bench.median)
+    probe = get_metric("host_time").samples_of(record)
+    return judge.judge_stability(cv, source, probe, limits)
+
+
+def stabilities(baseline: Sequence[Run], candidate: Run, key: str,
+                limits: judge.StabilityLimits) -> tuple[RunStability, ...]:
+    """The candidate's stability, then that of every baseline run holding the benchmark."""
+    def name(run: Run) -> str:
+        return run.path.name if run.path is not None else "a run"
+    return (RunStability("candidate", name(candidate), run_stability(candidate, key, limits)),
+            *(RunStability("baseline", name(r), run_stability(r, key, limits))
+              for r in baseline if key in r.benchmarks))

@@ -15,15 +15,18 @@ from ampcore.history.compare import (
     NOT_AVAILABLE,
     OK,
     REGRESSION,
+    UNSTABLE,
     Comparison,
     MetricVerdict,
 )
 from ampcore.history.storage import Run
 from ampcore.judge.metrics import get_metric
 
-MARK = {REGRESSION: "❌ regression", IMPROVEMENT: "✅ improvement", OK: "ok", NOT_AVAILABLE: "n/a"}
+MARK = {REGRESSION: "❌ regression", IMPROVEMENT: "✅ improvement", OK: "ok", NOT_AVAILABLE: "n/a",
+        UNSTABLE: "⚠️ unstable"}
 # the terminal's: words, no emoji (a terminal without an emoji font shows boxes)
-WORD = {REGRESSION: "REGRESSION", IMPROVEMENT: "improved", OK: "ok", NOT_AVAILABLE: "n/a"}
+WORD = {REGRESSION: "REGRESSION", IMPROVEMENT: "improved", OK: "ok", NOT_AVAILABLE: "n/a",
+        UNSTABLE: "UNSTABLE"}
 # the headline's lead: fail, pass, not compared
 EMOJI_ICONS = ("❌", "✅", "⛔")
 TEXT_ICONS = ("FAIL:", "PASS:", "STOP:")
@@ -44,7 +47,10 @@ def evidence(m: MetricVerdict) -> str:
         kind, digits = ("ratio", 3) if row.relative else ("change", 4)
         parts.append(f"{m.metric} {kind} {m.ci_level:.0%} CI [{m.ci[0]:.{digits}f}, "
                      f"{m.ci[1]:.{digits}f}]")
-    if m.note and (m.status == NOT_AVAILABLE or row.counter or row.paired or row.settings):
+    if m.note and m.status == UNSTABLE:  # first: which run, its CV and limit, what it would be
+        head, _, rest = m.note.partition("; would be ")
+        parts.insert(0, f"{head}; would be {rest.split(';')[0]}")
+    elif m.note and (m.status == NOT_AVAILABLE or row.counter or row.paired or row.settings):
         parts.append(m.note)  # a counter's note names the operators whose counts changed;
         # a paired metric's its table, test and interval (or why it fell back to a threshold);
         # a configuration's the settings that changed
@@ -106,6 +112,9 @@ def headline(comparison: Comparison, esc: Callable[[str], str] = _plain,
     if outcome == "missing":
         return (f"{fail} {len(comparison.missing)} benchmark(s) of the baseline missing from the "
                 "candidate (pass --allow-missing if intended)")
+    if outcome == "unreliable":
+        return (f"{fail} time verdicts unreliable: {len(comparison.unstable)} benchmark(s) "
+                "measured on an unstable run: " + ", ".join(esc(v.name) for v in comparison.unstable))
     return f"{passed} no regression in {len(comparison.verdicts)} benchmark(s)"
 
 
@@ -149,6 +158,24 @@ def context_lines(comparison: Comparison, bullet: str = "",
     return lines
 
 
+def unstable_lines(comparison: Comparison, esc: Callable[[str], str] = _plain) -> list[str]:
+    """"unstable: bench candidate round CV 26 % > limit 3 %: time verdicts unreliable", one
+    per unstable run of a benchmark whose time verdicts it made unreliable; and one line
+    counting the benchmarks whose stability could not be checked (old files)."""
+    lines = [f"unstable: {esc(s.line(v.name))}" for v in comparison.unstable for s in v.unstable]
+    unchecked = [v.name for v in comparison.verdicts
+                 if any(s.stability.cv is None for s in v.stability)]
+    if unchecked:
+        lines.append(f"stability not checked (no rounds, round_cv or quartiles saved): "
+                     f"{len(unchecked)} benchmark(s)")
+    return lines
+
+
+def _stability_json(verdict) -> dict:
+    return {"stability": [s.as_json() for s in verdict.stability],
+            "unstable": [s.as_json() for s in verdict.unstable]}
+
+
 def _json_number(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
@@ -177,11 +204,13 @@ def to_json(comparison: Comparison, exit_status: int | None = None) -> dict:
         "missing_allowed": comparison.allow_missing,
         "only_in_candidate": list(comparison.only_in_candidate),
         "notes": list(comparison.notes),
+        "unstable": unstable_lines(comparison),
         "injected": list(comparison.injected),
         "problems": [{"path": str(p.path), "severity": p.severity, "message": p.message}
                      for p in comparison.problems],
         "benchmarks": [{
             "key": v.key, "name": v.name, "status": v.status, "thresholds": v.thresholds.as_dict(),
+            **_stability_json(v),
             "metrics": [{"metric": m.metric, "status": m.status, "method": m.method,
                          "baseline": _json_number(m.baseline),
                          "candidate": _json_number(m.candidate),

@@ -14,7 +14,7 @@ from tabulate import tabulate
 from ampcore.history.compare import NOT_AVAILABLE, REGRESSION, Comparison, MetricVerdict
 from ampcore.history.output import (
     EMOJI_ICONS, HEADER, KERNELS, MARK, TEXT_ICONS, WORD, _one_line, context_lines, evidence,
-    headline, md_escape,
+    headline, md_escape, unstable_lines,
 )
 from ampcore.judge.metrics import get_metric
 
@@ -154,7 +154,7 @@ def to_text(comparison: Comparison, view: View = View()) -> str:
     regression first, then the runs, then a table fitted to the terminal (whole with
     ``view.verbose``)."""
     lines = [headline(comparison, icons=TEXT_ICONS), *regression_lines(comparison),
-             *context_lines(comparison, "  ")]
+             *unstable_lines(comparison, _one_line), *context_lines(comparison, "  ")]
     if comparison.verdicts:
         lines.append("")
         lines += _text_table(comparison, view)
@@ -177,6 +177,7 @@ def to_markdown(comparison: Comparison, view: View = View()) -> str:
     esc = md_escape
     lines = [f"## ampcore compare: {headline(comparison, esc)}", ""]
     regressed = regression_lines(comparison, EMOJI_ICONS[0], esc)
+    regressed += unstable_lines(comparison, esc)
     if regressed:
         lines += [f"- {line}" for line in regressed] + [""]
     lines += context_lines(comparison, "- ", esc)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ampcore.measure import kernels, stats
 from ampcore.history.config import Thresholds
+from ampcore.history.noise import RunStability
 from ampcore.history.speedup import FROM_ROUNDS, run_speedup
 from ampcore.history.storage import Benchmark, Run
 from ampcore.judge import accuracy
@@ -22,6 +23,11 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 OK = "ok"
 NOT_AVAILABLE = "n/a"
+# A time-like verdict of a benchmark whose baseline or candidate timing was unstable (round CV
+# or probe spread above its limit, ``ampcore.judge.stability``): neither a regression nor an
+# improvement can be told from the noise. ``compare`` replaces the verdict with it.
+UNSTABLE = "unstable"
+TIME_LIKE = ("time", "host_time", "eager_time", "speedup")
 
 # How a verdict was reached when the row's own test could not run.
 THRESHOLD_ONLY = "THRESHOLD ONLY on stored medians (no raw rounds)"
@@ -104,6 +110,20 @@ def time_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Bench
     return MetricVerdict(metric.name, status, metric.test, base_median, cand_median, change,
                          threshold, p_worse, p_better, ci=ci, ci_level=0.95 if ci else None,
                          note=note, in_family=True)
+
+
+def mark_unstable(metrics: Sequence[MetricVerdict],
+                  stability: Sequence[RunStability]) -> tuple[MetricVerdict, ...]:
+    """With an unstable run on either side, every judged time-like verdict (``TIME_LIKE``)
+    becomes ``UNSTABLE``, its note naming the run, its CV and limit, and what it would have
+    been; the other metrics (accuracy, memory, counters) stand."""
+    unstable = [s for s in stability if s.stability.unstable]
+    if not unstable:
+        return tuple(metrics)
+    why = "; ".join(f"{s.side} {s.stability.describe()}" for s in unstable)
+    return tuple(replace(m, status=UNSTABLE, note=f"unstable: {why}; would be {m.status}"
+                         + (f"; {m.note}" if m.note else ""))
+                 if m.metric in TIME_LIKE and m.status != NOT_AVAILABLE else m for m in metrics)
 
 
 def _kernel_note(baseline: Sequence[Benchmark], candidate: Benchmark) -> str:
