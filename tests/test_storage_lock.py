@@ -25,6 +25,7 @@ def saving_config(storage, autosave=True):
     return SimpleNamespace(_benchmarksession=session, stash=pytest.Stash())
 
 
+@pytest.mark.serial
 def test_a_session_waits_for_another_saving_into_the_same_storage(tmp_path, capsys):
     storage = tmp_path / ".benchmarks"
     storage.mkdir()
@@ -52,6 +53,7 @@ def test_a_session_that_does_not_save_takes_no_lock(tmp_path):
 
 @pytest.mark.parametrize("save, refused", [("--benchmark-autosave", True),
                                            ("--benchmark-disable", False)])
+@pytest.mark.serial
 def test_parallel_workers_with_saving_are_refused(save, refused):
     pytest.importorskip("xdist")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,6 +5,8 @@
   measured as ``ampcore.judge.record.BenchmarkRecord``s
 - ``plugin``: hooks and fixtures (the ``pytest11`` entry point)
 - ``benchmark_adapter``: the only module touching pytest-benchmark's internals
+- ``cases``: which (workload, precision) cases each matrix test is generated for
+- ``guards``: sessions stopped once, up front (seed data missing, -n on the suite)
 - ``matrix``: the suite's tests, public: ``from ampcore.suite.matrix import *`` in a test file
   runs the whole matrix there (docs/YOUR-MODEL.md)
 

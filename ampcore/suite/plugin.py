@@ -6,7 +6,8 @@ ampcore installed can write benchmarks against these fixtures:
 
 - ``amp_case``: one (workload, precision) of the matrix chosen by ``--amp-workloads`` and
   ``--amp-precisions``; skipped with the reason when the device cannot run it.
-- ``amp_mixed_case``: the same, restricted to the mixed-precision modes.
+- ``amp_mixed_case``: the same, restricted to the mixed-precision modes. A test generates only
+  the cases it can judge (``ampcore.suite.cases.applies_to``); the rest are no test at all.
 - ``amp_ddp_case`` / ``amp_ddp_mixed_case``: the same over the workloads whose registry entry
   has DDP benchmarks (``ddp=True``); skipped without ``--amp-nproc`` GPUs.
 - ``amp_runs``: the session's ``SuiteSession``: trains each case once, under pytest-benchmark
@@ -31,8 +32,9 @@ from ampcore.core import registry
 from ampcore.core import files
 from ampcore.core.interrupts import sigterm_as_interrupt
 from ampcore.suite import benchmark_adapter as adapter
+from ampcore.suite import cases, guards
 from ampcore.suite import options as suite_options
-from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem
+from ampcore.suite.outcomes import ALL_SKIPPED_EXIT, Outcomes, cuda_problem, is_matrix_item
 from ampcore.suite.session import SuiteSession
 
 # The matrix's tests are imported into users' test files: their asserts read like a test's.
@@ -40,7 +42,9 @@ pytest.register_assert_rewrite("ampcore.suite.matrix")
 
 _SESSION_KEY = pytest.StashKey[SuiteSession]()
 _OUTCOMES_KEY = pytest.StashKey[Outcomes]()
+_PRECISIONS_KEY = pytest.StashKey[tuple[list[str], list[str]]]()
 _CASE = "amp_workload,amp_precision"
+_NO_CASE = "ampcore_no_case"  # a test with every case out (applies_to): dropped at collection
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Every option is checked here (torch-free), so a bad value is a usage error before
     # collection; the session itself imports torch only when something trains.
+    config.addinivalue_line("markers", f"{_NO_CASE}: a matrix test with no case (not run)")
     problem = adapter.parallel_save_problem(config)
     if problem:
         raise pytest.UsageError(problem)
@@ -69,11 +74,21 @@ def session_for(config: pytest.Config) -> SuiteSession:
 
 # --- matrix and fixtures ------------------------------------------------------------------
 
+def _precisions(config: pytest.Config) -> list[str]:
+    """The matrix's precisions, worked out once per session (``cases.matrix_precisions``)."""
+    if _PRECISIONS_KEY not in config.stash:
+        config.stash[_PRECISIONS_KEY] = cases.matrix_precisions(session_for(config).options)
+    return config.stash[_PRECISIONS_KEY][0]
+
+
 def _matrix(metafunc: pytest.Metafunc) -> tuple[list[str], list[str], str] | None:
     """(workloads, precisions, what an empty matrix means) for the case fixture requested."""
     o = session_for(metafunc.config).options
     names = metafunc.fixturenames
-    mixed = [p for p in o.precisions if registry.PRECISIONS[p].mixed]
+    if not {"amp_ddp_mixed_case", "amp_ddp_case", "amp_mixed_case", "amp_case"} & set(names):
+        return None
+    precisions = _precisions(metafunc.config)
+    mixed = [p for p in precisions if registry.PRECISIONS[p].mixed]
     ddp = [w for w in o.workloads if registry.WORKLOADS[w].ddp]
     no_mixed = "--amp-precisions has no mixed-precision mode"
     no_ddp = ("--amp-workloads has no workload with DDP benchmarks (those with: "
@@ -81,12 +96,10 @@ def _matrix(metafunc: pytest.Metafunc) -> tuple[list[str], list[str], str] | Non
     if "amp_ddp_mixed_case" in names:
         return ddp, mixed, no_ddp if not ddp else no_mixed
     if "amp_ddp_case" in names:
-        return ddp, o.precisions, no_ddp
+        return ddp, precisions, no_ddp
     if "amp_mixed_case" in names:
         return o.workloads, mixed, no_mixed
-    if "amp_case" in names:
-        return o.workloads, o.precisions, "no case selected"
-    return None
+    return o.workloads, precisions, "no case selected"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -94,14 +107,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if matrix is None:
         return
     workloads, precisions, empty = matrix
-    cases = [pytest.param(w, p, id=registry.run_name(w, p)) for w in workloads for p in precisions]
-    if not cases:  # one skipped case that says why, rather than pytest's "empty parameter set"
-        cases = [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=empty))]
-    metafunc.parametrize(_CASE, cases)
+    asked = [(w, p) for w in workloads for p in precisions]
+    judged = [(w, p) for w, p in asked if cases.applies(metafunc.function, w, p)]
+    params = [pytest.param(w, p, id=registry.run_name(w, p)) for w, p in judged]
+    if asked and not params:  # structurally nothing to judge: no test (dropped at collection)
+        params = [pytest.param(None, None, id="none", marks=pytest.mark.ampcore_no_case)]
+    elif not params:  # one skipped case that says why, rather than pytest's "empty parameter set"
+        params = [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=empty))]
+    metafunc.parametrize(_CASE, params)
 
 
+@pytest.hookimpl(tryfirst=True)  # before anything counts the items (Outcomes, xdist workers)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need pytest-benchmark's fixture skip with the reason when it is missing."""
+    """Drop the placeholders of tests with no case; on an xdist worker, run no matrix test
+    (the controller refuses the session); and tests that need pytest-benchmark's fixture skip
+    with the reason when it is missing."""
+    items[:] = [item for item in items if item.get_closest_marker(_NO_CASE) is None]
+    guards.drop_matrix_on_worker(config, items, is_matrix_item)
     for item in items:
         info = getattr(item, "_fixtureinfo", None)  # pytest's own: where fixtures resolved
         if (info is not None and "benchmark" in getattr(item, "fixturenames", ())
@@ -177,6 +199,39 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = adapter.storage_problem(session.config)
     if problem:
         raise pytest.UsageError(problem)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The seed profile's data sets, checked once for the workloads about to run."""
+    config = session.config
+    workloads = [item.callspec.params["amp_workload"] for item in session.items
+                 if is_matrix_item(item) and item.callspec.params["amp_workload"] is not None]
+    if not workloads or config.option.collectonly or guards.is_worker(config):
+        return
+    suite = session_for(config)
+    from ampcore.core.profiles import get_profile
+
+    problem = guards.data_problem(suite.options, get_profile(suite.profile).real_data, workloads)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, on the controller
+def pytest_testnodedown(node, error) -> None:
+    """A worker that collected the matrix ran none of it: the session is refused."""
+    problem = guards.parallel_suite_problem(node)
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The modes the CPU matrix left out; which benchmark defaults the matrix really uses."""
+    if not any(is_matrix_item(item) for item in items):
+        return []
+    lines = [cases.left_out_note(config.stash.get(_PRECISIONS_KEY, ([], []))[1])]
+    if getattr(config, "_benchmarksession", None) is not None:
+        lines.append(adapter.HEADER_NOTE)
+    return [line for line in lines if line]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from ampcore.core.registry import (REFERENCE_PRECISION, claim_for, get_precision, speedup_claims,
                                    workload_entry)
 from ampcore.judge import gates
+from ampcore.suite.cases import applies_to
 from ampcore.suite.plugin import enforce
 
 __all__ = ["test_train", "test_amp_beats_fp32", "test_accuracy_parity", "test_amp_health",
@@ -33,22 +34,29 @@ def test_train(amp_runs, amp_case, benchmark):
         f"{len(result.accuracy_per_epoch)} epochs evaluated; the profile trains {epochs}")
 
 
+def asserts_speedup(workload: str, precision: str) -> bool:
+    return workload_entry(workload).asserts_speedup
+
+
+def judged_by_loss(workload: str, precision: str) -> bool:
+    return workload_entry(workload).quality == "loss"
+
+
+# Generated only where the registry entry asserts a speedup; elsewhere it is reported.
+@applies_to(asserts_speedup)
 def test_amp_beats_fp32(amp_runs, amp_mixed_case):
     workload, precision = amp_mixed_case
-    if not workload_entry(workload).asserts_speedup:
-        pytest.skip(f"{workload}: speedup is reported, not asserted (its registry entry "
-                    "does not assert one)")
     skip_unless_speed_is_judged(amp_runs)
     reference, amp = amp_runs.get(workload, REFERENCE_PRECISION), amp_runs.get(workload, precision)
     enforce(gates.speedup_verdict(reference, amp, amp_runs.options.min_speedup))
 
 
+@applies_to(lambda workload, precision: not judged_by_loss(workload, precision))
 def test_accuracy_parity(amp_runs, amp_mixed_case):
     """Non-inferiority of AMP on the paired held-out set (every --amp-seeds seed), with the
-    exact McNemar test, both accuracies and the interval in the message."""
+    exact McNemar test, both accuracies and the interval in the message; generated for the
+    workloads judged by accuracy (a language model's is test_loss_parity)."""
     workload, precision = amp_mixed_case
-    if workload_entry(workload).quality == "loss":
-        pytest.skip(f"{workload} is judged by its held-out loss (test_loss_parity)")
     reference = amp_runs.seeds(workload, REFERENCE_PRECISION)
     amp = amp_runs.seeds(workload, precision)
     floor = amp_runs.workload_config(workload).accuracy_floor
@@ -59,12 +67,11 @@ def test_amp_health(amp_runs, amp_mixed_case):
     enforce(gates.health_verdict(amp_runs.get(*amp_mixed_case)))
 
 
+@applies_to(judged_by_loss)
 def test_loss_parity(amp_runs, amp_mixed_case):
     """The held-out loss against fp32's and, for a mode that builds on another mixed precision
-    (fp8 on amp-bf16), against that one's too."""
+    (fp8 on amp-bf16), against that one's too; generated for the workloads judged by loss."""
     workload, precision = amp_mixed_case
-    if workload_entry(workload).quality != "loss":
-        pytest.skip(f"{workload} is judged by its test accuracy (test_accuracy_parity)")
     amp = amp_runs.get(workload, precision)
     references = [REFERENCE_PRECISION, *filter(None, [get_precision(precision).builds_on])]
     verdicts = [gates.loss_parity_verdict(amp_runs.get(workload, r), amp, amp_runs.options.loss_tol)
@@ -72,14 +79,13 @@ def test_loss_parity(amp_runs, amp_mixed_case):
     enforce(gates.Verdict(all(v.passed for v in verdicts), "; ".join(v.message for v in verdicts)))
 
 
+@applies_to(lambda workload, precision: bool(speedup_claims(workload, precision)))
 def test_precision_pays_where_measured(amp_runs, amp_mixed_case):
     """Where a measurement showed a mixed precision beating another (``SPEEDUP_CLAIMS``: float8
-    over bf16 on the wide llama, compiled), the suite asserts it; elsewhere it is reported."""
+    over bf16 on the wide llama, compiled), the suite asserts it; generated only for the cases
+    with such a claim (elsewhere the speedup over fp32 is reported)."""
     workload, precision = amp_mixed_case
     claims = speedup_claims(workload, precision)
-    if not claims:
-        pytest.skip(f"{workload}-{precision}: no measurement shows it beating another mixed "
-                    "precision; its speedup over fp32 is reported")
     skip_unless_speed_is_judged(amp_runs)
     model, compiled = amp_runs.workload_config(workload).model, amp_runs.options.compile
     claim = claim_for(workload, precision, model, compiled)
