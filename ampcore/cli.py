@@ -1,10 +1,15 @@
-"""Command line: ``ampcore run | compare | report | calibrate`` (also ``python -m ampcore``).
+"""Command line: ``ampcore run | inject | compare | report | calibrate`` (also ``python -m
+ampcore``).
 
 ``run``'s options are the ``run`` rows of ``ampcore.options.table`` (each with its environment
 variable), and ``--mkdir``; they are checked before anything trains, and a bad value exits 2.
 However ``run`` ends (done, Ctrl-C or SIGTERM, a run that raised), the runs that finished are
 shown and saved, marked partial when some did not; a failed write saves them to a file in
-the temporary directory instead.
+the temporary directory instead. Progress bars are drawn only on a terminal (stderr).
+
+Help is plain text: ``build_parser`` strips the reST markup (double backquotes) from every
+description and help string (``ampcore.history.cli.plain_help``), so a docstring can serve as
+help.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ampcore.options import table as options
 from ampcore.core import files
 from ampcore.core.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
 from ampcore.core.interrupts import Terminated, sigterm_as_interrupt
+from ampcore.core.quiet import quiet_torchao_notices
 from ampcore.options.settings import Settings
 from ampcore.options.table import RUN
 
@@ -197,31 +203,42 @@ def _train(specs: list[RunSpec], settings: Settings,
     """Train each run in order, appending it with its spec to ``trained`` as it finishes (a
     run skipped mid-way has none), so that the caller keeps them whatever ends the loop; a run
     that raises ends it with a ``RunFailedError`` (an unexpected error's traceback first)."""
+    from ampcore.train.progress import wanted
+
+    progress = wanted(settings.no_progress)  # bars on a terminal only, never into a log
+    with quiet_torchao_notices():
+        for spec in specs:
+            result = _train_one(spec, settings, progress)
+            if result is not None:
+                trained.append((spec, result))
+
+
+def _train_one(spec: RunSpec, settings: Settings, progress: bool) -> RunResult | None:
+    """``spec``'s result; None for a mode the model cannot take that came with ``all``."""
     from ampcore.launch import run_distributed
     from ampcore.launch.fresh import run_in_fresh_processes
     from ampcore.train.run import run_experiment
 
-    progress = not settings.no_progress
-    for spec in specs:
-        try:
-            if settings.nproc > 1:
-                result = run_distributed(spec, settings.nproc, progress=progress)
-            elif settings.processes > 1:
-                result = run_in_fresh_processes(spec, settings.processes, progress)
-            else:
-                result = run_experiment(spec, progress=progress)
-        except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
-            if not options.asks_for_all(settings.given("precisions")):
-                raise RunFailedError(spec, exc) from exc
-            print(f"skipped: {exc}", file=sys.stderr)
-            continue
-        except Exception as exc:
-            if not isinstance(exc, AmpcoreError):  # a bug's traceback, for its report
-                traceback.print_exc()
+    try:
+        if settings.nproc > 1:
+            return run_distributed(spec, settings.nproc, progress=progress)
+        if settings.processes > 1:
+            return run_in_fresh_processes(spec, settings.processes, progress)
+        return run_experiment(spec, progress=progress)
+    except UnsupportedPrecisionError as exc:  # a model the mode cannot take (fp8)
+        if not options.asks_for_all(settings.given("precisions")):
             raise RunFailedError(spec, exc) from exc
-        trained.append((spec, result))
+        print(f"skipped: {exc}", file=sys.stderr)
+        return None
+    except Exception as exc:
+        if not isinstance(exc, AmpcoreError):  # a bug's traceback, for its report
+            traceback.print_exc()
+        raise RunFailedError(spec, exc) from exc
 
 
+# torch logs this for each Enum that torchao registers as a pytree constant when imported
+# (transformers imports torchao whenever it is installed, the fp8 extra): torchao's business,
+# not the run's. Only this message, only for torchao's classes, is dropped.
 def _list_injections(args: argparse.Namespace) -> int:
     from ampcore.train.inject import INJECTIONS
 
@@ -231,21 +248,27 @@ def _list_injections(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ampcore`` parser (torch-free: the option table and the registries are)."""
+    """The ``ampcore`` parser (torch-free: the option table and the registries are); its help
+    lists every subcommand and is plain text."""
     from ampcore.history import cli as history_cli
 
     from ampcore import __version__
 
-    parser = argparse.ArgumentParser(prog="ampcore", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="ampcore")
     parser.add_argument("--version", action="version", version=f"ampcore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train workloads under precision modes and time them")
     add_run_arguments(run)
     run.set_defaults(handler=_run)
-    inject = commands.add_parser("inject", help="list the regressions --inject / "
-                                 "AMPCORE_INJECT can apply, and what each stands for")
+    inject_help = "list the regressions --inject / AMPCORE_INJECT can apply, and what each " \
+                  "stands for"
+    inject = commands.add_parser("inject", help=inject_help, description=inject_help[0].upper()
+                                 + inject_help[1:] + ".")
     inject.set_defaults(handler=_list_injections)
     history_cli.register(commands)
+    parser.description = (f"Command line: ampcore {' | '.join(commands.choices)} (also python -m "
+                          "ampcore). Give a command's --help for its options.")
+    history_cli.plain_help(parser)
     return parser
 
 

@@ -12,6 +12,48 @@ import struct
 import pytest
 
 
+# --- pytest-xdist (``pytest tests -n auto``) ---------------------------------------------------
+
+SERIAL_GROUP = "serial"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``-n``, schedule by group (``--dist loadgroup``) unless another mode was asked for:
+    the tests marked ``serial`` then run one after another in one worker (``-n`` alone means
+    ``--dist load``, which would spread them). A worker parses the command line again, without
+    xdist's defaults: the controller's mode reaches it in ``workerinput``."""
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "load":
+        config.option.dist = "loadgroup"
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("ampcore_dist") == "loadgroup":
+        config.option.loadgroup = True  # xdist's worker then suffixes the group to node ids
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """(xdist, in the controller) Tell each worker the scheduling mode (``pytest_configure``)."""
+    node.workerinput["ampcore_dist"] = node.config.option.dist
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put every ``serial`` test in one xdist group: one worker runs them, one at a time."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
+
+
+@pytest.fixture(autouse=True)
+def _terminal_width_of_a_pipe(monkeypatch):
+    """Every test sees a 100-column terminal, what ``shutil.get_terminal_size`` falls back to
+    when stdout is a pipe (CI): an xdist worker sets ``COLUMNS=80``, which narrowed the text
+    tables and dropped their evidence column under ``-n`` only. A test may set its own."""
+    monkeypatch.setenv("COLUMNS", "100")
+
+
 @pytest.fixture(autouse=True)
 def _no_xdist_marker_for_child_sessions(monkeypatch):
     """pytest-benchmark turns itself off in any process that sees PYTEST_XDIST_WORKER, and

@@ -376,6 +376,7 @@ def mlp_runs(request, tmp_path_factory):
     return {p: {"ranks": [r[p] for r in ranks], "single": single[p]} for p in precisions}
 
 
+@pytest.mark.serial
 def test_ddp_fp32_loss_curve_equals_single_process_with_the_global_batch(mlp_runs):
     run = mlp_runs["fp32"]
     ddp = distributed.mean_losses([r["losses"] for r in run["ranks"]])
@@ -390,6 +391,7 @@ def test_ddp_fp32_loss_curve_equals_single_process_with_the_global_batch(mlp_run
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.serial
 def test_ddp_gradscaler_decisions_agree_across_ranks(mlp_runs):
     if "amp-fp16" not in mlp_runs:
         pytest.skip("amp-fp16 autocast is not available on this CPU build of torch")
@@ -403,6 +405,7 @@ def test_ddp_gradscaler_decisions_agree_across_ranks(mlp_runs):
 # --- torchrun end to end ------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_cli_nproc_2_trains_bert_with_ddp_on_cpu(tmp_path):
     """`ampcore run --nproc 2` through torchrun and gloo: one merged result, global samples."""
     path = tmp_path / "ddp.json"
@@ -433,6 +436,7 @@ def test_cli_nproc_2_trains_bert_with_ddp_on_cpu(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_worker_failure_is_a_clear_error_naming_the_rank(tmp_path):
     """Every rank fails to find MNIST: an error naming the ranks and the cause, no hang."""
     spec = RunSpec("resnet18", "fp32", "seed", "cpu", data_dir=tmp_path)

@@ -46,6 +46,7 @@ def child_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.serial
 def test_sigterm_keeps_the_finished_runs_marked_partial(tmp_path, make_result):
     finished = write_json([make_result(workload="resnet18", precision="fp32", profile="smoke",
                                        device="cpu")], tmp_path / "finished.json")
@@ -116,6 +117,7 @@ def fresh_worker(parent: subprocess.Popen, deadline_s: float = 120) -> int | Non
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.serial
 def test_sigterm_stops_the_fresh_worker_processes(tmp_path):
     with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
         parent = subprocess.Popen(
@@ -145,6 +147,7 @@ def test_zz_stop():  # a CI cancel after the first run
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_sigterm_saves_the_suite_session_marked_incomplete(suite, tmp_path):  # noqa: F811
     storage = tmp_path / "storage"
     suite.makepyfile(test_zz_stop=STOP)

@@ -9,9 +9,11 @@ library name them alike, and shortened only for display.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 TOP_KERNELS = 40  # kept by name per run; the rest summed under OTHER
 OTHER = "(other kernels)"
@@ -25,6 +27,22 @@ CLASSES = (
     ("reduction", re.compile(r"reduce|sum_|mean|max_|min_|argmax", re.I)),
     ("elementwise", re.compile(r"elementwise|vectorized|unrolled|pointwise|triton_poi", re.I)),
 )
+
+
+# torch.profiler's note when a profiler object starts a second cycle: ampcore reads each
+# profile's events once, so the note concerns nothing a user can act on. Only this message,
+# only from torch.profiler, is hidden.
+PROFILER_CLEARS_EVENTS = r"Warning: Profiler clears events at the end of each cycle"
+
+
+@contextlib.contextmanager
+def quiet_profiler() -> Iterator[None]:
+    """Around a torch.profiler use: its "Profiler clears events" UserWarning is dropped, every
+    other warning passes (the filters are restored on exit)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=PROFILER_CLEARS_EVENTS, category=UserWarning,
+                                module=r"torch\.profiler")
+        yield
 
 
 def kernel_class(name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +25,7 @@ from types import TracebackType
 import torch
 
 from ampcore.core.errors import UsageError
+from ampcore.measure.counters import SYNC_MODE_NOTICE
 
 # DistributedDataParallel needs 11 eager iterations before its backward can be captured
 # (PyTorch's CUDA-graph notes); the same warm-up suits a single process.
@@ -144,8 +146,10 @@ def first_sync(step: Callable[[], object]) -> CaptureProblem | None:
     captured, and finding it here, before any capture starts, leaves no half-made graph behind.
     None when the step ran through; the step may stop half-way otherwise."""
     saved = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode("error")
     try:
+        with warnings.catch_warnings():  # torch's once-a-process notice that the mode is new
+            warnings.filterwarnings("ignore", message=SYNC_MODE_NOTICE)
+            torch.cuda.set_sync_debug_mode("error")
         step()
     except RuntimeError as exc:
         if "synchroniz" not in str(exc):

@@ -1,12 +1,24 @@
-"""Progress on stderr while a run trains: one bar per epoch, advanced round by round."""
+"""Progress on stderr while a run trains: one bar per epoch, advanced round by round.
+
+``wanted`` is the one rule for ampcore's progress bars: stderr is a terminal and
+``--no-progress`` was not given, so redirected logs and pipes get no bars. The process that
+owns the terminal decides (``ampcore run``); worker processes, whose stderr is a pipe to it,
+draw bars when told to. Torch-free: the history commands can take the rule from here."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ampcore.train.plan import StepPlan
+if TYPE_CHECKING:
+    from ampcore.train.plan import StepPlan
+
+
+def wanted(no_progress: bool = False) -> bool:
+    """Whether to draw progress bars: stderr is a terminal and nobody said no."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not no_progress and callable(isatty) and bool(isatty())
 
 
 class EpochBars:

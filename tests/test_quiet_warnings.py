@@ -1,0 +1,127 @@
+"""Third-party notices that do not concern the user's run stay quiet, narrowly: torch's
+register_constant() notice about torchao's Enums (logged on every run where torchao is
+installed) and torch.profiler's "Profiler clears events" UserWarning; anything else passes."""
+
+import enum
+import logging
+import warnings
+
+import pytest
+
+import ampcore.train.run
+from ampcore.cli import main
+from ampcore.core.quiet import TORCHAO_PYTREE_LOGGER, quiet_torchao_notices
+from ampcore.measure.kernels import quiet_profiler
+
+# torch.utils._pytree's message, as torch 2.14 logs it for each of torchao's Enums.
+TEMPLATE = ("%s is an Enum subclass and is now natively supported by torch.compile as an opaque "
+            "value type. Calling register_constant() on Enum subclasses is deprecated and will "
+            "be an error in a future release.")
+PROFILER = ("Warning: Profiler clears events at the end of each cycle. Only events from the "
+            "current cycle will be reported. To keep events across cycles, set acc_events=True.")
+
+
+def enum_of(module: str) -> type:
+    kind = enum.Enum("KernelPreference", "AUTO TORCH")
+    kind.__module__ = module
+    return kind
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def pytree_log():
+    logger = logging.getLogger(TORCHAO_PYTREE_LOGGER)
+    handler = Records()
+    logger.addHandler(handler)
+    yield logger, handler.messages
+    logger.removeHandler(handler)
+
+
+def test_torchaos_register_constant_notice_is_dropped_and_others_pass(pytree_log):
+    logger, messages = pytree_log
+    with quiet_torchao_notices():
+        logger.warning(TEMPLATE, enum_of("torchao.quantization.quantize_.common"))
+        logger.warning(TEMPLATE, enum_of("torchao"))
+        logger.warning(TEMPLATE, enum_of("mylib.kinds"))  # not torchao's: the user's concern
+        logger.warning("something else about %s", enum_of("torchao.float8"))
+    assert len(messages) == 2, messages
+    assert "mylib" not in messages[0] and "KernelPreference" in messages[0]
+    assert messages[1].startswith("something else")
+
+
+def test_the_filter_is_gone_after_the_block(pytree_log):
+    logger, messages = pytree_log
+    with quiet_torchao_notices():
+        pass
+    logger.warning(TEMPLATE, enum_of("torchao.float8"))
+    assert len(messages) == 1
+
+
+def test_ampcore_run_trains_with_the_torchao_notices_quiet(monkeypatch, make_result, pytree_log):
+    logger, messages = pytree_log
+
+    def run_experiment(spec, progress=False):  # as transformers importing torchao does
+        logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
+        logger.warning("a notice of the run's own")
+        return make_result(workload=spec.workload, precision=spec.precision)
+
+    monkeypatch.setattr(ampcore.train.run, "run_experiment", run_experiment)
+    assert main(["run", "--workload", "resnet18", "--precision", "fp32", "--profile", "smoke",
+                 "--device", "cpu", "--no-progress"]) == 0
+    assert messages == ["a notice of the run's own"]
+
+
+def warn_from_torch_profiler(message: str, category: type = UserWarning) -> None:
+    warnings.warn_explicit(message, category, "torch/profiler/profiler.py", 335,
+                           module="torch.profiler.profiler")
+
+
+def test_quiet_profiler_drops_its_clears_events_warning_only():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_profiler():
+            warn_from_torch_profiler(PROFILER)
+            warn_from_torch_profiler("CUPTI monitor observer unavailable")
+            warnings.warn(PROFILER.replace("Warning: ", "Mine: "), UserWarning)
+        warn_from_torch_profiler(PROFILER)  # restored after the block
+    assert [str(w.message).split(" ")[0] for w in seen] == ["CUPTI", "Mine:", "Warning:"]
+
+
+def test_quiet_profiler_on_torch_profilers_own_warning(monkeypatch):
+    torch_profiler = pytest.importorskip("torch.profiler.profiler")
+    monkeypatch.setattr(torch_profiler, "_WARNINGS_SHOWN", set())  # torch warns once a process
+    profile = torch_profiler.profile(activities=[torch_profiler.ProfilerActivity.CPU])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        profile.prepare_trace()
+        with quiet_profiler():
+            profile.prepare_trace()  # a second cycle: torch's "clears events" warning
+    assert not [w for w in seen if "Profiler clears events" in str(w.message)]
+    monkeypatch.setattr(torch_profiler, "_WARNINGS_SHOWN", set())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        profile.prepare_trace()  # outside: it shows (the filter is that narrow)
+    profile.start_trace()
+    profile.stop_trace()  # leave no profiling session open in this process
+    assert [w for w in seen if "Profiler clears events" in str(w.message)]
+
+
+def test_torchs_sync_mode_notice_is_not_counted_as_a_sync():
+    """torch warns once a process that sync debug mode is a prototype, in words containing
+    "synchronizing": counted, the session's first run (fp32) showed one sync per step."""
+    from ampcore.measure.counters import is_sync_warning
+
+    notice = ("Synchronization debug mode is a prototype feature and does not yet detect all "
+              "synchronizing operations (Triggered internally at Module.cpp:1003.)")
+    assert not is_sync_warning(notice)
+    assert is_sync_warning("called a synchronizing CUDA operation (Triggered internally at "
+                           "/pytorch/c10/cuda/CUDAFunctions.cpp:112.)")  # a real sync counts
+    assert not is_sync_warning("an unrelated warning")
