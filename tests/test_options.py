@@ -11,7 +11,7 @@ import pytest
 from ampcore.options import table as options
 from ampcore.options.table import RUN, SUITE, OptionError, resolve
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "REFERENCE.md"  # its "Options"
 
 
 def test_the_table_imports_no_torch():
@@ -175,7 +175,7 @@ def test_argparse_rendering_round_trips():
 
 @pytest.mark.parametrize("command", [RUN, SUITE])
 def test_readme_option_tables_are_the_generated_ones(command):
-    """README shows ``python -m ampcore.options.table run|suite``; regenerate it when this fails."""
+    """docs/REFERENCE.md shows ``python -m ampcore.options.table run|suite``; regenerate it when this fails."""
     assert options.markdown(command) in README.read_text(encoding="utf-8")
 
 
