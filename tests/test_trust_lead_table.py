@@ -36,6 +36,9 @@ TRUST_MD = ROOT / "docs" / "TRUST.md"
 # Every storage of captured sessions; the eager (off-*) storages are among them.
 SOURCES = ("trust", "trust-12-01", "trust-12-01-c", "trust-12-03", "trust-12-03-b",
            "trust-12-03-s8")
+# The speedup's A/A sessions (fp32 and amp-bf16 in each), captured steps, two machine starts.
+SPEEDUP_SOURCES = ("s9-call2/speedup-aa/speedup-aa-store", "s9-call3/speedup-aa/speedup-aa-store")
+SPEEDUP = "speedup"  # the pools' key of those sessions
 ACCURACY = GPU_RUNS / "accuracy"
 INJECTED_ACCURACY = {"master-weights": ACCURACY / "injected-master-weights-bf16.json",
                      "e5m2": ACCURACY / "injected-block-outputs-e5m2.json"}
@@ -83,7 +86,8 @@ def judge(baseline, candidate) -> dict:
     ratio's interval is left out (time_ci): it is for the reader, the decision is the same."""
     comparison = compare([baseline], candidate, CONFIG, time_ci=False)
     assert not comparison.env_differences, comparison.env_differences
-    (verdict,) = comparison.verdicts
+    # The amp-bf16 benchmark: the trust sessions trained only it; the speedup's, fp32 too.
+    (verdict,) = [v for v in comparison.verdicts if v.name.endswith("amp-bf16]")]
     return {m.metric: m for m in verdict.metrics if m.status != NOT_AVAILABLE}
 
 
@@ -119,8 +123,10 @@ def pools(tmp_path_factory):
     merged = tmp_path_factory.mktemp("pool") / "pool"
     merge(merged, [GPU_RUNS / name for name in SOURCES])
     copy = trust_matrix.drop_zero_counters(merged, True, True)
+    speedup = tmp_path_factory.mktemp("speedup") / "pool"
+    merge(speedup, [GPU_RUNS / name for name in SPEEDUP_SOURCES])
     try:
-        yield {CAPTURED: pool(copy, "on"), EAGER: pool(copy, "off")}
+        yield {CAPTURED: pool(copy, "on"), EAGER: pool(copy, "off"), SPEEDUP: pool(speedup, "on")}
     finally:
         shutil.rmtree(copy.parent)
 
@@ -261,11 +267,13 @@ def check(text: str, pools: dict, accuracy: dict) -> None:
             check_accuracy(cells, accuracy)
             assert "[3]" in marks
             continue
-        check_aa(aa, pools[CAPTURED], name)
+        check_aa(aa, pools[SPEEDUP if name == SPEEDUP else CAPTURED], name)
         check_aa(eager_aa, pools[EAGER], name)
         check_detection(detection, pools[CAPTURED], name)
         if pools[CAPTURED].judged[name]:
             assert "[1]" in marks, name
+        if name == SPEEDUP:
+            assert "[4]" in marks and pools[SPEEDUP].judged[name], (name, data)
         if pools[EAGER].judged[name]:
             assert "[2]" in marks, name
     # Footnote [1]'s merge is the one judged here; the raw-file folders named exist.
@@ -275,6 +283,10 @@ def check(text: str, pools: dict, accuracy: dict) -> None:
     injected = sum(len(sessions) for sessions in pools[CAPTURED].kinds.values())
     assert f"{pools[CAPTURED].sessions} A/A and {injected} injected sessions" in notes["[1]"]
     assert f"{pools[EAGER].sessions} A/A sessions" in notes["[2]"]
+    assert f"{pools[SPEEDUP].sessions} A/A sessions" in notes["[4]"]
+    speedup = re.search(r"python -m ampcore\.history\.merge /tmp/speedup "
+                        r"((?:docs/runs/gpu/[\w./-]+ ?)+)", notes["[4]"])
+    assert speedup and speedup[1].split() == [f"docs/runs/gpu/{s}" for s in SPEEDUP_SOURCES]
     assert not pools[EAGER].kinds, pools[EAGER].kinds  # as footnote [2] says:
     assert "No regression has been injected into an eager session" in notes["[2]"]
     for note in notes.values():
@@ -285,6 +297,7 @@ def check(text: str, pools: dict, accuracy: dict) -> None:
 @pytest.mark.slow  # judging the pooled sessions: ~10 s of one core, more when shared
 def test_trust_md_leads_with_the_table_the_raw_files_give(pools, accuracy):
     assert pools[CAPTURED].sessions == 27 and pools[EAGER].sessions == 17
+    assert pools[SPEEDUP].sessions == 7
     check(TRUST_MD.read_text(encoding="utf-8"), pools, accuracy)
 
 
