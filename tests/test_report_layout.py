@@ -148,3 +148,14 @@ def test_a_missing_benchmark_is_listed_as_failing_with_its_chart(tmp_path):
     # negative control: with --allow-missing nothing fails and no chart is pulled up
     allowed = page_of(runs, dataclasses.replace(latest_comparison(runs), allow_missing=True))
     assert 'id="failing"' not in allowed and not in_order(allowed)
+
+
+def test_an_injected_candidate_is_named_in_the_banner_not_folded(regressed):
+    runs, comparison = regressed
+    clean = page_of(runs, comparison)
+    assert 'id="injected"' not in clean  # negative control: a clean candidate says nothing
+    injected = dataclasses.replace(comparison, injected=("test_train[bert-amp-bf16]: extra-sync",))
+    page = page_of(runs, injected)
+    banner = page[page.index('id="verdict"'):page.index("</section>")]
+    named = banner.index('id="injected"')
+    assert "extra-sync" in banner[named:] and named < banner.find("<details>")

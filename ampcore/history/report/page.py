@@ -59,7 +59,8 @@ def _verdicts(comparison: Comparison | None) -> dict | None:
     rows = summary.rows(comparison)
     total = sum(len(v.metrics) for v in comparison.verdicts)
     return {"status": comparison.exit_status, "rows": rows, "not_available": total - len(rows),
-            "context": [line.strip() for line in output.context_lines(comparison)]}
+            "context": [line.strip() for line in output.context_lines(comparison)],
+            "injected": list(comparison.injected)}  # shown in the banner, never folded
 
 
 def _level(series, value: float) -> str:

@@ -30,6 +30,9 @@ banner.headline }}</strong></p>
 {% if banner.counts %}<p class="counts">{{ banner.benchmarks }} benchmark(s) judged; metrics:
 {% for status, count in banner.counts %}<span><span class="badge {{ badge(status).css }}">{{
 badge(status).text }}</span> {{ count }} {{ status }}</span>{% endfor %}</p>{% endif %}
+{% if verdicts and verdicts.injected %}<p class="bad" id="injected"><strong>INJECTED
+regressions in the candidate (a test of the gate, not a clean run):</strong> {{
+verdicts.injected|join("; ") }}</p>{% endif %}
 {% if verdicts %}<details><summary>runs compared, thresholds and notes</summary>
 <ul class="note">{% for line in verdicts.context %}<li>{{ line }}</li>{% endfor %}</ul>
 </details>{% endif %}
