@@ -101,13 +101,23 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def fresh_worker(parent: subprocess.Popen, deadline_s: float = 120) -> int | None:
-    """The pid of ``parent``'s fresh worker process, once it runs (None: none came)."""
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (torchrun's workers are its grandchildren)."""
+    found, todo = [], [pid]
+    while todo:
+        below = children(todo.pop())
+        found += below
+        todo += below
+    return found
+
+
+def worker_of(parent: subprocess.Popen, module: bytes, deadline_s: float = 120) -> int | None:
+    """The pid of a process below ``parent`` running ``module``, once it runs (None: none came)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end and parent.poll() is None:
-        for pid in children(parent.pid):
+        for pid in descendants(parent.pid):
             try:
-                if b"ampcore.launch.fresh" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if module in Path(f"/proc/{pid}/cmdline").read_bytes():
                     return pid
             except OSError:
                 continue
@@ -118,23 +128,33 @@ def fresh_worker(parent: subprocess.Popen, deadline_s: float = 120) -> int | Non
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 @pytest.mark.serial
-def test_sigterm_stops_the_fresh_worker_processes(tmp_path):
+@pytest.mark.parametrize("launch, module", [
+    (("--processes", "2"), b"ampcore.launch.fresh"),
+    (("--nproc", "2"), b"ampcore.launch.worker"),  # torchrun, then its DDP ranks
+], ids=["fresh-processes", "ddp"])
+def test_sigterm_stops_the_workers_and_leaves_no_temp_dirs(tmp_path, launch, module):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
         parent = subprocess.Popen(
             [sys.executable, "-m", "ampcore", "run", "--workload", "resnet18", "--precision",
-             "fp32", *SMOKE, "--processes", "2"], cwd=tmp_path, env=child_env(tmp_path),
+             "fp32", *SMOKE, *launch], cwd=tmp_path, env=child_env(tmp_path) | {"TMPDIR": str(temp)},
             stdout=out, stderr=err)
-        worker = fresh_worker(parent)
+        worker = worker_of(parent, module)
+        below = descendants(parent.pid)
         try:
             assert worker is not None, (tmp_path / "err").read_text()
             parent.send_signal(signal.SIGTERM)
             assert parent.wait(timeout=60) == 130, (tmp_path / "err").read_text()
-            assert not Path(f"/proc/{worker}").exists()  # stopped and reaped: no orphan
+            alive = [pid for pid in below if Path(f"/proc/{pid}").exists()]
+            assert not alive, alive  # stopped and reaped: no orphan
         finally:
             parent.kill()
-            if worker is not None and Path(f"/proc/{worker}").exists():
-                os.kill(worker, signal.SIGKILL)
+            for pid in below:
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
     assert "ampcore: terminated before any run finished" in (tmp_path / "err").read_text()
+    assert not [p.name for p in temp.iterdir() if p.name.startswith("ampcore-")]
 
 
 STOP = """
