@@ -125,3 +125,22 @@ def test_torchs_sync_mode_notice_is_not_counted_as_a_sync():
     assert is_sync_warning("called a synchronizing CUDA operation (Triggered internally at "
                            "/pytorch/c10/cuda/CUDAFunctions.cpp:112.)")  # a real sync counts
     assert not is_sync_warning("an unrelated warning")
+
+
+def test_inductors_tf32_advice_is_dropped_while_training_and_nothing_else():
+    import warnings
+
+    from ampcore.core.quiet import quiet_training
+
+    advice = ("TensorFloat32 tensor cores for float32 matrix multiplication available but not "
+              "enabled. Consider setting `torch.set_float32_matmul_precision('high')`")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_training():
+            warnings.warn_explicit(advice, UserWarning, "compile_fx.py", 336,
+                                   module="torch._inductor.compile_fx")
+            warnings.warn_explicit(advice, UserWarning, "mine.py", 1, module="mine")
+            warnings.warn("a warning about the user's run", UserWarning)
+        warnings.warn_explicit(advice, UserWarning, "compile_fx.py", 336,
+                               module="torch._inductor.compile_fx")  # restored on exit
+    assert [str(w.message)[:20] for w in caught] == [advice[:20], "a warning about the ", advice[:20]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ampcore.core.quiet import quiet_torchao_notices
+from ampcore.core.quiet import quiet_training
 from ampcore.measure import environment
 from ampcore.measure.tenancy import sole_tenant
 
@@ -286,7 +286,7 @@ class Experiment:
 
 def run_experiment(spec: RunSpec, progress: bool = False) -> RunResult:
     """Warm up, train every round under this process's timer, evaluate; one ``RunResult``."""
-    with quiet_torchao_notices(), Experiment(spec) as experiment:
+    with quiet_training(), Experiment(spec) as experiment:
         experiment.start()
         experiment.run_rounds(progress=progress)
         return experiment.result()
