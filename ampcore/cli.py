@@ -8,7 +8,7 @@ shown and saved, marked partial when some did not; a failed write saves them to 
 the temporary directory instead. Progress bars are drawn only on a terminal (stderr).
 
 Help is plain text: ``build_parser`` strips the reST markup (double backquotes) from every
-description and help string (``ampcore.history.cli.plain_help``), so a docstring can serve as
+description and help string (``ampcore.history.parsers.plain_help``), so a docstring can serve as
 help.
 """
 
@@ -250,7 +250,7 @@ def _list_injections(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``ampcore`` parser (torch-free: the option table and the registries are); its help
     lists every subcommand and is plain text."""
-    from ampcore.history import cli as history_cli
+    from ampcore.history import cli as history_cli, parsers
 
     from ampcore import __version__
 
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     history_cli.register(commands)
     parser.description = (f"Command line: ampcore {' | '.join(commands.choices)} (also python -m "
                           "ampcore). Give a command's --help for its options.")
-    history_cli.plain_help(parser)
+    parsers.plain_help(parser)
     return parser
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ampcore.cli import build_parser
 from ampcore.history import __main__ as history_main
-from ampcore.history.cli import plain
+from ampcore.history.parsers import plain
 
 COMMANDS = ["run", "inject", "compare", "report", "calibrate"]
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ampcore.history import cli
+from ampcore.history import cli, parsers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ampcore.history", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ampcore {__version__}")
     cli.register(parser.add_subparsers(dest="command", required=True))
-    cli.plain_help(parser)
+    parsers.plain_help(parser)
     return cli.dispatch(parser, argv)
 
 
