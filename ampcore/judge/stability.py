@@ -16,7 +16,8 @@ from dataclasses import dataclass
 # Defaults when no calibration set them. Round CV: the committed H200 smoke sessions (10
 # runs x 8 benchmarks of 8-45 ms rounds, launch-bound, the noisiest the gate meets on a quiet
 # GPU) reach 19 %; runs under CPU load reached 26-67 %. The probe's 8 eager steps follow the
-# host, so their spread is wider.
+# host, so their spread is wider: 24 % at most, 22 % at the 99th percentile, over the 113
+# committed H200 runs that saved them. All 138 committed H200 benchmark runs pass both.
 DEFAULT_ROUND_CV = 0.25
 DEFAULT_PROBE_CV = 0.50
 STABILITY_KEYS = ("round_cv", "probe_cv")
