@@ -7,6 +7,7 @@ import logging
 import warnings
 
 import pytest
+import torch
 
 import ampcore.train.run
 from ampcore.cli import main
@@ -97,6 +98,8 @@ def test_quiet_profiler_drops_its_clears_events_warning_only():
 
 def test_quiet_profiler_on_torch_profilers_own_warning(monkeypatch):
     torch_profiler = pytest.importorskip("torch.profiler.profiler")
+    if not hasattr(torch_profiler, "_WARNINGS_SHOWN"):  # older torch: warned otherwise, or not
+        pytest.skip(f"torch {torch.__version__} has no once-a-process profiler warnings to reset")
     monkeypatch.setattr(torch_profiler, "_WARNINGS_SHOWN", set())  # torch warns once a process
     profile = torch_profiler.profile(activities=[torch_profiler.ProfilerActivity.CPU])
     with warnings.catch_warnings(record=True) as seen:
