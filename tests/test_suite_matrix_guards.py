@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ampcore.options import table
+from ampcore.data import MNIST_RAW_FILES
 from ampcore.suite import guards
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def test_data_problem_is_none_where_the_data_sets_are(tmp_path):
     (tmp_path / "imdb" / "train.parquet").touch()
     raw = tmp_path / "mnist" / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in guards.MNIST_FILES:
+    for name in MNIST_RAW_FILES:
         (raw / f"{name}.gz").touch()  # gzipped files are a data set too
     assert guards.data_problem(settings(tmp_path), True, ["bert", "resnet18", "llama"]) is None
 

@@ -19,3 +19,28 @@ def cache_dir() -> Path:
     """Where ampcore writes derived files (decompressed MNIST); never inside the data dir."""
     value = os.environ.get(CACHE_DIR_ENV)
     return Path(value).expanduser() if value else Path.home() / ".cache" / "ampcore"
+
+# The data sets' files in a data directory: read by the loaders, and checked up front by the
+# suite (``ampcore.suite.guards``) before anything trains.
+MNIST_RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NO_DATA_DIR = f"no data directory was given (--data-dir or ${DATA_DIR_ENV})"
+
+
+def imdb_missing(data_dir: Path | None) -> str | None:
+    """What is missing of IMDB in ``data_dir`` (its train split), or None."""
+    if data_dir is None:
+        return NO_DATA_DIR
+    path = data_dir / "imdb" / "train.parquet"
+    return None if path.is_file() else f"{path.parent} has no train.parquet"
+
+
+def mnist_missing(data_dir: Path | None) -> str | None:
+    """What is missing of MNIST in ``data_dir`` (the four IDX files, plain or gzipped), or None."""
+    if data_dir is None:
+        return NO_DATA_DIR
+    raw = data_dir / "mnist" / "MNIST" / "raw"
+    if any(all((raw / f"{name}{suffix}").is_file() for name in MNIST_RAW_FILES)
+           for suffix in ("", ".gz")):
+        return None
+    return f"{raw} lacks the four IDX files"

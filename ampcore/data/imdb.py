@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP
+from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, imdb_missing
 from ampcore.core.errors import DataError
 
 REQUIRED_COLUMNS = ("text", "label")
@@ -51,10 +51,8 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
             _check_columns(dsets[split], path)
         return datasets.DatasetDict(dsets), f"{LOCAL_SOURCE}{local}"
     if not allow_download:
-        where = f"{local} has no train.parquet" if local else (
-            f"no data directory was given (--data-dir or ${DATA_DIR_ENV})")
         raise DataError(
-            f"IMDB data not found: {where}. Point --data-dir (or ${DATA_DIR_ENV}) at a "
+            f"IMDB data not found: {imdb_missing(data_dir)}. Point --data-dir (or ${DATA_DIR_ENV}) at a "
             f"directory with the data sets, or pass --download to fetch them; {LAYOUT_HELP}"
         )
     try:

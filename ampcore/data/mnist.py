@@ -14,15 +14,10 @@ from pathlib import Path
 
 import torch
 
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, cache_dir
+from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, MNIST_RAW_FILES, cache_dir, mnist_missing
 from ampcore.core.errors import DataError
 
-RAW_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+RAW_FILES = MNIST_RAW_FILES
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 NUM_CLASSES = 10
 # IDX magic: 0x08 (unsigned bytes) then the number of dimensions (3 for images, 1 for labels).
@@ -132,11 +127,10 @@ def _prepare_root(data_dir: Path | None, allow_download: bool) -> tuple[Path, di
         root = cache_dir() / "mnist" / "download"
         root.mkdir(parents=True, exist_ok=True)
         return root, {}
-    where = f"{raw} lacks the four IDX files" if raw else (
-        f"no data directory was given (--data-dir or ${DATA_DIR_ENV})")
     raise DataError(
-        f"MNIST data not found: {where}. Point --data-dir (or ${DATA_DIR_ENV}) at a directory "
-        f"with the data sets, or pass --download to fetch them; {LAYOUT_HELP}"
+        f"MNIST data not found: {mnist_missing(data_dir)}. Point --data-dir (or "
+        f"${DATA_DIR_ENV}) at a directory with the data sets, or pass --download to fetch "
+        f"them; {LAYOUT_HELP}"
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ampcore.core import registry
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP
+from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, imdb_missing, mnist_missing
 from ampcore.options.settings import Settings
 from ampcore.options.table import SUITE, get_option
 
@@ -30,39 +30,14 @@ PARALLEL_SUITE = (
     "by concurrent workers on one machine are not comparable. Run the benchmarks without -n "
     "(ampcore's own unit tests, `pytest tests -n auto`, are fine in parallel)")
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-# --- the seed profile's data sets ------------------------------------------------------------
-
-def _imdb_missing(data_dir: Path | None) -> str | None:
-    """Mirrors ``ampcore.data.imdb.load_imdb``'s local lookup."""
-    if data_dir is None:
-        return "no data directory was given"
-    path = data_dir / "imdb" / "train.parquet"
-    return None if path.is_file() else f"{path} is missing"
-
-
-def _mnist_missing(data_dir: Path | None) -> str | None:
-    """Mirrors ``ampcore.data.mnist``'s local lookup: the four IDX files, plain or gzipped."""
-    if data_dir is None:
-        return "no data directory was given"
-    raw = data_dir / "mnist" / "MNIST" / "raw"
-    if any(all((raw / f"{name}{suffix}").is_file() for name in MNIST_FILES)
-           for suffix in ("", ".gz")):
-        return None
-    return f"{raw} lacks the four IDX files"
-
-
 # The data set each built-in build reads in the seed profile, by the build's module; a
 # workload of another module (a user's) is left to its own loader.
 DATA_SETS: dict[str, tuple[str, Callable[[Path | None], str | None]]] = {
     **dict.fromkeys(("ampcore.workloads.bert", "ampcore.workloads.llama",
                      "ampcore.workloads.hf_text", "ampcore.workloads.hf_lm"),
-                    ("IMDB", _imdb_missing)),
+                    ("IMDB", imdb_missing)),
     **dict.fromkeys(("ampcore.workloads.resnet18", "ampcore.workloads.vision"),
-                    ("MNIST", _mnist_missing)),
+                    ("MNIST", mnist_missing)),
 }
 
 
