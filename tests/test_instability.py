@@ -36,11 +36,13 @@ def rounds(median: float, cv: float, seed: int, n: int = 12) -> list[float]:
 
 
 def save(store: Path, index: int, cv: float, slowdown: float = 1.0, memory: float = 1.0,
-         save_data: bool = True, seed: int = 0) -> Path:
-    """One session of bert fp32 and amp-bf16 whose rounds have the given spread."""
+         save_data: bool = True, seed: int = 0, fp32_cv: float | None = None) -> Path:
+    """One session of bert fp32 and amp-bf16 whose rounds have the given spread (fp32's:
+    ``fp32_cv`` when given)."""
     entries = []
     for precision, median in (("fp32", 0.8), ("amp-bf16", 0.42 * slowdown)):
-        times = rounds(median, cv, seed + index * 10 + len(entries))
+        spread = fp32_cv if precision == "fp32" and fp32_cv is not None else cv
+        times = rounds(median, spread, seed + index * 10 + len(entries))
         mem = int(memory * 2 * 2**30) if precision == "amp-bf16" else 3 * 2**30
         extra = synthetic.extra_info("bert", precision, times, peak_memory_bytes=mem)
         entries.append(synthetic.benchmark("bert", precision, times, extra, save_data=save_data))
@@ -106,7 +108,8 @@ def test_noisy_candidate_large_slowdown_is_unstable_not_regression(tmp_path, mon
     assert "would be regression" in next(m["note"] for m in amp["metrics"]
                                          if m["metric"] == "time")
     assert all(m["status"] != "regression" for b in data["benchmarks"] for m in b["metrics"])
-    (unstable,) = [u for u in amp["unstable"]]
+    # its own candidate run, and the fp32 run of that session (its speedup is taken over it)
+    (unstable,) = [u for u in amp["unstable"] if u["side"] == "candidate"]
     assert unstable["side"] == "candidate" and unstable["limit"] == DEFAULT_ROUND_CV
     assert unstable["cv"] > unstable["limit"] and unstable["measure"] == "round CV"
     assert status_of(data, "memory") == "ok"  # not time-like: judged as ever
@@ -127,7 +130,7 @@ def test_noisy_baseline_large_improvement_is_unstable_not_improvement(tmp_path, 
     assert status_of(data, "time") == "unstable"
     assert all(m["status"] != "improvement" for b in data["benchmarks"] for m in b["metrics"])
     sides = {u["side"] for u in bench(data)["unstable"]}
-    assert sides == {"baseline"}
+    assert sides == {"baseline", "baseline fp32"}  # its own run, and the fp32 one of its speedup
     assert "baseline (0001_" in text and "improved" not in text
 
 
@@ -218,3 +221,22 @@ def test_old_files_without_rounds_use_stats_or_are_not_checked(tmp_path, monkeyp
                                 "saved): 2 benchmark(s)"]
     assert {s["status"] for s in bench(data)["stability"]} == {"not checked"}
     assert "stability not checked" in text and status in (0, 1)
+
+
+def test_an_unstable_fp32_run_makes_the_speedup_over_it_unstable(tmp_path, monkeypatch, capsys):
+    """The speedup is fp32's rounds over AMP's: a noisy fp32 run makes it unreliable even
+    when AMP's own rounds were quiet, whose time verdict stands."""
+    store = tmp_path / "store"
+    save(store, 1, 0.01)
+    save(store, 2, 0.01, fp32_cv=0.6)
+    status, data, out, _ = run_compare(tmp_path, monkeypatch, capsys, store)
+    assert status == EXIT_UNRELIABLE, out
+    assert status_of(data, "speedup") == "unstable"
+    assert status_of(data, "time") != "unstable"  # AMP's own rounds were quiet
+    assert f"{BERT_AMP} candidate fp32 round CV" in out
+    quiet = tmp_path / "quiet"  # negative control: the same sessions with a quiet fp32 run
+    save(quiet, 1, 0.01)
+    save(quiet, 2, 0.01)
+    status, data, out, _ = run_compare(tmp_path, monkeypatch, capsys, quiet)
+    assert status_of(data, "speedup") != "unstable" and "unstable" not in out
+

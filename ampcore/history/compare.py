@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from ampcore.measure import stats
 from ampcore.history import environments, matching
 from ampcore.history.config import GateConfig, Thresholds, storage_config
-from ampcore.history.noise import CAPTURED, EAGER, RunStability, gpu_mismatch, stabilities
+from ampcore.history.noise import (CAPTURED, EAGER, RunStability, gpu_mismatch,
+                                   reference_stabilities, stabilities)
 from ampcore.history.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNRELIABLE,
                                      EXIT_UNUSABLE)
 from ampcore.history.settings import settings_verdict
@@ -44,13 +45,17 @@ class BenchmarkVerdict:
     thresholds: Thresholds
     # each side's timing stability: the candidate, then every baseline run
     stability: tuple[RunStability, ...] = ()
+    # that of the fp32 runs the speedup is taken over (AMP benchmarks only)
+    reference_stability: tuple[RunStability, ...] = ()
 
     @property
     def unstable(self) -> tuple[RunStability, ...]:
         """The runs whose timing was unstable, when that made a time verdict unreliable."""
-        if not any(m.status == UNSTABLE for m in self.metrics):
+        marked = {m.metric for m in self.metrics if m.status == UNSTABLE}
+        if not marked:
             return ()
-        return tuple(s for s in self.stability if s.stability.unstable)
+        runs = self.stability + (self.reference_stability if "speedup" in marked else ())
+        return tuple(s for s in runs if s.stability.unstable)
 
     @property
     def status(self) -> str:
@@ -164,7 +169,8 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
                                                    thresholds))
     limits = config.stability_limits(step_mode(candidate_run, key))
     return BenchmarkVerdict(key, candidate.name, tuple(verdicts), thresholds,
-                            stabilities(baseline_runs, candidate_run, key, limits))
+                            stabilities(baseline_runs, candidate_run, key, limits),
+                            reference_stabilities(baseline_runs, candidate_run, key, limits))
 
 
 def adjust(verdicts: Sequence[BenchmarkVerdict]) -> list[BenchmarkVerdict]:
@@ -220,7 +226,8 @@ def compare_runs(baseline_runs: Sequence[Run], candidate_run: Run, config: GateC
     pools, _ = comparable_baselines(baseline_runs, candidate_run)
     verdicts = adjust([compare_benchmark(runs, candidate_run, key, config, time_ci)
                        for key, runs in pools.items()])
-    return [replace(v, metrics=mark_unstable(v.metrics, v.stability)) for v in verdicts]
+    return [replace(v, metrics=mark_unstable(v.metrics, v.stability, v.reference_stability))
+            for v in verdicts]
 
 
 def compare(baseline_runs: Sequence[Run], candidate_run: Run, config: GateConfig,

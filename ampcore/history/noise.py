@@ -109,3 +109,21 @@ def stabilities(baseline: Sequence[Run], candidate: Run, key: str,
     return (RunStability("candidate", name(candidate), run_stability(candidate, key, limits)),
             *(RunStability("baseline", name(r), run_stability(r, key, limits))
               for r in baseline if key in r.benchmarks))
+
+
+def reference_stabilities(baseline: Sequence[Run], candidate: Run, key: str,
+                          limits: judge.StabilityLimits) -> tuple[RunStability, ...]:
+    """The stability of the fp32 benchmark each run's speedup of ``key`` is taken over (its
+    ``matching.reference_benchmark``), candidate first: an unstable fp32 run makes the
+    speedup as unreliable as an unstable AMP run does."""
+    from ampcore.history.matching import reference_benchmark
+
+    found = []
+    for side, run in (("candidate", candidate), *(("baseline", r) for r in baseline)):
+        bench = run.benchmarks.get(key)
+        reference = reference_benchmark(run, bench) if bench is not None else None
+        if reference is not None:
+            name = run.path.name if run.path is not None else "a run"
+            found.append(RunStability(f"{side} fp32", name,
+                                      run_stability(run, reference.key, limits)))
+    return tuple(found)

@@ -112,18 +112,24 @@ def time_verdict(metric: Metric, baseline: Sequence[Benchmark], candidate: Bench
                          note=note, in_family=True)
 
 
-def mark_unstable(metrics: Sequence[MetricVerdict],
-                  stability: Sequence[RunStability]) -> tuple[MetricVerdict, ...]:
+def mark_unstable(metrics: Sequence[MetricVerdict], stability: Sequence[RunStability],
+                  reference: Sequence[RunStability] = ()) -> tuple[MetricVerdict, ...]:
     """With an unstable run on either side, every judged time-like verdict (``TIME_LIKE``)
     becomes ``UNSTABLE``, its note naming the run, its CV and limit, and what it would have
-    been; the other metrics (accuracy, memory, counters) stand."""
-    unstable = [s for s in stability if s.stability.unstable]
-    if not unstable:
-        return tuple(metrics)
-    why = "; ".join(f"{s.side} {s.stability.describe()}" for s in unstable)
-    return tuple(replace(m, status=UNSTABLE, note=f"unstable: {why}; would be {m.status}"
-                         + (f"; {m.note}" if m.note else ""))
-                 if m.metric in TIME_LIKE and m.status != NOT_AVAILABLE else m for m in metrics)
+    been; the other metrics (accuracy, memory, counters) stand. The speedup is also marked
+    when an fp32 run it is taken over (``reference``) was unstable."""
+    own = [s for s in stability if s.stability.unstable]
+    partner = [s for s in reference if s.stability.unstable]
+
+    def marked(m: MetricVerdict) -> MetricVerdict:
+        runs = own + partner if m.metric == "speedup" else own
+        if not runs or m.metric not in TIME_LIKE or m.status == NOT_AVAILABLE:
+            return m
+        why = "; ".join(f"{s.side} {s.stability.describe()}" for s in runs)
+        return replace(m, status=UNSTABLE, note=f"unstable: {why}; would be {m.status}"
+                       + (f"; {m.note}" if m.note else ""))
+
+    return tuple(marked(m) for m in metrics)
 
 
 def _kernel_note(baseline: Sequence[Benchmark], candidate: Benchmark) -> str:
