@@ -91,7 +91,8 @@ def settings_for(given: dict[str, object]) -> table.Settings:
     ({"device": "cpu", "precisions": "amp-fp16,amp-bf16"}, []),  # named: kept
 ])
 def test_matrix_precisions(given, left_out):
-    precisions, dropped = cases.matrix_precisions(settings_for(given))
+    device = given["device"]  # the session's resolved device
+    precisions, dropped = cases.matrix_precisions(settings_for(given), lambda: device)
     assert dropped == left_out
     assert set(precisions) | set(dropped) == set(settings_for(given).precisions)
 

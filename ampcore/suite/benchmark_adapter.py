@@ -66,6 +66,11 @@ HEADER_NOTE = ("ampcore: the matrix's benchmarks time one pedantic round per blo
                "warmup")
 
 
+def header_note(config: pytest.Config) -> str | None:
+    """``HEADER_NOTE`` when pytest-benchmark is active (it printed its header)."""
+    return HEADER_NOTE if getattr(config, "_benchmarksession", None) is not None else None
+
+
 def timing_state(config: pytest.Config) -> tuple[bool, str]:
     """(timing enabled, why not) for the session."""
     session = getattr(config, "_benchmarksession", None)

@@ -49,19 +49,12 @@ def cpu_emulated(precision: str) -> bool:
     return registry.get_precision(precision).autocast in CPU_EMULATED_AUTOCAST
 
 
-def on_cpu(settings: Settings) -> bool:
-    """Whether the session runs on a CPU (torch only when the device is not named)."""
-    if settings.device is not None:
-        return settings.device.startswith("cpu")
-    import torch
-
-    return not torch.cuda.is_available()
-
-
-def matrix_precisions(settings: Settings) -> tuple[list[str], list[str]]:
+def matrix_precisions(settings: Settings,
+                      device: Callable[[], str]) -> tuple[list[str], list[str]]:
     """(the precisions the matrix runs, those left out as CPU emulation); a mode the user
-    named is never left out."""
-    if settings.given("precisions") is not None or not on_cpu(settings):
+    named is never left out. ``device`` gives the session's resolved device (asked only when
+    no precision was named)."""
+    if settings.given("precisions") is not None or not device().startswith("cpu"):
         return list(settings.precisions), []
     left_out = [p for p in settings.precisions if cpu_emulated(p)]
     return [p for p in settings.precisions if p not in left_out], left_out

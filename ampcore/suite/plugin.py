@@ -77,7 +77,8 @@ def session_for(config: pytest.Config) -> SuiteSession:
 def _precisions(config: pytest.Config) -> list[str]:
     """The matrix's precisions, worked out once per session (``cases.matrix_precisions``)."""
     if _PRECISIONS_KEY not in config.stash:
-        config.stash[_PRECISIONS_KEY] = cases.matrix_precisions(session_for(config).options)
+        suite = session_for(config)
+        config.stash[_PRECISIONS_KEY] = cases.matrix_precisions(suite.options, lambda: suite.device)
     return config.stash[_PRECISIONS_KEY][0]
 
 
@@ -229,8 +230,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     if not any(is_matrix_item(item) for item in items):
         return []
     lines = [cases.left_out_note(config.stash.get(_PRECISIONS_KEY, ([], []))[1])]
-    if getattr(config, "_benchmarksession", None) is not None:
-        lines.append(adapter.HEADER_NOTE)
+    lines.append(adapter.header_note(config))
     return [line for line in lines if line]
 
 
