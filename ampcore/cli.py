@@ -236,9 +236,6 @@ def _train_one(spec: RunSpec, settings: Settings, progress: bool) -> RunResult |
         raise RunFailedError(spec, exc) from exc
 
 
-# torch logs this for each Enum that torchao registers as a pytree constant when imported
-# (transformers imports torchao whenever it is installed, the fp8 extra): torchao's business,
-# not the run's. Only this message, only for torchao's classes, is dropped.
 def _list_injections(args: argparse.Namespace) -> int:
     from ampcore.train.inject import INJECTIONS
 

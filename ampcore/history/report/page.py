@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from ampcore.history import output
 from ampcore.history.report import summary
 from ampcore.history.report.template import FIGURE, STYLE, TEMPLATE
 from ampcore.history.report.units import human
@@ -46,14 +47,8 @@ def _latest(runs: Sequence[Run]) -> dict:
     return {"header": [header[i] for i in keep], "rows": [[row[i] for i in keep] for row in table]}
 
 
-HEADER = ("benchmark", "metric", "verdict", "baseline", "candidate", "change", "threshold",
-          "evidence", "method")
-
-
 def _verdicts(comparison: Comparison | None) -> dict | None:
     """The full table: every judged metric, humanised, its status a badge."""
-    from ampcore.history import output
-
     if comparison is None:
         return None
     rows = summary.rows(comparison)
@@ -110,6 +105,6 @@ def render_html(runs: Sequence[Run], charts: Sequence[Chart], images: dict[str, 
         problems=[str(p) for p in problems],
         generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
         latest=_latest(runs), banner=summary.banner(comparison), badge=summary.badge,
-        failing=failing, verdicts=_verdicts(comparison), header=HEADER, figure=figure,
+        failing=failing, verdicts=_verdicts(comparison), header=output.HEADER, figure=figure,
         changes=_changes(runs, charts), shown_above=[c for c in charts if c.slug in above],
         rest=[c for c in charts if c.slug not in above])

@@ -7,7 +7,6 @@ newer ``compare`` adds) is shown as its own word, in a neutral badge, and counte
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 BADGES = {REGRESSION: ("FAIL", "b-fail", "bad"), IMPROVEMENT: ("BETTER", "b-pass", "good"),
           OK: ("PASS", "b-ok", ""), NOT_AVAILABLE: ("N/A", "b-other", "")}
 ORDER = {REGRESSION: 0, IMPROVEMENT: 2, OK: 3, NOT_AVAILABLE: 4}  # unknown statuses: 1
-EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
 EVIDENCE_SHOWN = 60  # characters of evidence shown before it is folded into <details>
 
 
@@ -138,11 +136,7 @@ def banner(comparison: Comparison | None) -> Banner:
     word, mark = _word(comparison)
     if comparison is None:
         return Banner(word, mark, "Only one run: no baseline yet.")
-    try:
-        headline = output.headline(comparison, icons=("", "", ""))
-    except TypeError:  # a headline without a choice of icons: its emoji taken out
-        headline = EMOJI.sub("", output.headline(comparison))
-    headline = headline.strip().removeprefix(":").strip()
+    headline = output.headline(comparison, icons=("", "", "")).strip()  # the badge says it
     counts = Counter(m.status for v in comparison.verdicts for m in v.metrics)
     ordered = sorted(counts.items(), key=lambda item: (ORDER.get(item[0], 1), item[0]))
     return Banner(word, mark, headline, ordered, len(comparison.verdicts))
