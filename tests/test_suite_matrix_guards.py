@@ -66,6 +66,25 @@ def test_data_problem_names_each_missing_set_and_its_workloads(tmp_path):
     assert "--amp-data-dir" in problem and "--amp-download" in problem
 
 
+def test_a_workload_is_checked_by_the_data_set_it_names(tmp_path, monkeypatch):
+    """The check follows ``Workload.data``, not the module that builds it: a family name reads
+    its family's set; a workload naming none (a user's own data) is left to its loader."""
+    from ampcore.core import registry
+    from ampcore.core.profiles import WorkloadConfig
+    own = registry.Workload("own-data", "reads its own files", "mine:build",
+                            configs={"seed": WorkloadConfig(epochs=1, batch_size=1, lr=1.0)})
+    monkeypatch.setitem(registry.WORKLOADS, own.id, own)
+    problem = guards.data_problem(settings(tmp_path), True, ["torchvision:resnet50", own.id])
+    assert "MNIST for torchvision:resnet50" in problem and "own-data" not in problem
+    assert guards.data_problem(settings(tmp_path), True, [own.id]) is None
+
+
+def test_every_data_set_a_workload_may_name_has_its_check():
+    from ampcore.core.entries import DATA_SETS
+    from ampcore.data import DATA_CHECKS
+    assert set(DATA_SETS) == set(DATA_CHECKS)
+
+
 @pytest.mark.parametrize("case", ["smoke profile", "download allowed"])
 def test_no_data_problem_where_nothing_is_read_or_it_may_be_fetched(tmp_path, case):
     real_data, download = (False, False) if case == "smoke profile" else (True, True)

@@ -109,6 +109,7 @@ def test_the_built_ins_are_registered_through_the_api():
     ({"build": 3}, r"workload 'toy': build is 3; expected a function or 'module:function'"),
     ({"run_options": ("epochs",)}, r"workload 'toy': run_options is \('epochs',\)"),
     ({"id": "to y"}, r"workload id 'to y': expected a non-empty string without commas"),
+    ({"data": "cifar"}, r"workload 'toy': data is 'cifar'; expected None or 'imdb' or 'mnist'"),
 ])
 def test_a_workload_field_of_the_wrong_type_names_the_field(changes, message):
     fields = dict(id="toy", description="toy", build="m:build",

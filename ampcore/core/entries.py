@@ -58,6 +58,9 @@ class Precision:
 
 QUALITIES = ("accuracy", "loss")
 RUN_OPTIONS = ("max_length", "model")
+# The data sets ampcore ships a loader for (``ampcore.data``): a workload naming one has it
+# checked once, at the suite's start, in a profile that trains on real data.
+DATA_SETS = ("imdb", "mnist")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class Workload:
     # held-out loss, for a language model, whose token accuracy says little).
     quality: str = "accuracy"
     default: bool = True  # in the default matrix, as Precision.default
+    # The data set of ``DATA_SETS`` its build reads where the profile trains on real data;
+    # None: its own (the build's loader reports what is missing).
+    data: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id or any(c in self.id for c in ", \t\n"):
@@ -103,12 +109,14 @@ class Workload:
             "model_parser": self.model_parser is None or callable(self.model_parser)
             or (isinstance(self.model_parser, str) and ":" in self.model_parser),
             "quality": self.quality in QUALITIES,
+            "data": self.data is None or self.data in DATA_SETS,
         }
         expected = {"description": "a string", "build": "a function or 'module:function'",
                     "configs": "a non-empty mapping of profile name to WorkloadConfig",
                     "run_options": f"a tuple of {', '.join(RUN_OPTIONS)}",
                     "model_parser": "None, a function or 'module:function'",
-                    "quality": " or ".join(map(repr, QUALITIES))}
+                    "quality": " or ".join(map(repr, QUALITIES)),
+                    "data": "None or " + " or ".join(map(repr, DATA_SETS))}
         for name, ok in checks.items():
             if not ok:
                 raise RegistrationError(f"workload {self.id!r}: {name} is {getattr(self, name)!r}"

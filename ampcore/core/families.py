@@ -46,6 +46,7 @@ class Family:
     quality: str = "accuracy"
     sized: bool = False  # takes ``@size``: the image side (the config's image_size)
     check: str | None = None  # ``module:function(workload_id, model)``, raising UsageError
+    data: str | None = None  # the data set its seed profile reads (Workload.data)
 
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (
@@ -61,7 +62,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
                "smoke": WorkloadConfig(epochs=2, batch_size=16, lr=1e-4, train_samples=128,
                                        test_samples=64, max_length=32, eval_samples=64,
                                        accuracy_floor=0.6)},
-           run_options=("max_length",)),
+           run_options=("max_length",), data="imdb"),
     Family("hf-lm", "hf-lm:<hub id or directory>",
            "{model} (transformers AutoModelForCausalLM) on packed IMDB text (seed) or a "
            "generated corpus (smoke), judged by held-out loss", "ampcore.workloads.hf_lm:build",
@@ -72,7 +73,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
                                       test_samples=64, max_length=1024, weight_decay=0.1),
                "smoke": WorkloadConfig(epochs=2, batch_size=8, lr=1e-4, train_samples=32,
                                        test_samples=16, max_length=32)},
-           run_options=("max_length",), quality="loss"),
+           run_options=("max_length",), quality="loss", data="imdb"),
     Family("torchvision", "torchvision:<model name>[@<image side in pixels>]",
            "torchvision's {model} (random init) on MNIST (seed) or scikit-learn's 8x8 digits "
            "(smoke), grey images repeated to 3 channels and resized",
@@ -84,7 +85,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
                "smoke": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3, train_samples=640,
                                        test_samples=256, eval_samples=512, image_size=32,
                                        accuracy_floor=0.5)},
-           sized=True, check="ampcore.workloads.vision:check_name"),
+           sized=True, check="ampcore.workloads.vision:check_name", data="mnist"),
 )}
 
 
@@ -116,7 +117,8 @@ def workload(workload_id: str, check: bool = True) -> Workload:
     configs = {profile: dataclasses.replace(config, model=model, **sized)
                for profile, config in family.configs.items()}
     return Workload(workload_id, family.description.format(model=model), family.build, configs,
-                    run_options=family.run_options, quality=family.quality, default=False)
+                    run_options=family.run_options, quality=family.quality, default=False,
+                    data=family.data)
 
 
 def _split_size(family: Family, workload_id: str, rest: str) -> tuple[str, int | None]:

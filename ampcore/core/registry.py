@@ -187,7 +187,7 @@ for _workload in (
                                          train_samples=640, test_samples=256, max_length=32,
                                          model=TINY_MODEL, accuracy_floor=0.80,
                                          eval_samples=512)},
-             run_options=("max_length", "model"), asserts_speedup=True, ddp=True),
+             run_options=("max_length", "model"), asserts_speedup=True, ddp=True, data="imdb"),
     Workload("resnet18", "ResNet18 on MNIST (seed) or scikit-learn's 8x8 digits",
              "ampcore.workloads.resnet18:build", configs={
                  # Held out: the 10,000 MNIST test digits (the test split; training uses
@@ -197,7 +197,7 @@ for _workload in (
                  "smoke": WorkloadConfig(epochs=2, batch_size=64, lr=1e-3,
                                          train_samples=640, test_samples=256,
                                          model=TINY_MODEL, accuracy_floor=0.75,
-                                         eval_samples=512)}),
+                                         eval_samples=512)}, data="mnist"),
     Workload("llama", "Llama-architecture causal LM on IMDB text (seed) or a generated "
              "corpus, judged by held-out loss", "ampcore.workloads.llama:build", configs={
                  # ~134M-parameter Llama on 2,048 packed IMDB sequences of 1,024 tokens
@@ -213,7 +213,7 @@ for _workload in (
                                          model=TINY_MODEL)},
              run_options=("max_length", "model"),
              model_parser="ampcore.workloads.llama:architecture", quality="loss",
-             default=False),
+             default=False, data="imdb"),
 ):
     register_workload(_workload, source=plugins.BUILT_IN)
 

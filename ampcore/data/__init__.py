@@ -4,6 +4,7 @@ smoke data. Nothing is fetched at import time; downloads happen only when allowe
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 DATA_DIR_ENV = "AMPCORE_DATA_DIR"
@@ -44,3 +45,11 @@ def mnist_missing(data_dir: Path | None) -> str | None:
            for suffix in ("", ".gz")):
         return None
     return f"{raw} lacks the four IDX files"
+
+
+# Each data set a workload may name (``Workload.data``, one of ``ampcore.core.entries.DATA_SETS``):
+# its name for people, and the check the suite runs once before anything trains.
+DATA_CHECKS: dict[str, tuple[str, Callable[[Path | None], str | None]]] = {
+    "imdb": ("IMDB", imdb_missing),
+    "mnist": ("MNIST", mnist_missing),
+}

@@ -13,12 +13,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import pytest
 
 from ampcore.core import registry
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, imdb_missing, mnist_missing
+from ampcore.data import DATA_DIR_ENV, DATA_CHECKS, LAYOUT_HELP
 from ampcore.options.settings import Settings
 from ampcore.options.table import SUITE, get_option
 
@@ -30,21 +29,6 @@ PARALLEL_SUITE = (
     "by concurrent workers on one machine are not comparable. Run the benchmarks without -n "
     "(ampcore's own unit tests, `pytest tests -n auto`, are fine in parallel)")
 
-# The data set each built-in build reads in the seed profile, by the build's module; a
-# workload of another module (a user's) is left to its own loader.
-DATA_SETS: dict[str, tuple[str, Callable[[Path | None], str | None]]] = {
-    **dict.fromkeys(("ampcore.workloads.bert", "ampcore.workloads.llama",
-                     "ampcore.workloads.hf_text", "ampcore.workloads.hf_lm"),
-                    ("IMDB", imdb_missing)),
-    **dict.fromkeys(("ampcore.workloads.resnet18", "ampcore.workloads.vision"),
-                    ("MNIST", mnist_missing)),
-}
-
-
-def _build_module(workload: str) -> str:
-    build = registry.workload_entry(workload).build
-    return build.partition(":")[0] if isinstance(build, str) else getattr(build, "__module__", "")
-
 
 def data_problem(settings: Settings, real_data: bool, workloads: Iterable[str]) -> str | None:
     """Why the session's data sets are not there for ``workloads`` (those about to run);
@@ -53,8 +37,11 @@ def data_problem(settings: Settings, real_data: bool, workloads: Iterable[str]) 
         return None
     missing: dict[str, tuple[str, list[str]]] = {}  # data set -> (what is missing, workloads)
     for workload in dict.fromkeys(workloads):
-        name, check = DATA_SETS.get(_build_module(workload), (None, None))
-        why = check(settings.data_dir) if check is not None else None
+        data = registry.workload_entry(workload).data
+        if data is None:
+            continue  # its own data: the build's loader says what is missing
+        name, check = DATA_CHECKS[data]
+        why = check(settings.data_dir)
         if why is not None:
             missing.setdefault(name, (why, []))[1].append(workload)
     if not missing:
