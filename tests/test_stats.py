@@ -75,3 +75,13 @@ def test_small_helpers():
     assert stats.relative_change(2.0, 2.5) == pytest.approx(0.25)
     assert stats.relative_change(0.0, 0.0) == 0.0
     assert stats.robust_sigma([1, 1, 1, 1, 100]) == 0.0
+
+
+def test_round_cv_is_per_sample_where_the_rounds_sizes_are_known():
+    # An epoch's last round is short: 3 rounds of 1.0 s / 64 samples and one of 0.25 s / 16 are
+    # the same speed, so no spread; without the sizes the raw times differ.
+    rounds, sizes = [1.0, 1.0, 1.0, 0.25], [64, 64, 64, 16]
+    assert stats.round_cv(rounds, sizes) == 0.0
+    assert stats.round_cv(rounds) > 0.3
+    assert stats.round_cv(rounds, sizes[:2]) == stats.round_cv(rounds)  # sizes that don't fit
+    assert stats.round_cv([1.0]) is None and stats.coefficient_of_variation([0.0, 0.0]) is None

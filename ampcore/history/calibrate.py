@@ -168,8 +168,10 @@ def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, B
     for run in runs:
         for key, bench in run.benchmarks.items():
             entry = noise.setdefault(key, BenchmarkNoise(key, bench.name))
-            if bench.rounds and len(bench.rounds) > 1:
-                entry.round_cv.append(float(np.std(bench.rounds, ddof=1) / np.mean(bench.rounds)))
+            sizes = bench.record.samples_per_round if bench.record else ()
+            cv = stats.round_cv(bench.rounds or (), sizes)
+            if cv is not None:
+                entry.round_cv.append(cv)
     for a, b in pairs:
         for key in a.benchmarks.keys() & b.benchmarks.keys():
             if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):

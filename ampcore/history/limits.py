@@ -35,6 +35,7 @@ from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_m
 from ampcore.history.storage import Run
 from ampcore.judge import stability
 from ampcore.judge.metrics import get_metric
+from ampcore.measure import stats
 
 MIN_RUNS = 10  # 45 pairs: as many sessions as the gate's A/A targets ask for
 MODES = (CAPTURED, EAGER, CPU)
@@ -122,7 +123,7 @@ def _add_cvs(noise: ModeNoise, group: Sequence[Run]) -> None:
             cv, _ = stability.round_cv(bench.rounds, record.samples_per_round if record else ())
             if cv is not None:
                 noise.cvs.setdefault("round_cv", []).append(cv)
-            probe = stability.coefficient_of_variation(
+            probe = stats.coefficient_of_variation(
                 get_metric("host_time").samples_of(record))
             if probe is not None:
                 noise.cvs.setdefault("probe_cv", []).append(probe)

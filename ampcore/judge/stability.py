@@ -9,9 +9,10 @@ Torch-free and pure: the caller passes the numbers.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ampcore.measure import stats
 
 # Defaults when no calibration set them. Round CV: the committed H200 smoke sessions (10
 # runs x 8 benchmarks of 8-45 ms rounds, launch-bound, the noisiest the gate meets on a quiet
@@ -63,14 +64,6 @@ def _pct(value: float) -> str:
     return f"{value * 100:.3g} %"
 
 
-def coefficient_of_variation(values: Sequence[float]) -> float | None:
-    """Sample sd / mean; None for fewer than two values or a non-positive mean."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if len(finite) < 2 or statistics.fmean(finite) <= 0:
-        return None
-    return statistics.stdev(finite) / statistics.fmean(finite)
-
-
 def round_cv(rounds: Sequence[float] | None, samples_per_round: Sequence[int] = (),
              recorded: float | None = None, q1: float | None = None, q3: float | None = None,
              median: float | None = None) -> tuple[float | None, str]:
@@ -78,10 +71,7 @@ def round_cv(rounds: Sequence[float] | None, samples_per_round: Sequence[int] = 
     sizes are known, as the suite computes it), else the record's ``round_cv``, else a
     normal-consistent estimate from the stored quartiles; (None, why) when there is nothing."""
     if rounds:
-        sizes = list(samples_per_round)
-        per = ([t / n for t, n in zip(rounds, sizes)]
-               if len(sizes) == len(rounds) and all(n > 0 for n in sizes) else list(rounds))
-        cv = coefficient_of_variation(per)
+        cv = stats.round_cv(rounds, list(samples_per_round))
         if cv is not None:
             return cv, FROM_ROUNDS
     if recorded is not None and math.isfinite(recorded) and recorded >= 0:
@@ -99,7 +89,7 @@ def judge_stability(round_cv_value: float | None, round_source: str,
     checks = []
     if round_cv_value is not None:
         checks.append(("round CV", round_cv_value, limits.round_cv, round_source))
-    probe = coefficient_of_variation(probe_steps) if len(probe_steps) >= 3 else None
+    probe = stats.coefficient_of_variation(probe_steps) if len(probe_steps) >= 3 else None
     if probe is not None:
         checks.append(("probe CV", probe, limits.probe_cv, FROM_PROBE))
     if not checks:

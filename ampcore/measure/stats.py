@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,6 +132,23 @@ def relative_change(baseline: float, candidate: float) -> float:
     if baseline == 0:
         return math.inf if candidate > 0 else (0.0 if candidate == 0 else -math.inf)
     return (candidate - baseline) / baseline
+
+
+def coefficient_of_variation(values: Sequence[float]) -> float | None:
+    """Sample sd / mean; None for fewer than two finite values or a non-positive mean."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < 2 or statistics.fmean(finite) <= 0:
+        return None
+    return statistics.stdev(finite) / statistics.fmean(finite)
+
+
+def round_cv(round_times: Sequence[float], sizes: Sequence[int] = ()) -> float | None:
+    """A run's round CV: of the per-sample round times when every round's size is known
+    (an epoch's last round is short), else of the raw times; None when it cannot be told.
+    The one definition the suite records and compare and calibrate read."""
+    per = ([t / n for t, n in zip(round_times, sizes)]
+           if len(sizes) == len(round_times) and all(n > 0 for n in sizes) else list(round_times))
+    return coefficient_of_variation(per)
 
 
 def robust_sigma(values: Sequence[float]) -> float:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ampcore.measure import stats
 from ampcore.train.config import ConfiguredRun
 from ampcore.train.merged import MergedRun, Part, split_legacy_details
 
@@ -131,10 +131,7 @@ class RunResult(ConfiguredRun):
     @property
     def round_cv(self) -> float:
         """Coefficient of variation of the per-sample round times (rounds differ in size)."""
-        per_sample = [t / n for t, n in zip(self.round_times_s, self.samples_per_round)]
-        if len(per_sample) < 2:
-            return 0.0
-        return statistics.stdev(per_sample) / statistics.mean(per_sample)
+        return stats.round_cv(self.round_times_s, self.samples_per_round) or 0.0
 
     def summary(self) -> dict:
         """The headline figures, as stored in a benchmark's ``extra_info``."""
