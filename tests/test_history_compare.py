@@ -126,7 +126,7 @@ def test_memory_growth(tmp_path, monkeypatch, capsys):
     status, data, text = run_compare(tmp_path, monkeypatch, capsys, store)
     assert status == 1
     assert statuses(data) == {("test_train[bert-fp32]", "memory"): REGRESSION}
-    assert "+15.0 %" in text and "3,072.0 MiB" in text
+    assert "+15.0 %" in text and "3.00 GiB" in text
 
 
 def test_skipped_steps_growth(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ from tests.support import synthetic
 
 TEST_LOSS = Metric("test_loss", "final test loss", "", relative=True, higher_is_worse=True,
                    default_threshold=0.10, calibration_step=0.005, test="relative threshold",
-                   field="final_test_loss", fmt=".3f")
+                   field="final_test_loss", digits=3)
 START = datetime(2025, 5, 1, tzinfo=timezone.utc)
 
 
@@ -39,7 +39,7 @@ def test_a_metric_is_one_row(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "REGRESSION test_train[bert-amp-bf16]: test_loss +50.0 % (limit +10 %)" in text
     row = next(line for line in text.splitlines() if line.split()[:1] == ["test_loss"])
-    assert row.split()[:6] == ["test_loss", "REGRESSION", "0.300", "0.450", "+50.0", "%"]
+    assert row.split()[:6] == ["test_loss", "REGRESSION", "0.3", "0.45", "+50.0", "%"]
     assert main(["compare", str(store), "--verbose"]) == 1
     row = next(line for line in capsys.readouterr().out.splitlines()
                if line.split()[:2] == ["test_train[bert-amp-bf16]", "test_loss"])

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from ampcore.history.report.units import human, human_change
+from ampcore.core.units import human, human_change
 
 CASES = [
     # value, unit, shown

@@ -12,6 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass, fields
 
+from ampcore.core.units import human
 from ampcore.judge.record import BenchmarkRecord, number
 
 # Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
@@ -33,7 +34,7 @@ class Metric:
     test: str  # how the gate decides, as the output states it
     field: str | None = None  # the BenchmarkRecord field it reads; None: the raw rounds
     scale: float = 1.0  # displayed value = stored value / scale
-    fmt: str = ".4g"
+    digits: int | None = None  # significant digits shown; None: ``units.human``'s default
     chart: bool = True  # drawn per workload in ``ampcore report``
     # A BenchmarkRecord flag that, when False, makes the metric meaningless (not judged):
     # accuracy after training from random initial weights.
@@ -90,10 +91,8 @@ class Metric:
         return (candidate - baseline) / baseline if baseline else math.nan
 
     def format(self, value: float | None) -> str:
-        if value is None or not math.isfinite(value):
-            return "-"
-        text = format(value / self.scale, self.fmt)
-        return f"{text} {self.unit}" if self.unit and self.unit != "x" else text + self.unit
+        """A value as every output shows it (``ampcore.core.units.human``)."""
+        return human(None if value is None else value / self.scale, self.unit, self.digits)
 
     def format_change(self, change: float | None) -> str:
         if change is None or not math.isfinite(change):
@@ -121,7 +120,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("speedup", "speedup over fp32", "x", relative=True, higher_is_worse=False,
            default_threshold=0.05, calibration_step=0.005, eager_threshold=0.35,
            captured_threshold=0.02,
-           test="bootstrap of the within-run speedup change + threshold", fmt=".3f"),
+           test="bootstrap of the within-run speedup change + threshold", digits=3),
     # The threshold is the accuracy judge's practical margin (``ampcore.judge.accuracy``):
     # 0.005, as runs of one training seed are deterministic (two fresh sessions of MiniLM
     # differed on at most 1 of 5,000 held-out samples); with several baseline seeds, at least
@@ -130,18 +129,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            default_threshold=0.005, calibration_step=0.005,
            test="paired held-out set: one-sided exact McNemar significant at alpha AND "
                 "drop > margin",
-           field="final_accuracy", fmt=".4f", requires="accuracy_meaningful",
+           field="final_accuracy", digits=4, requires="accuracy_meaningful",
            paired="heldout_correct", max_threshold=0.25),  # a quarter of the samples
     # Only the workloads judged by loss record it (a language model: nats per token).
     Metric("heldout_loss", "final held-out loss", "", relative=False, higher_is_worse=True,
            default_threshold=0.05, calibration_step=0.005, test="absolute tolerance",
-           field="heldout_loss", fmt=".4f", max_threshold=1.0),  # a nat per token
+           field="heldout_loss", digits=5, max_threshold=1.0),  # a nat per token
     Metric("memory", "peak device memory", "MiB", relative=True, higher_is_worse=True,
            default_threshold=0.03, calibration_step=0.005, test="relative threshold",
-           field="peak_memory_bytes", scale=2**20, fmt=",.1f"),
+           field="peak_memory_bytes", scale=2**20),
     Metric("skipped_steps", "GradScaler skipped steps", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
-           test="absolute threshold", field="skipped_steps", fmt="g", chart=False,
+           test="absolute threshold", field="skipped_steps", chart=False,
            max_threshold=100),
     # Loss-scale health (ampcore.train.loss_scale). Any change of the scaler's configuration
     # is a regression of its own: it changes what the timed steps do, and the scale's moves
@@ -157,13 +156,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     # single step over the fp16 range; two more scale the gradients 4x further down.
     Metric("loss_scale_backoffs", "loss-scale backoffs", "", relative=False,
            higher_is_worse=True, default_threshold=1, calibration_step=1,
-           test="absolute threshold", field="grad_scaler_backoffs", fmt="g", chart=False,
+           test="absolute threshold", field="grad_scaler_backoffs", chart=False,
            max_threshold=100),
     # DDP runs only (None elsewhere: not judged): samples/s on N processes over N x the
     # single-GPU run of the same session; a drop is what distribution started to cost.
     Metric("scaling_efficiency", "DDP scaling efficiency", "", relative=False,
            higher_is_worse=False, default_threshold=0.05, calibration_step=0.005,
-           test="absolute tolerance", field="scaling_efficiency", fmt=".3f",
+           test="absolute tolerance", field="scaling_efficiency", digits=3,
            max_threshold=0.5),
     # The step decomposition (ampcore.measure.probe). Host CPU time and eager wall time drift from
     # process to process, so their thresholds sit above the largest ratio between runs of
@@ -171,31 +170,31 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("host_time", "host CPU time per eager step", "ms", relative=True,
            higher_is_worse=True, default_threshold=0.90, calibration_step=0.005,
            test="one-sided Mann-Whitney U on the probe's steps + threshold",
-           field="host_step_s", scale=1e-3, fmt=".3g", samples=True),
+           field="host_step_s", scale=1e-3, samples=True),
     Metric("eager_time", "eager step time (synchronised)", "ms", relative=True,
            higher_is_worse=True, default_threshold=0.35, calibration_step=0.005,
            test="one-sided Mann-Whitney U on the probe's steps + threshold",
-           field="eager_step_s", scale=1e-3, fmt=".3g", samples=True),
+           field="eager_step_s", scale=1e-3, samples=True),
     Metric("aten_ops", "aten ops per step", "", relative=True, higher_is_worse=True,
            default_threshold=0.02, calibration_step=0.005, test="exact count + threshold",
-           field="aten_ops_per_step", fmt=",.0f", chart=False, counter=True),
+           field="aten_ops_per_step", chart=False, counter=True),
     Metric("python_ops", "Python bytecodes per step", "", relative=True, higher_is_worse=True,
            default_threshold=0.02, calibration_step=0.005, test="exact count + threshold",
-           field="python_ops_per_step", fmt=",.0f", chart=False, counter=True),
+           field="python_ops_per_step", chart=False, counter=True),
     Metric("kernel_launches", "CUDA kernel launches per step", "", relative=True,
            higher_is_worse=True, default_threshold=0.02, calibration_step=0.005,
-           test="exact count + threshold", field="kernel_launches_per_step", fmt=",.0f",
+           test="exact count + threshold", field="kernel_launches_per_step",
            chart=False, counter=True),
     Metric("casts", "dtype casts per step", "", relative=False, higher_is_worse=True,
            default_threshold=0, calibration_step=1, test="exact count + threshold",
-           field="casts_per_step", fmt=",.0f", chart=False, counter=True, max_threshold=1000),
+           field="casts_per_step", chart=False, counter=True, max_threshold=1000),
     Metric("syncs", "host-device syncs per step", "", relative=False, higher_is_worse=True,
            default_threshold=0, calibration_step=1, test="exact count + threshold",
-           field="syncs_per_step", fmt=",.0f", chart=False, counter=True, max_threshold=1000),
+           field="syncs_per_step", chart=False, counter=True, max_threshold=1000),
     Metric("bytes_allocated", "bytes allocated per step", "MiB", relative=True,
            higher_is_worse=True, default_threshold=0.01, calibration_step=0.005,
            test="exact count + threshold", field="bytes_allocated_per_step", scale=2**20,
-           fmt=",.1f", chart=False, counter=True),
+           chart=False, counter=True),
 )}
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ampcore.history import output
 from ampcore.history.report import summary
 from ampcore.history.report.template import FIGURE, STYLE, TEMPLATE
-from ampcore.history.report.units import human
+from ampcore.core.units import human
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Problem, Run
 from ampcore.judge.metrics import METRICS

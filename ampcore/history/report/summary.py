@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ampcore.history.report.units import human, human_change, human_text
+from ampcore.core.units import human, human_change, human_text
 from ampcore.history.verdicts import IMPROVEMENT, NOT_AVAILABLE, OK, REGRESSION
 from ampcore.judge.metrics import METRICS, Metric
 

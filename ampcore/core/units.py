@@ -1,4 +1,5 @@
-"""Numbers as a reader wants them on the report page: one function, ``human``, for every value.
+"""Numbers as a reader wants them, in every output (``compare``'s tables through
+``Metric.format``, the report page): one function, ``human``, for every value.
 
 Times move to the unit that keeps them between 1 and 1000 (``1.71e+03 ms`` reads ``1.71 s``,
 ``0.000123 s`` reads ``123 µs``), memory to the binary unit that does the same, large counts get
