@@ -105,6 +105,20 @@ def test_torchvision_sizes_default_per_profile_and_are_set_with_at():
     assert sized.config("seed").model == "vit_b_16" and not sized.accepts("max_length")
 
 
+def test_torchvision_transformers_train_with_deits_recipe_and_convnets_keep_theirs():
+    # DeiT (Touvron et al. 2021): lr 5e-4 x batch / 512, weight decay 0.05; in the config, so
+    # in the comparison key. The convolutional networks keep resnet18's lr 1e-3 and wd 0.01.
+    for name in ("torchvision:vit_b_16", "torchvision:vit_b_32@64", "torchvision:swin_t",
+                 "torchvision:maxvit_t"):
+        for config in registry.workload_entry(name).configs.values():
+            assert config.lr == pytest.approx(5e-4 * config.batch_size / 512), name
+            assert config.weight_decay == 0.05, name
+    vit = registry.workload_entry("torchvision:vit_b_16").config("seed")
+    assert (vit.lr, vit.batch_size) == (pytest.approx(6.25e-5), 64)
+    for config in registry.workload_entry("torchvision:resnet50").configs.values():
+        assert (config.lr, config.weight_decay) == (1e-3, 0.01)
+
+
 def test_an_unregistered_family_name_reads_without_being_registered():
     entry = registry.WORKLOADS.get("hf-lm:no/such-model")  # a saved run's id, say
     assert entry is not None and entry.quality == "loss"
