@@ -95,6 +95,29 @@ def test_parity_fails_when_fp32_learned_nothing():
     assert not verdict.passed and "below the floor" in verdict.message
 
 
+@pytest.mark.parametrize(("seeds", "device", "skips"), [
+    (1, "cuda", True), (1, "cuda:1", True),
+    (1, "cpu", False),  # CPU kernels repeat: one seed is judged
+    (3, "cuda", False),  # several seeds: their spread sets the margin
+])
+def test_parity_of_a_workload_that_does_not_repeat_needs_seeds(seeds, device, skips):
+    def runs(precision, accuracy):
+        out = []
+        for _ in range(seeds):
+            run = make_run(precision, accuracy=accuracy, workload="torchvision:resnet50")
+            run.device = device
+            out.append(run)
+        return out if seeds > 1 else out[0]
+
+    fp32, amp = runs("fp32", 0.97), runs("amp-bf16", 0.96)
+    verdict = gates.parity_verdict(fp32, amp, 0.005, 0.9, repeatable=False)
+    assert (verdict.skip_reason is not None) == skips, verdict
+    if skips:
+        assert "--amp-seeds 3" in verdict.skip_reason
+        assert "torchvision:resnet50" in verdict.skip_reason
+    assert gates.parity_verdict(fp32, amp, 0.005, 0.9).skip_reason is None  # repeatable: judged
+
+
 def test_parity_skips_for_random_init_weights():
     verdict = gates.parity_verdict(make_run(accuracy=0.5, meaningful=False),
                                    make_run("amp-fp16", accuracy=0.5, meaningful=False), 0.03, 0.75)

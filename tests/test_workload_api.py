@@ -110,6 +110,7 @@ def test_the_built_ins_are_registered_through_the_api():
     ({"run_options": ("epochs",)}, r"workload 'toy': run_options is \('epochs',\)"),
     ({"id": "to y"}, r"workload id 'to y': expected a non-empty string without commas"),
     ({"data": "cifar"}, r"workload 'toy': data is 'cifar'; expected None or 'imdb' or 'mnist'"),
+    ({"repeatable": "no"}, r"workload 'toy': repeatable is 'no'; expected True or False"),
 ])
 def test_a_workload_field_of_the_wrong_type_names_the_field(changes, message):
     fields = dict(id="toy", description="toy", build="m:build",
@@ -315,3 +316,10 @@ def test_a_conftest_workload_runs_through_the_suite(pytester, monkeypatch):
                                  "### blobs (smoke profile, cpu)"])
     # pytest-benchmark's own table, printed before or after the summary by its version
     result.stdout.fnmatch_lines(["*test_train?blobs-fp32?*"])
+
+
+def test_a_family_from_scratch_is_not_repeatable_and_says_so_in_its_entry():
+    """torchvision models train from random weights through cuDNN's non-deterministic kernels:
+    their parity asks for several seeds on a GPU (``gates.parity_verdict``)."""
+    assert registry.workload_entry("torchvision:resnet50").repeatable is False
+    assert registry.workload_entry("bert").repeatable is True

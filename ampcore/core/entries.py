@@ -92,6 +92,10 @@ class Workload:
     # The data set of ``DATA_SETS`` its build reads where the profile trains on real data;
     # None: its own (the build's loader reports what is missing).
     data: str | None = None
+    # Fresh sessions of one seed give the same held-out predictions on a GPU. False: training
+    # from scratch through kernels that are not deterministic (cuDNN's convolution backward),
+    # whose accuracy moves between sessions; one seed then cannot judge its parity.
+    repeatable: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id or any(c in self.id for c in ", \t\n"):
@@ -110,13 +114,15 @@ class Workload:
             or (isinstance(self.model_parser, str) and ":" in self.model_parser),
             "quality": self.quality in QUALITIES,
             "data": self.data is None or self.data in DATA_SETS,
+            "repeatable": isinstance(self.repeatable, bool),
         }
         expected = {"description": "a string", "build": "a function or 'module:function'",
                     "configs": "a non-empty mapping of profile name to WorkloadConfig",
                     "run_options": f"a tuple of {', '.join(RUN_OPTIONS)}",
                     "model_parser": "None, a function or 'module:function'",
                     "quality": " or ".join(map(repr, QUALITIES)),
-                    "data": "None or " + " or ".join(map(repr, DATA_SETS))}
+                    "data": "None or " + " or ".join(map(repr, DATA_SETS)),
+                    "repeatable": "True or False"}
         for name, ok in checks.items():
             if not ok:
                 raise RegistrationError(f"workload {self.id!r}: {name} is {getattr(self, name)!r}"

@@ -60,7 +60,8 @@ def test_accuracy_parity(amp_runs, amp_mixed_case):
     reference = amp_runs.seeds(workload, REFERENCE_PRECISION)
     amp = amp_runs.seeds(workload, precision)
     floor = amp_runs.workload_config(workload).accuracy_floor
-    enforce(gates.parity_verdict(reference, amp, amp_runs.options.acc_tol, floor))
+    enforce(gates.parity_verdict(reference, amp, amp_runs.options.acc_tol, floor,
+                                 repeatable=workload_entry(workload).repeatable))
 
 
 def test_amp_health(amp_runs, amp_mixed_case):
