@@ -5,8 +5,10 @@
 # (NAME: the workload with ':' and '/' made '_'), its log and summary beside it. A session gets
 # the time left before DEADLINE seconds (counted from the start), less a margin; none starts
 # with under 60 s left, so a cut session is named, never silently short.
-# AMPCORE_PRECISIONS (default fp32,amp-bf16) chooses the precisions; AMPCORE_ALLOW_RANDOM_INIT=1
-# and AMPCORE_COMPILE=1 pass through to the suite as its options' environment variables.
+# AMPCORE_PRECISIONS (default fp32,amp-bf16) chooses the precisions; AMPCORE_ALLOW_RANDOM_INIT=1,
+# AMPCORE_COMPILE=1 and AMPCORE_SEEDS=N (parity over N seeds: a workload that does not repeat
+# on a GPU, such as the torchvision family, needs N >= 2) pass through to the suite as its
+# options' environment variables.
 # Wheels for packages the machine lacks (datasets, dill, multiprocess; torchao for fp8) may sit
 # in .whl/.
 # Usage: scripts/gpu/gpu-families.sh DATA_DIR OUT_DIR DEADLINE WORKLOAD...
