@@ -25,7 +25,6 @@ from ampcore.options import table as options
 from ampcore.core import files
 from ampcore.core.errors import AmpcoreError, UnsupportedPrecisionError, UsageError
 from ampcore.core.interrupts import Terminated, sigterm_as_interrupt
-from ampcore.core.quiet import quiet_torchao_notices
 from ampcore.options.settings import Settings
 from ampcore.options.table import RUN
 
@@ -206,11 +205,10 @@ def _train(specs: list[RunSpec], settings: Settings,
     from ampcore.train.progress import wanted
 
     progress = wanted(settings.no_progress)  # bars on a terminal only, never into a log
-    with quiet_torchao_notices():
-        for spec in specs:
-            result = _train_one(spec, settings, progress)
-            if result is not None:
-                trained.append((spec, result))
+    for spec in specs:  # each run quiets torchao's notices itself (run_experiment, a worker)
+        result = _train_one(spec, settings, progress)
+        if result is not None:
+            trained.append((spec, result))
 
 
 def _train_one(spec: RunSpec, settings: Settings, progress: bool) -> RunResult | None:

@@ -67,14 +67,31 @@ def test_the_filter_is_gone_after_the_block(pytree_log):
 
 
 def test_ampcore_run_trains_with_the_torchao_notices_quiet(monkeypatch, make_result, pytree_log):
+    """Through the real ``run_experiment``: its ``quiet_training`` is the one filter."""
     logger, messages = pytree_log
 
-    def run_experiment(spec, progress=False):  # as transformers importing torchao does
-        logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
-        logger.warning("a notice of the run's own")
-        return make_result(workload=spec.workload, precision=spec.precision)
+    class Experiment:  # building the workload imports transformers, which imports torchao
+        def __init__(self, spec):
+            self.spec = spec
 
-    monkeypatch.setattr(ampcore.train.run, "run_experiment", run_experiment)
+        def __enter__(self):
+            logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
+            logger.warning("a notice of the run's own")
+            return self
+
+        def __exit__(self, *exc_info):
+            return None
+
+        def start(self):
+            pass
+
+        def run_rounds(self, progress=False):
+            pass
+
+        def result(self):
+            return make_result(workload=self.spec.workload, precision=self.spec.precision)
+
+    monkeypatch.setattr(ampcore.train.run, "Experiment", Experiment)
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", "--profile", "smoke",
                  "--device", "cpu", "--no-progress"]) == 0
     assert messages == ["a notice of the run's own"]
