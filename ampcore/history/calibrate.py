@@ -100,15 +100,20 @@ def pair_changes(a: Run, b: Run, key: str) -> tuple[dict[str, float], float | No
     return {m: c for m, c in changes.items() if math.isfinite(c)}, p_value
 
 
+def round_up_limit(values: Sequence[float], step: float) -> float:
+    """MARGIN x the QUANTILE of ``values`` (non-negative), rounded up to ``step``; at least
+    one step."""
+    worst = MARGIN * float(np.quantile(values, QUANTILE))
+    return max(step, math.ceil(worst / step - 1e-9) * step)
+
+
 def suggest(changes: Sequence[float], metric: str) -> float:
     """1.5x the 99th percentile of the absolute A/A changes, rounded up to the row's step;
     0 for a counter that never changed (it is exact: any rise is real)."""
-    worst = float(np.quantile(np.abs(changes), QUANTILE))
     row = get_metric(metric)
-    if worst == 0 and row.counter:
+    if row.counter and float(np.quantile(np.abs(changes), QUANTILE)) == 0:
         return 0.0
-    step = row.calibration_step
-    return max(step, math.ceil(MARGIN * worst / step - 1e-9) * step)
+    return round_up_limit(np.abs(changes), row.calibration_step)
 
 
 # --- resampling trials -------------------------------------------------------------------------

@@ -32,10 +32,6 @@ __all__ = ["EXIT_UNRELIABLE", "IMPROVEMENT", "NOT_AVAILABLE", "OK", "REGRESSION"
            "compare_benchmark", "compare_runs", "comparable_baselines", "decide",
            "field_verdict", "speedup_change_verdict", "time_verdict"]
 
-# Exit status of a comparison whose only failure is an unstable run: its time verdicts are
-# unreliable (neither a pass nor a regression). Free in ampcore.history.errors' table (0 ok,
-# 1 regression or missing, 2 usage, 3 unusable input, 4 mismatch, 70 internal).
-
 
 @dataclass(frozen=True)
 class BenchmarkVerdict:
@@ -153,7 +149,8 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
     """One verdict per METRICS row that applies to the benchmark."""
     candidate = candidate_run.benchmarks[key]
     baseline = [run.benchmarks[key] for run in baseline_runs if key in run.benchmarks]
-    thresholds = config.for_benchmark(key, candidate.name, step_mode(candidate_run, key))
+    mode = step_mode(candidate_run, key)
+    thresholds = config.for_benchmark(key, candidate.name, mode)
     verdicts = []
     for metric in METRICS.values():
         if metric.field is not None:
@@ -167,7 +164,7 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
         elif metric.name == "speedup" and candidate.precision != REFERENCE_PRECISION:
             verdicts.append(speedup_change_verdict(metric, baseline_runs, candidate_run, key,
                                                    thresholds))
-    limits = config.stability_limits(step_mode(candidate_run, key))
+    limits = config.stability_limits(mode)
     return BenchmarkVerdict(key, candidate.name, tuple(verdicts), thresholds,
                             stabilities(baseline_runs, candidate_run, key, limits),
                             reference_stabilities(baseline_runs, candidate_run, key, limits))

@@ -19,7 +19,6 @@ Too few runs (``MIN_RUNS`` of one environment in a mode) give no limits, only th
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ampcore.history import environments, matching
-from ampcore.history.calibrate import QUANTILE, pair_changes, suggest
-from ampcore.history.calibrate import MARGIN
+from ampcore.history.calibrate import QUANTILE, pair_changes, round_up_limit, suggest
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
 from ampcore.judge import stability
@@ -66,9 +64,7 @@ class ModeNoise:
                    for m, v in self.changes.items() if v}
         for key, values in self.cvs.items():
             if values:
-                worst = MARGIN * float(np.quantile(values, QUANTILE))
-                limit = max(CV_STEP, math.ceil(worst / CV_STEP - 1e-9) * CV_STEP)
-                derived[key] = (limit, stability.MAX_LIMIT)
+                derived[key] = (round_up_limit(values, CV_STEP), stability.MAX_LIMIT)
         return derived
 
     def limits(self) -> dict[str, float]:

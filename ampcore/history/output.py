@@ -59,17 +59,6 @@ def evidence(m: MetricVerdict) -> str:
     return "; ".join(parts) or "-"
 
 
-def rows(comparison: Comparison) -> list[tuple[str, ...]]:
-    table = []
-    for verdict in comparison.verdicts:
-        for m in verdict.metrics:
-            row = get_metric(m.metric)
-            table.append((verdict.name, m.metric, MARK[m.status], row.format(m.baseline),
-                          row.format(m.candidate), row.format_change(m.change),
-                          row.format_threshold(m.threshold), evidence(m), m.method or "-"))
-    return table
-
-
 def _plain(text: str) -> str:
     return text
 

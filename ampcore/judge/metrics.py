@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass, fields
 
-from ampcore.core.units import human
+from ampcore.core.units import human, human_change
 from ampcore.judge.record import BenchmarkRecord, number
 
 # Significance level of the gate's tests (Mann-Whitney U on round times, bootstrap on
@@ -95,11 +95,9 @@ class Metric:
         return human(None if value is None else value / self.scale, self.unit, self.digits)
 
     def format_change(self, change: float | None) -> str:
-        if change is None or not math.isfinite(change):
-            return "-"
-        if self.relative:
-            return f"{change * 100:+.1f} %"
-        return f"{change / self.scale:+.4g}" + (f" {self.unit}" if self.unit else "")
+        """A change as every output shows it: a fraction in %, or a difference in the unit."""
+        scaled = change / self.scale if change is not None and not self.relative else change
+        return human_change(scaled, self.unit, self.relative)
 
     def format_threshold(self, threshold: float | None) -> str:
         """The allowed change, signed in the metric's worse direction."""

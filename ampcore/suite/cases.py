@@ -29,6 +29,16 @@ _ATTRIBUTE = "ampcore_applies_to"
 CPU_EMULATED_AUTOCAST = frozenset({"float16"})
 
 
+def asserts_speedup(workload: str, precision: str) -> bool:
+    """Its registry entry asserts that AMP beats fp32 (elsewhere the speedup is reported)."""
+    return registry.workload_entry(workload).asserts_speedup
+
+
+def judged_by_loss(workload: str, precision: str) -> bool:
+    """Its parity is judged by held-out loss (a language model), not accuracy."""
+    return registry.workload_entry(workload).quality == "loss"
+
+
 def applies_to(predicate: Predicate) -> Callable[[F], F]:
     """Generate the decorated matrix test only for the cases ``predicate(workload,
     precision)`` accepts; the others are no test at all (not a skip)."""

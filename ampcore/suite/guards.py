@@ -35,15 +35,17 @@ def data_problem(settings: Settings, real_data: bool, workloads: Iterable[str]) 
     None when they are, the profile builds its data in, or downloads are allowed."""
     if not real_data or settings.download:
         return None
-    missing: dict[str, tuple[str, list[str]]] = {}  # data set -> (what is missing, workloads)
+    readers: dict[str, list[str]] = {}  # data set -> the workloads reading it
     for workload in dict.fromkeys(workloads):
         data = registry.workload_entry(workload).data
-        if data is None:
-            continue  # its own data: the build's loader says what is missing
+        if data is not None:  # None: its own data, whose loader says what is missing
+            readers.setdefault(data, []).append(workload)
+    missing: dict[str, tuple[str, list[str]]] = {}  # data set -> (what is missing, workloads)
+    for data, readers_of in readers.items():
         name, check = DATA_CHECKS[data]
         why = check(settings.data_dir)
         if why is not None:
-            missing.setdefault(name, (why, []))[1].append(workload)
+            missing[name] = (why, readers_of)
     if not missing:
         return None
     what = "; ".join(f"{name} for {', '.join(w)} ({why})" for name, (why, w) in missing.items())

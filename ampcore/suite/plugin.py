@@ -112,7 +112,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     judged = [(w, p) for w, p in asked if cases.applies(metafunc.function, w, p)]
     params = [pytest.param(w, p, id=registry.run_name(w, p)) for w, p in judged]
     if asked and not params:  # structurally nothing to judge: no test (dropped at collection)
-        params = [pytest.param(None, None, id="none", marks=pytest.mark.ampcore_no_case)]
+        params = [pytest.param(None, None, id="none", marks=getattr(pytest.mark, _NO_CASE))]
     elif not params:  # one skipped case that says why, rather than pytest's "empty parameter set"
         params = [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=empty))]
     metafunc.parametrize(_CASE, params)
@@ -207,7 +207,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     workloads = [item.callspec.params["amp_workload"] for item in session.items
                  if is_matrix_item(item) and item.callspec.params["amp_workload"] is not None]
-    if not workloads or config.option.collectonly or guards.is_worker(config):
+    if not workloads or config.option.collectonly:  # an xdist worker has dropped the matrix
         return
     suite = session_for(config)
     from ampcore.core.profiles import get_profile

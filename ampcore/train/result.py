@@ -6,7 +6,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ampcore.measure import stats
 from ampcore.train.config import ConfiguredRun
 from ampcore.train.merged import MergedRun, Part, split_legacy_details
 
@@ -131,7 +130,9 @@ class RunResult(ConfiguredRun):
     @property
     def round_cv(self) -> float:
         """Coefficient of variation of the per-sample round times (rounds differ in size)."""
-        return stats.round_cv(self.round_times_s, self.samples_per_round) or 0.0
+        from ampcore.measure.stats import round_cv  # scipy: not at every worker's start
+
+        return round_cv(self.round_times_s, self.samples_per_round) or 0.0
 
     def summary(self) -> dict:
         """The headline figures, as stored in a benchmark's ``extra_info``."""

@@ -45,16 +45,13 @@ def metric_of(name: str) -> Metric | None:
 
 def shown(metric: Metric | None, value: float | None) -> str:
     """A judged value in its metric's unit, humanised."""
-    if metric is None:
-        return human(value)
-    return human(None if value is None else value / metric.scale, metric.unit)
+    return human(value) if metric is None else metric.format(value)
 
 
 def change_text(metric: Metric | None, change: float | None) -> str:
     if metric is None:
         return human_change(change, relative=False)
-    scaled = change / metric.scale if change is not None and not metric.relative else change
-    return human_change(scaled, metric.unit, metric.relative)
+    return metric.format_change(change)
 
 
 def evidence_text(m: MetricVerdict) -> str:

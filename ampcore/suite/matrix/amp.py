@@ -10,7 +10,7 @@ import pytest
 from ampcore.core.registry import (REFERENCE_PRECISION, claim_for, get_precision, speedup_claims,
                                    workload_entry)
 from ampcore.judge import gates
-from ampcore.suite.cases import applies_to
+from ampcore.suite.cases import applies_to, asserts_speedup, judged_by_loss
 from ampcore.suite.plugin import enforce
 
 __all__ = ["test_train", "test_amp_beats_fp32", "test_accuracy_parity", "test_amp_health",
@@ -32,14 +32,6 @@ def test_train(amp_runs, amp_case, benchmark):
     epochs = result.config["epochs"]
     assert len(result.accuracy_per_epoch) == epochs, (
         f"{len(result.accuracy_per_epoch)} epochs evaluated; the profile trains {epochs}")
-
-
-def asserts_speedup(workload: str, precision: str) -> bool:
-    return workload_entry(workload).asserts_speedup
-
-
-def judged_by_loss(workload: str, precision: str) -> bool:
-    return workload_entry(workload).quality == "loss"
 
 
 # Generated only where the registry entry asserts a speedup; elsewhere it is reported.

@@ -6,9 +6,9 @@ DistributedDataParallel on --amp-nproc GPUs (torchrun): scaling and AMP speedup.
 new processes: one from an installed package's entry point, not one a conftest.py registers.
 """
 
-from ampcore.core.registry import REFERENCE_PRECISION, workload_entry
+from ampcore.core.registry import REFERENCE_PRECISION
 from ampcore.judge import gates
-from ampcore.suite.cases import applies_to
+from ampcore.suite.cases import applies_to, asserts_speedup
 from ampcore.suite.plugin import enforce
 
 __all__ = ["test_ddp_train", "test_ddp_amp_beats_fp32"]
@@ -25,7 +25,7 @@ def test_ddp_train(amp_runs, amp_ddp_case, benchmark):
 
 
 # Generated only where the registry entry asserts a speedup; elsewhere it is reported.
-@applies_to(lambda workload, precision: workload_entry(workload).asserts_speedup)
+@applies_to(asserts_speedup)
 def test_ddp_amp_beats_fp32(amp_runs, amp_ddp_mixed_case):
     workload, precision = amp_ddp_mixed_case
     reference = amp_runs.ddp(workload, REFERENCE_PRECISION)
