@@ -482,7 +482,13 @@ def test_ddp_benchmarks_save_the_rounds_the_workers_timed(suite, tmp_path):
     copy = path.with_name("0002" + path.name[4:])
     copy.write_text(path.read_text())
     verdict = tmp_path / "verdict.json"
-    assert main(["compare", str(path), str(copy), "--json", str(verdict)]) == 0
+    # Two gloo ranks on a CPU shared with other test workers reach round CVs of ~30 %;
+    # this test is about where the time verdict comes from, so the stability limit is
+    # lifted here (test_instability.py tests that limit).
+    config = tmp_path / "pyproject.toml"
+    config.write_text("[tool.ampcore.compare]\nround_cv = 2.0\n")
+    assert main(["compare", str(path), str(copy), "--json", str(verdict),
+                 "--config", str(config)]) == 0
     judged = {b["name"]: {m["metric"]: m for m in b["metrics"]}
               for b in json.loads(verdict.read_text())["benchmarks"]}
     for name in benches:
