@@ -4,15 +4,20 @@ installed) and torch.profiler's "Profiler clears events" UserWarning; anything e
 
 import enum
 import logging
+import socket
 import warnings
 
 import pytest
 import torch
 
-import ampcore.train.run
 from ampcore.cli import main
 from ampcore.core.quiet import TORCHAO_PYTREE_LOGGER, quiet_torchao_notices
+from ampcore.launch import worker
 from ampcore.measure.kernels import quiet_profiler
+from ampcore.suite import benchmark_adapter
+from ampcore.train import loop
+from ampcore.train.run import Experiment
+from ampcore.train.spec import RunSpec
 
 # torch.utils._pytree's message, as torch 2.14 logs it for each of torchao's Enums.
 TEMPLATE = ("%s is an Enum subclass and is now natively supported by torch.compile as an opaque "
@@ -20,6 +25,7 @@ TEMPLATE = ("%s is an Enum subclass and is now natively supported by torch.compi
             "be an error in a future release.")
 PROFILER = ("Warning: Profiler clears events at the end of each cycle. Only events from the "
             "current cycle will be reported. To keep events across cycles, set acc_events=True.")
+CHEAP = RunSpec("resnet18", "fp32", "smoke", device="cpu")  # smoke resnet18: 10 rounds
 
 
 def enum_of(module: str) -> type:
@@ -66,35 +72,61 @@ def test_the_filter_is_gone_after_the_block(pytree_log):
     assert len(messages) == 1
 
 
-def test_ampcore_run_trains_with_the_torchao_notices_quiet(monkeypatch, make_result, pytree_log):
-    """Through the real ``run_experiment``: its ``quiet_training`` is the one filter."""
+@pytest.fixture
+def noisy_rounds(monkeypatch, pytree_log):
+    """Each trained round logs torchao's notice and one of the run's own (the workload's imports
+    log it in real runs), and notes how many filters the logger holds meanwhile."""
     logger, messages = pytree_log
+    filters = []
+    run_round = loop.Trainer.run_round
 
-    class Experiment:  # building the workload imports transformers, which imports torchao
-        def __init__(self, spec):
-            self.spec = spec
+    def noisy(self, round_index):
+        logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
+        logger.warning("a notice of the run's own")
+        filters.append(len(logger.filters))
+        return run_round(self, round_index)
 
-        def __enter__(self):
-            logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
-            logger.warning("a notice of the run's own")
-            return self
+    monkeypatch.setattr(loop.Trainer, "run_round", noisy)
+    return logger, messages, filters
 
-        def __exit__(self, *exc_info):
-            return None
 
-        def start(self):
-            pass
-
-        def run_rounds(self, progress=False):
-            pass
-
-        def result(self):
-            return make_result(workload=self.spec.workload, precision=self.spec.precision)
-
-    monkeypatch.setattr(ampcore.train.run, "Experiment", Experiment)
+def cli_run(request):
     assert main(["run", "--workload", "resnet18", "--precision", "fp32", "--profile", "smoke",
                  "--device", "cpu", "--no-progress"]) == 0
-    assert messages == ["a notice of the run's own"]
+
+
+def suite_run(request):
+    """The suite's timed path (``session.benchmark``): ``Experiment`` entered directly."""
+    with Experiment(CHEAP) as experiment:
+        experiment.start()
+        benchmark_adapter.train_timed(experiment, request.getfixturevalue("benchmark"))
+
+
+def worker_run(request):
+    """One rank of ``ampcore run --nproc``, alone in its gloo group, in this process."""
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0",
+                            LOCAL_RANK="0", WORLD_SIZE="1").items():
+        monkeypatch.setenv(name, value)
+    assert worker.run_rank(CHEAP, rank=0, local_rank=0, world_size=1) is not None
+
+
+@pytest.mark.usefixtures("one_cpu_thread")
+@pytest.mark.parametrize("train", [cli_run, suite_run, worker_run],
+                         ids=["ampcore run", "the suite", "a worker rank"])
+def test_every_path_that_trains_is_quiet_once_and_only_while_it_trains(noisy_rounds, train,
+                                                                       request):
+    logger, messages, filters = noisy_rounds
+    outside = len(logger.filters)
+    train(request)
+    assert filters and set(filters) == {outside + 1}  # one filter, entered once per run
+    assert set(messages) == {"a notice of the run's own"}
+    # The negative control: outside a run the notice shows, and no filter is left behind.
+    logger.warning(TEMPLATE, enum_of("torchao.float8.config"))
+    assert "KernelPreference" in messages[-1] and len(logger.filters) == outside
 
 
 def warn_from_torch_profiler(message: str, category: type = UserWarning) -> None:

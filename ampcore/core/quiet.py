@@ -48,8 +48,9 @@ def quiet_torchao_notices() -> Iterator[None]:
 
 @contextlib.contextmanager
 def quiet_training() -> Iterator[None]:
-    """While a run trains: torchao's notices (``quiet_torchao_notices``) and inductor's TF32
-    advice dropped; every other warning and log record passes (filters restored on exit)."""
+    """While a run trains (``Experiment`` enters it, once per run): torchao's notices
+    (``quiet_torchao_notices``) and inductor's TF32 advice dropped; every other warning and log
+    record passes (filters restored on exit)."""
     with quiet_torchao_notices(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=INDUCTOR_TF32_ADVICE, category=UserWarning,
                                 module=r"torch\._inductor")

@@ -31,7 +31,6 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from ampcore.core.quiet import quiet_training
 from ampcore.launch.merge import global_samples_per_round, merge_rank_results
 from ampcore.launch.protocol import (
     DEFAULT_COLLECTIVE_TIMEOUT_S, RESULT_FILE, SPEC_FILE, RankErrorHandler, exit_code_of,
@@ -189,9 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "started by torchrun; use `ampcore run --nproc N`", file=sys.stderr)
         return 2
     try:
-        with quiet_training():
-            run_worker(args.out, rank, local_rank, world_size, args.progress,
-                       args.collective_timeout)
+        run_worker(args.out, rank, local_rank, world_size, args.progress,
+                   args.collective_timeout)
     except BaseException as exc:  # noqa: BLE001 - every failure ends this rank now
         _exit_after(exc, rank)
     return 0

@@ -96,6 +96,8 @@ class Experiment:
     def __enter__(self) -> Experiment:
         stack = contextlib.ExitStack()
         try:
+            # Here, not in each caller: every path that trains (CLI, suite, worker) is quiet once.
+            stack.enter_context(quiet_training())
             if self.device.type == "cuda" and self.rank == 0:  # timed GPU work: one tenant
                 stack.enter_context(sole_tenant(f"cuda:{self.device.index or 0}", run_name(
                     self.spec.workload, self.spec.precision)))
@@ -286,7 +288,7 @@ class Experiment:
 
 def run_experiment(spec: RunSpec, progress: bool = False) -> RunResult:
     """Warm up, train every round under this process's timer, evaluate; one ``RunResult``."""
-    with quiet_training(), Experiment(spec) as experiment:
+    with Experiment(spec) as experiment:
         experiment.start()
         experiment.run_rounds(progress=progress)
         return experiment.result()
