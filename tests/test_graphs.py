@@ -124,3 +124,33 @@ def test_ddp_workers_turn_the_nccl_watchdog_off_only_for_captured_steps():
     assert "TORCH_NCCL_ASYNC_ERROR_HANDLING" not in worker_environment({}, 2, 8)
     kept = worker_environment({"TORCH_NCCL_ASYNC_ERROR_HANDLING": "3"}, 2, 8, cuda_graphs=True)
     assert kept["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "3"
+
+
+# torch's words under sync debug mode "error" for a real sync, and the mode's own notice.
+REAL_SYNC = "called a synchronizing CUDA operation"
+MODE_NOTICE = ("Synchronization debug mode is a prototype feature and does not yet detect all "
+               "synchronizing operations")
+
+
+@pytest.mark.parametrize("message, is_sync", [
+    (REAL_SYNC, True), (MODE_NOTICE, False), ("an unrelated failure", False),
+])
+def test_first_sync_recognises_a_sync_as_the_sync_counter_does(monkeypatch, message, is_sync):
+    """One definition of "torch reported a sync" (``counters.is_sync_warning``): the capture
+    pre-check and the step counters cannot disagree on a message, the mode's notice included."""
+    from ampcore.measure.counters import is_sync_warning
+
+    modes = []
+    monkeypatch.setattr(torch.cuda, "get_sync_debug_mode", lambda: 0)  # no GPU needed
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+
+    def step():
+        raise RuntimeError(message)
+
+    assert is_sync_warning(message) is is_sync
+    if is_sync:
+        assert graphs.first_sync(step).reason == "the step synchronises with the host"
+    else:  # not a sync: the step's own failure, raised as it is
+        with pytest.raises(RuntimeError, match=message[:20]):
+            graphs.first_sync(step)
+    assert modes == ["error", 0]  # the mode restored

@@ -96,7 +96,8 @@ SYNC_MODE_NOTICE = "Synchronization debug mode is a prototype feature"
 
 
 def is_sync_warning(message: str) -> bool:
-    """Whether a warning of torch's sync debug mode reports a host-device sync."""
+    """Whether a message of torch's sync debug mode (a warning under "warn", the RuntimeError
+    under "error") reports a host-device sync."""
     return "synchroniz" in message and SYNC_MODE_NOTICE not in message
 
 

@@ -25,7 +25,7 @@ from types import TracebackType
 import torch
 
 from ampcore.core.errors import UsageError
-from ampcore.measure.counters import SYNC_MODE_NOTICE
+from ampcore.measure.counters import SYNC_MODE_NOTICE, is_sync_warning
 
 # DistributedDataParallel needs 11 eager iterations before its backward can be captured
 # (PyTorch's CUDA-graph notes); the same warm-up suits a single process.
@@ -152,7 +152,7 @@ def first_sync(step: Callable[[], object]) -> CaptureProblem | None:
             torch.cuda.set_sync_debug_mode("error")
         step()
     except RuntimeError as exc:
-        if "synchroniz" not in str(exc):
+        if not is_sync_warning(str(exc)):
             raise
         return CaptureProblem("the step synchronises with the host", python_site(exc.__traceback__))
     finally:
