@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ampcore.core.errors import DataError
+
 DATA_DIR_ENV = "AMPCORE_DATA_DIR"
 CACHE_DIR_ENV = "AMPCORE_CACHE_DIR"
 
@@ -53,3 +55,10 @@ DATA_CHECKS: dict[str, tuple[str, Callable[[Path | None], str | None]]] = {
     "imdb": ("IMDB", imdb_missing),
     "mnist": ("MNIST", mnist_missing),
 }
+
+
+def data_not_found(data: str, why: str) -> DataError:
+    """A loader's refusal when ``DATA_CHECKS[data]`` found its data set missing (``why``)."""
+    return DataError(
+        f"{DATA_CHECKS[data][0]} data not found: {why}. Point --data-dir (or ${DATA_DIR_ENV}) "
+        f"at a directory with the data sets, or pass --download to fetch them; {LAYOUT_HELP}")

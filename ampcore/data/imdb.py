@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, imdb_missing
+from ampcore.data import LAYOUT_HELP, data_not_found, imdb_missing
 from ampcore.core.errors import DataError
 
 REQUIRED_COLUMNS = ("text", "label")
@@ -36,8 +36,9 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
     """
     import datasets
 
-    local = data_dir / "imdb" if data_dir else None
-    if local is not None and (local / "train.parquet").is_file():
+    missing = imdb_missing(data_dir)  # the suite's up-front check; None: data_dir holds it
+    if missing is None:
+        local = data_dir / "imdb"
         files = {split: str(local / f"{split}.parquet") for split in ("train", "test")
                  if (local / f"{split}.parquet").is_file()}
         dsets = {}
@@ -51,10 +52,7 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
             _check_columns(dsets[split], path)
         return datasets.DatasetDict(dsets), f"{LOCAL_SOURCE}{local}"
     if not allow_download:
-        raise DataError(
-            f"IMDB data not found: {imdb_missing(data_dir)}. Point --data-dir (or ${DATA_DIR_ENV}) at a "
-            f"directory with the data sets, or pass --download to fetch them; {LAYOUT_HELP}"
-        )
+        raise data_not_found("imdb", missing)
     try:
         dsets = datasets.load_dataset("imdb")
     except Exception as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ampcore.data import DATA_DIR_ENV, LAYOUT_HELP, MNIST_RAW_FILES, cache_dir, mnist_missing
+from ampcore.data import LAYOUT_HELP, MNIST_RAW_FILES, cache_dir, data_not_found, mnist_missing
 from ampcore.core.errors import DataError
 
 RAW_FILES = MNIST_RAW_FILES
@@ -94,44 +94,46 @@ def _normalise(images: torch.Tensor) -> torch.Tensor:
 
 def _prepare_root(data_dir: Path | None, allow_download: bool) -> tuple[Path, dict[Path, Path]]:
     """A root where torchvision finds decompressed files, and which cached file came from
-    which of the user's files. Gzipped files are decompressed into ampcore's cache (a read-only
-    data directory is never written), under a key of the sources' paths, sizes and times, so a
-    cache entry never serves another or a changed data set."""
-    raw = data_dir / "mnist" / "MNIST" / "raw" if data_dir else None
-    if raw is not None and all((raw / name).is_file() for name in RAW_FILES):
-        return data_dir / "mnist", {}
-    if raw is not None and all((raw / f"{name}.gz").is_file() for name in RAW_FILES):
-        gzipped = [raw / f"{name}.gz" for name in RAW_FILES]
-        key = hashlib.sha256(repr([(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
-                                   for p in gzipped]).encode()).hexdigest()[:16]
-        root = cache_dir() / "mnist" / key
-        cached_raw = root / "MNIST" / "raw"
-        cached_raw.mkdir(parents=True, exist_ok=True)
-        sources = {}
-        for name, source in zip(RAW_FILES, gzipped):
-            target = cached_raw / name
-            sources[target] = source
-            if target.is_file():
-                continue
-            # A unique partial name: concurrent processes (DDP ranks) never share one.
-            fd, partial = tempfile.mkstemp(prefix=f"{name}.", suffix=".partial", dir=cached_raw)
-            try:
-                with gzip.open(source, "rb") as compressed, os.fdopen(fd, "wb") as plain:
-                    shutil.copyfileobj(compressed, plain)
-                os.replace(partial, target)  # atomic: no half-written cache entries
-            except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-                Path(partial).unlink(missing_ok=True)
-                raise DataError(f"corrupt MNIST file {source}: cannot decompress ({exc})") from exc
-        return root, sources
+    which of the user's files (empty where the user's files are read in place)."""
+    missing = mnist_missing(data_dir)  # the suite's up-front check; None: data_dir holds it
+    if missing is None:
+        raw = data_dir / "mnist" / "MNIST" / "raw"
+        if all((raw / name).is_file() for name in RAW_FILES):
+            return data_dir / "mnist", {}
+        return _decompressed(raw)  # not plain, so the gzipped set is the complete one
     if allow_download:
         root = cache_dir() / "mnist" / "download"
         root.mkdir(parents=True, exist_ok=True)
         return root, {}
-    raise DataError(
-        f"MNIST data not found: {mnist_missing(data_dir)}. Point --data-dir (or "
-        f"${DATA_DIR_ENV}) at a directory with the data sets, or pass --download to fetch "
-        f"them; {LAYOUT_HELP}"
-    )
+    raise data_not_found("mnist", missing)
+
+
+def _decompressed(raw: Path) -> tuple[Path, dict[Path, Path]]:
+    """The gzipped files of ``raw`` decompressed into ampcore's cache (a read-only data
+    directory is never written), under a key of the sources' paths, sizes and times, so a
+    cache entry never serves another or a changed data set."""
+    gzipped = [raw / f"{name}.gz" for name in RAW_FILES]
+    key = hashlib.sha256(repr([(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
+                               for p in gzipped]).encode()).hexdigest()[:16]
+    root = cache_dir() / "mnist" / key
+    cached_raw = root / "MNIST" / "raw"
+    cached_raw.mkdir(parents=True, exist_ok=True)
+    sources = {}
+    for name, source in zip(RAW_FILES, gzipped):
+        target = cached_raw / name
+        sources[target] = source
+        if target.is_file():
+            continue
+        # A unique partial name: concurrent processes (DDP ranks) never share one.
+        fd, partial = tempfile.mkstemp(prefix=f"{name}.", suffix=".partial", dir=cached_raw)
+        try:
+            with gzip.open(source, "rb") as compressed, os.fdopen(fd, "wb") as plain:
+                shutil.copyfileobj(compressed, plain)
+            os.replace(partial, target)  # atomic: no half-written cache entries
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            Path(partial).unlink(missing_ok=True)
+            raise DataError(f"corrupt MNIST file {source}: cannot decompress ({exc})") from exc
+    return root, sources
 
 
 def check_idx_files(raw: Path, sources: dict[Path, Path]) -> None:
