@@ -8,9 +8,10 @@ import pytest
 
 from ampcore.cli import main
 from tests.support import synthetic
-from ampcore.history.calibrate import aa_pairs, calibrate, resampling_trials, suggestions_toml
+from ampcore.history.calibrate import aa_pairs, calibrate, suggestions_toml, to_json, to_text
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
+from ampcore.history.trials import resampling_trials
 from ampcore.judge.metrics import get_metric
 
 if sys.version_info >= (3, 11):
@@ -85,3 +86,32 @@ def test_suggest_keeps_an_unchanging_counter_exact_and_floors_noisy_metrics():
     assert suggest([0, 0, 0], "aten_ops") == 0
     assert suggest([0, 0, 0], "time") == get_metric("time").calibration_step  # never 0
     assert suggest([0.0, 0.02, -0.01], "time") == pytest.approx(0.03)
+
+
+def test_trials_count_unreliable_gates_apart_from_alarms(tmp_path):
+    """A resampled gate that says "unreliable" (a run above its stability limit) is neither a
+    false alarm, a pass nor a missed detection: counted apart and left out of the rates."""
+    synthetic.write_history(tmp_path / "m", 3, seed=1)
+    runs, _ = load_history([tmp_path])
+    strict = parse_config({"compare": {"round_cv": 0.005}})  # every run's ~2 % CV is above it
+    counts = resampling_trials(runs, strict, trials=4, slowdown=0.5, seed=0)
+    assert counts.unreliable == (4, 4)
+    assert counts.false_alarms == counts.detections == 0
+    # negative control: the same trials under the default limits are all judged
+    judged = resampling_trials(runs, GateConfig(), trials=4, slowdown=0.5, seed=0)
+    assert judged.unreliable == (0, 0) and judged.detections == 4
+
+
+def test_calibrate_reports_unreliable_trials(tmp_path):
+    synthetic.write_history(tmp_path / "m", 3, seed=1)
+    runs, _ = load_history([tmp_path])
+    strict = parse_config({"compare": {"round_cv": 0.005}})
+    result = calibrate(runs, strict, trials=4, slowdown=0.5)
+    text, data = to_text(result), to_json(result)
+    assert "gate false alarms 0/0 judged" in text and "unreliable: 4 A/A, 4 slowdown" in text
+    assert data["gate_unreliable"] == {"aa": 4, "slowdown": 4}
+    assert all(b["unreliable"] == {"aa": 4, "slowdown": 4} for b in data["benchmarks"])
+    assert any("unreliable" in note for note in data["notes"])
+    quiet = to_json(calibrate(runs, GateConfig(), trials=4, slowdown=0.5))
+    assert quiet["gate_unreliable"] == {"aa": 0, "slowdown": 0}
+    assert not any("unreliable" in note for note in quiet["notes"])

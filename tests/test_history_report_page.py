@@ -175,3 +175,24 @@ def test_report_renders_in_headless_chromium(tmp_path, monkeypatch):
     colours = {colour for _, colour in image.getcolors(maxcolors=10_000_000)}
     assert (0xb0, 0x00, 0x20) in colours  # .bad: the regression headline and rows
     assert (0x1f, 0x77, 0xb4) in colours  # a chart's first series
+
+
+def test_the_page_builds_its_verdict_rows_once(tmp_path, monkeypatch):
+    """The failing list and the full table are made of the same rows, built once."""
+    from ampcore.history.report import summary
+
+    runs = history(tmp_path / "s", 3, slower_from=2)
+    charts, comparison = charts_by_slug(runs)
+    calls = []
+    real = summary.rows
+
+    def counted(comp):
+        calls.append(comp)
+        return real(comp)
+
+    monkeypatch.setattr(summary, "rows", counted)
+    page = render_html(runs, list(charts.values()), {s: b"" for s in charts}, [], "t", comparison)
+    assert calls == [comparison]
+    assert 'id="failing"' in page  # the failing list is still drawn from them
+    render_html(runs, [], {}, [], "t")  # one run's page: no comparison, no rows to build
+    assert len(calls) == 1

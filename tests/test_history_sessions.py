@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ampcore.cli import main
+from ampcore.history.errors import EXIT_STATUSES
 from ampcore.history.storage import read_run
 from tests.support import synthetic
 
@@ -142,12 +143,33 @@ def test_exit_statuses(history, capsys, what, argv, edit, expected):
 
 
 def test_exit_status_table_in_the_docs():
+    """The docs explain every status of the one table, ``errors.EXIT_STATUSES``, and no other."""
     text = DOCS.read_text()
     table = text[text.index("## Exit statuses"):]
     rows = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|", table, re.MULTILINE))
-    assert set(rows) == {"0", "1", "2", "3", "4", "5", "70"}
+    assert set(rows) == {str(code) for code, _ in EXIT_STATUSES} == {"0", "1", "2", "3", "4",
+                                                                      "5", "70"}
     assert "regression" in rows["1"] and "missing" in rows["1"]
     assert "usage" in rows["2"] and "baseline" in rows["3"] and "mismatch" in rows["4"]
+
+
+def test_the_users_verdict_guide_lists_the_same_statuses():
+    """docs/VERDICTS.md's "what to do" table covers exactly the statuses of the one table."""
+    text = (DOCS.parent / "VERDICTS.md").read_text()
+    table = text[text.index("## The overall verdict and the exit status"):]
+    table = table[:table.index("\n## ")] if "\n## " in table else table
+    codes = set(re.findall(r"^\| (\d+) \|", table, re.MULTILINE))
+    assert codes == {str(code) for code, _ in EXIT_STATUSES}
+
+
+@pytest.mark.parametrize("command", ["compare", "report", "calibrate"])
+def test_every_help_shows_the_exit_status_table(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse rewraps the description
+    start = text.index("Exit status: ") + len("Exit status: ")
+    shown = text[start:text.index(".", start)].split(", ")
+    assert shown == [f"{code} {what}" for code, what in EXIT_STATUSES]
 
 
 CRASHES = {

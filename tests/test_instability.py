@@ -240,3 +240,32 @@ def test_an_unstable_fp32_run_makes_the_speedup_over_it_unstable(tmp_path, monke
     status, data, out, _ = run_compare(tmp_path, monkeypatch, capsys, quiet)
     assert status_of(data, "speedup") != "unstable" and "unstable" not in out
 
+
+
+def test_each_runs_stability_is_computed_once_per_compare(tmp_path, monkeypatch):
+    """The fp32 run an AMP speedup is taken over is judged for its own benchmark too: one
+    stability per run and benchmark, shared, however many verdicts read it."""
+    from collections import Counter
+
+    from ampcore.history import noise
+    from ampcore.history.compare import compare_runs
+    from ampcore.history.config import GateConfig
+    from ampcore.history.storage import load_history
+
+    store = tmp_path / "store"
+    for index in (1, 2, 3):
+        save(store, index, 0.01)
+    runs, _ = load_history([store])
+    calls: Counter = Counter()
+    real = noise.run_stability
+
+    def counted(run, key, limits):
+        calls[run.path.name, key] += 1
+        return real(run, key, limits)
+
+    monkeypatch.setattr(noise, "run_stability", counted)
+    verdicts = compare_runs(runs[:-1], runs[-1], GateConfig())
+    assert set(calls) == {(r.path.name, k) for r in runs for k in r.benchmarks}
+    assert max(calls.values()) == 1, calls
+    amp = next(v for v in verdicts if v.name == BERT_AMP)
+    assert len(amp.stability) == 3 and len(amp.reference_stability) == 3

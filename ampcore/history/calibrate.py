@@ -9,7 +9,8 @@ Two measurements:
 - Resampling trials on the raw rounds of the runs on the newest run's environment: two runs
   drawn with replacement from one run's rounds are an A/A pair with no runner drift; the same
   with every round multiplied by ``1 + slowdown`` is a known regression. The shares of gates
-  that raise an alarm are the false-alarm and detection rates for this round noise.
+  that raise an alarm are the false-alarm and detection rates for this round noise; a gate
+  that says "unreliable" (an unstable run) is neither, counted apart and left out of both.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ from __future__ import annotations
 import glob
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ampcore.measure import stats
 from ampcore.history import environments, matching
-from ampcore.history.compare import REGRESSION, compare_runs
 from ampcore.history.config import GateConfig, Thresholds
-from ampcore.history.report.progress import track
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
+from ampcore.history.trials import AA, SLOWDOWN, resampling_trials
 from ampcore.judge.metrics import METRICS, get_metric
 
 MARGIN = 1.5
@@ -44,6 +44,7 @@ class BenchmarkNoise:
     suggested: dict[str, float] = field(default_factory=dict)
     false_alarms: int | None = None  # resampling trials flagged with nothing changed
     detections: int | None = None  # resampling trials flagged with the injected slowdown
+    unreliable: tuple[int, int] | None = None  # (A/A, slowdown) trials it was unstable in
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Calibration:
     trial_run: str | None = None
     gate_false_alarms: int | None = None  # trials where any benchmark was flagged (A/A)
     gate_detections: int | None = None  # trials where any benchmark was flagged (slowdown)
+    gate_unreliable: tuple[int, int] | None = None  # (A/A, slowdown) gates said unreliable
     notes: list[str] = field(default_factory=list)
     thresholds_source: str = ""  # GateConfig.describe(): the file in force and how it was found
 
@@ -116,54 +118,6 @@ def suggest(changes: Sequence[float], metric: str) -> float:
     return round_up_limit(np.abs(changes), row.calibration_step)
 
 
-# --- resampling trials -------------------------------------------------------------------------
-
-def resample_run(run: Run, rng: np.random.Generator, factor: float = 1.0) -> Run:
-    """The run with every benchmark's rounds redrawn with replacement (times ``factor``)."""
-    benchmarks = {}
-    for key, bench in run.benchmarks.items():
-        if bench.rounds is None:
-            continue
-        rounds = rng.choice(np.asarray(bench.rounds), size=len(bench.rounds), replace=True) * factor
-        benchmarks[key] = replace(bench, rounds=tuple(float(r) for r in rounds),
-                                  median=float(np.median(rounds)))
-    return replace(run, benchmarks=benchmarks)
-
-
-@dataclass(frozen=True)
-class TrialCounts:
-    trials: int
-    false_alarms: int  # A/A trials in which the gate flagged anything
-    detections: int  # slowdown trials in which the gate flagged anything
-    per_benchmark: dict[str, tuple[int, int]]  # key -> (false alarms, detections)
-
-
-def resampling_trials(runs: Sequence[Run], config: GateConfig, trials: int = 100,
-                      slowdown: float = 0.10, seed: int = 0,
-                      progress: bool = False) -> TrialCounts:
-    """Run the gate on ``trials`` resampled A/A pairs and ``trials`` pairs whose candidate is
-    ``slowdown`` slower in every round, trial t resampling ``runs[t % len(runs)]``; counts of
-    alarms, overall and per benchmark."""
-    rng = np.random.default_rng(seed)
-    per: dict[str, list[int]] = {k: [0, 0] for run in runs for k, b in run.benchmarks.items()
-                                 if b.rounds}
-    alarms = detections = 0
-    for trial in track(range(trials), "calibrate: trials", progress):
-        run = runs[trial % len(runs)]
-        baseline = resample_run(run, rng)
-        for slot, candidate in ((0, resample_run(run, rng)),
-                                (1, resample_run(run, rng, 1 + slowdown))):
-            flagged = [v.key for v in compare_runs([baseline], candidate, config, time_ci=False)
-                       if v.status == REGRESSION]
-            for key in flagged:
-                per[key][slot] += 1
-            if flagged and slot == 0:
-                alarms += 1
-            elif flagged:
-                detections += 1
-    return TrialCounts(trials, alarms, detections, {k: (v[0], v[1]) for k, v in per.items()})
-
-
 # --- the whole calibration ---------------------------------------------------------------------
 
 def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, BenchmarkNoise]:
@@ -206,8 +160,15 @@ def _add_trials(result: Calibration, noise: dict[str, BenchmarkNoise], runs: Seq
     result.trial_run = (newest.path.name if len(chosen) == 1 else
                         f"{len(chosen)} runs ({chosen[0].path.name} .. {newest.path.name})")
     result.gate_false_alarms, result.gate_detections = counts.false_alarms, counts.detections
-    for key, (alarms, detected) in counts.per_benchmark.items():
-        noise[key].false_alarms, noise[key].detections = alarms, detected
+    result.gate_unreliable = counts.unreliable
+    for key, tally in counts.per_benchmark.items():
+        noise[key].false_alarms, noise[key].detections = tally.flagged
+        noise[key].unreliable = tuple(tally.unreliable)
+    if any(counts.unreliable):
+        result.notes.append(
+            f"{counts.unreliable[AA]} A/A and {counts.unreliable[SLOWDOWN]} slowdown gates were "
+            "unreliable (a run's round CV or probe spread above its stability limit): neither "
+            "alarm nor pass, left out of the rates")
 
 
 def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False,
@@ -235,6 +196,15 @@ def _pct(values: Sequence[float]) -> str:
     return f"{np.quantile(np.abs(values), QUANTILE) * 100:.2f} %" if values else "-"
 
 
+def _rates(trials: int, alarms: int, detections: int, unreliable: tuple[int, int],
+           detected: str = "detected") -> str:
+    """Alarms over the trials the gate judged; the unreliable ones named apart."""
+    aa, slow = unreliable
+    text = (f"false alarms {alarms}/{trials - aa} judged, {detected} "
+            f"{detections}/{trials - slow} judged")
+    return text + (f" (unreliable: {aa} A/A, {slow} slowdown)" if aa or slow else "")
+
+
 def to_text(result: Calibration) -> str:
     t = result.thresholds
     defaults = ", ".join(f"{m.name} {m.format_threshold(t[m.name])}" for m in METRICS.values())
@@ -257,13 +227,14 @@ def to_text(result: Calibration) -> str:
     lines.append("MWU<alpha: A/A pairs in which Mann-Whitney U alone would call a change; the "
                  "threshold is what keeps those quiet.")
     if result.trials:
-        lines.append(f"resampling {result.trials} trials on {result.trial_run}: gate false alarms "
-                     f"{result.gate_false_alarms}/{result.trials}, detections of a "
-                     f"{result.slowdown:.0%} slowdown {result.gate_detections}/{result.trials}")
+        lines.append(f"resampling {result.trials} trials on {result.trial_run}: gate "
+                     + _rates(result.trials, result.gate_false_alarms, result.gate_detections,
+                              result.gate_unreliable,
+                              f"detections of a {result.slowdown:.0%} slowdown"))
         for n in result.benchmarks:
             if n.false_alarms is not None:
-                lines.append(f"  {n.name}: false alarms {n.false_alarms}/{result.trials}, "
-                             f"detected {n.detections}/{result.trials}")
+                lines.append(f"  {n.name}: " + _rates(result.trials, n.false_alarms,
+                                                      n.detections, n.unreliable))
     lines.extend(f"note: {note}" for note in result.notes)
     snippet = suggestions_toml(result)
     if snippet:
@@ -288,6 +259,10 @@ def suggestions_toml(result: Calibration) -> str:
     return "\n\n".join(blocks)
 
 
+def _kinds(unreliable: tuple[int, int] | None) -> dict[str, int] | None:
+    return None if unreliable is None else dict(zip(("aa", "slowdown"), unreliable))
+
+
 def to_json(result: Calibration) -> dict:
     return {
         "runs": result.runs, "pairs": result.pairs, "pairing": result.pairing,
@@ -295,9 +270,11 @@ def to_json(result: Calibration) -> dict:
         "notes": result.notes,
         "trials": result.trials, "slowdown": result.slowdown, "trial_run": result.trial_run,
         "gate_false_alarms": result.gate_false_alarms, "gate_detections": result.gate_detections,
+        "gate_unreliable": _kinds(result.gate_unreliable),
         "benchmarks": [{
             "key": n.key, "name": n.name, "changes": n.changes, "p_values": n.p_values,
             "median_round_cv": float(np.median(n.round_cv)) if n.round_cv else None,
             "suggested": n.suggested, "false_alarms": n.false_alarms, "detections": n.detections,
+            "unreliable": _kinds(n.unreliable),
         } for n in result.benchmarks],
     }

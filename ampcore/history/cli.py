@@ -1,9 +1,7 @@
 """Subcommands over saved histories (compare, report, calibrate).
 
-Exit status of every subcommand (``ampcore.history.errors``): 0 ok, 1 a regression or
-benchmarks missing from the candidate, 2 usage error, 3 unusable input or no baseline, 4
-environment or comparison-key mismatch, 5 time verdicts unreliable (an unstable run), 70
-internal error. Results go to stdout; file problems, errors and progress bars to stderr. The
+Exit statuses: ``ampcore.history.errors.EXIT_STATUSES``, shown by every subcommand's
+``--help``. Results go to stdout; file problems, errors and progress bars to stderr. The
 parsers are ``ampcore.history.parsers``."""
 
 from __future__ import annotations
@@ -199,7 +197,7 @@ def _write_limits(pyproject: Path, runs: list, sources: list[str]) -> None:
 
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
     """Parse, run the chosen subcommand's handler, and turn user-facing errors into messages
-    and exit statuses (2: usage, 1: other errors, 130: interrupted)."""
+    and exit statuses (each error's own, ``errors.EXIT_STATUSES``; 130: interrupted)."""
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from ampcore.measure import stats
 from ampcore.history import environments, matching
 from ampcore.history.config import GateConfig, Thresholds, storage_config
-from ampcore.history.noise import (CAPTURED, EAGER, RunStability, gpu_mismatch,
+from ampcore.history.noise import (CAPTURED, EAGER, RunStability, StabilityMemo, gpu_mismatch,
                                    reference_stabilities, stabilities)
 from ampcore.history.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_REGRESSION, EXIT_UNRELIABLE,
                                      EXIT_UNUSABLE)
@@ -145,8 +145,10 @@ def step_mode(run: Run, key: str) -> str | None:
 
 
 def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str,
-                      config: GateConfig, time_ci: bool = True) -> BenchmarkVerdict:
-    """One verdict per METRICS row that applies to the benchmark."""
+                      config: GateConfig, time_ci: bool = True,
+                      memo: StabilityMemo | None = None) -> BenchmarkVerdict:
+    """One verdict per METRICS row that applies to the benchmark; the runs' stabilities
+    from ``memo``, shared by the benchmarks of one comparison."""
     candidate = candidate_run.benchmarks[key]
     baseline = [run.benchmarks[key] for run in baseline_runs if key in run.benchmarks]
     mode = step_mode(candidate_run, key)
@@ -165,9 +167,11 @@ def compare_benchmark(baseline_runs: Sequence[Run], candidate_run: Run, key: str
             verdicts.append(speedup_change_verdict(metric, baseline_runs, candidate_run, key,
                                                    thresholds))
     limits = config.stability_limits(mode)
+    memo = StabilityMemo() if memo is None else memo
     return BenchmarkVerdict(key, candidate.name, tuple(verdicts), thresholds,
-                            stabilities(baseline_runs, candidate_run, key, limits),
-                            reference_stabilities(baseline_runs, candidate_run, key, limits))
+                            stabilities(baseline_runs, candidate_run, key, limits, memo),
+                            reference_stabilities(baseline_runs, candidate_run, key, limits,
+                                                  memo))
 
 
 def adjust(verdicts: Sequence[BenchmarkVerdict]) -> list[BenchmarkVerdict]:
@@ -221,7 +225,8 @@ def compare_runs(baseline_runs: Sequence[Run], candidate_run: Run, config: GateC
     the same work; the time-like verdicts of a benchmark with an unstable run marked so
     (after the adjustment, which would otherwise decide them again)."""
     pools, _ = comparable_baselines(baseline_runs, candidate_run)
-    verdicts = adjust([compare_benchmark(runs, candidate_run, key, config, time_ci)
+    memo = StabilityMemo()
+    verdicts = adjust([compare_benchmark(runs, candidate_run, key, config, time_ci, memo)
                        for key, runs in pools.items()])
     return [replace(v, metrics=mark_unstable(v.metrics, v.stability, v.reference_stability))
             for v in verdicts]

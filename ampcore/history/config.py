@@ -170,13 +170,13 @@ def sane_range(key: str) -> tuple[float, float]:
     return ALPHA_RANGE if key == "alpha" else (0.0, float(METRICS[key].max_threshold))
 
 
-def _stability(table: dict, where: str) -> dict[str, float]:
-    """The stability limits of one table, validated like the thresholds."""
-    return _values({k: v for k, v in table.items() if k in STABILITY_KEYS}, where, STABILITY_KEYS)
-
-
-def _without_stability(table: dict) -> dict:
-    return {k: v for k, v in table.items() if k not in STABILITY_KEYS}
+def _limits(table: dict, where: str,
+            allowed: tuple[str, ...]) -> tuple[dict[str, float], dict[str, float]]:
+    """One table's thresholds and its stability limits (``STABILITY_KEYS``), read and
+    validated in one pass."""
+    values = _values(table, where, (*allowed, *STABILITY_KEYS))
+    return ({k: v for k, v in values.items() if k not in STABILITY_KEYS},
+            {k: v for k, v in values.items() if k in STABILITY_KEYS})
 
 
 def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
@@ -186,23 +186,22 @@ def parse_config(tool_ampcore: dict, source: Path | None = None) -> GateConfig:
     if not isinstance(compare, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.compare] must be a table")
     allowed = threshold_keys()
+    stability: dict[str, dict[str, float]] = {}
+    general, stability[""] = _limits({k: v for k, v in compare.items() if k not in GPU_MODES},
+                                     f"{where} [tool.ampcore.compare]", allowed)
     by_mode = {}
-    stability = {"": _stability(compare, f"{where} [tool.ampcore.compare]")}
     for mode, mode_defaults in ((EAGER, eager_defaults()), (CAPTURED, captured_defaults())):
         table = compare.get(mode, {})
         if not isinstance(table, dict):
             raise UnusableInputError(f"{where}: [tool.ampcore.compare.{mode}] must be a table")
-        label = f"{where} [tool.ampcore.compare.{mode}]"
-        stability[mode] = _stability(table, label)
-        by_mode[mode] = {**mode_defaults, **_values(_without_stability(table), label,
-                                                    (*METRICS, *STABILITY_KEYS))}
+        values, stability[mode] = _limits(table, f"{where} [tool.ampcore.compare.{mode}]",
+                                          tuple(METRICS))
+        by_mode[mode] = {**mode_defaults, **values}
     calibration = tool_ampcore.get("calibration", {})
     if not isinstance(calibration, dict):
         raise UnusableInputError(f"{where}: [tool.ampcore.calibration] must be a table")
     check_limits(calibration, compare, where)
-    compare = {k: v for k, v in _without_stability(compare).items() if k not in GPU_MODES}
-    defaults = Thresholds(**_values(compare, f"{where} [tool.ampcore.compare]",
-                                    (*allowed, *STABILITY_KEYS)))
+    defaults = Thresholds(**general)
     overrides = []
     entries = tool_ampcore.get("thresholds", [])
     if not isinstance(entries, list):

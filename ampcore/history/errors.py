@@ -1,15 +1,7 @@
 """Exit statuses of ``ampcore compare | report | calibrate`` and the errors that carry them.
 
-One table for the three commands:
-
-    0  ok: nothing regressed (or nothing to judge for report and calibrate)
-    1  a regression, or benchmarks of the baseline missing from the candidate
-    2  usage error: an invalid option or output path
-    3  unusable input: nothing readable, no baseline, the newest run unreadable, a bad config
-    4  environment or comparison-key mismatch: the runs measured other hardware or other work
-    5  unreliable: a run's timing was unstable (round CV or probe spread above its limit), so
-       its time verdicts are neither a pass nor a regression; nothing else failed
-    70 internal error: a bug in ampcore (a traceback is printed); never 1
+``EXIT_STATUSES`` is the one table for the three commands: every command's ``--help`` shows
+it (``EXIT_HELP``), and docs/HISTORY.md "Exit statuses" explains each status at length.
 """
 
 from __future__ import annotations
@@ -27,8 +19,21 @@ EXIT_MISMATCH = 4
 EXIT_UNRELIABLE = 5
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
 
-__all__ = ["EXIT_INTERNAL", "EXIT_MISMATCH", "EXIT_OK", "EXIT_REGRESSION", "EXIT_UNRELIABLE", "EXIT_UNUSABLE",
-           "EXIT_USAGE", "MismatchError", "Problem", "UnusableInputError", "UsageError"]
+EXIT_STATUSES = (
+    (EXIT_OK, "ok"),
+    (EXIT_REGRESSION, "regression or benchmarks missing from the candidate"),
+    (EXIT_USAGE, "usage error"),
+    (EXIT_UNUSABLE, "unusable input or no baseline"),
+    (EXIT_MISMATCH, "environment or comparison-key mismatch"),
+    # an unstable run (round CV or probe spread above its limit), nothing else failed
+    (EXIT_UNRELIABLE, "time verdicts unreliable (an unstable run)"),
+    (EXIT_INTERNAL, "internal error"),  # a bug: a traceback is printed; never 1
+)
+EXIT_HELP = "Exit status: " + ", ".join(f"{code} {what}" for code, what in EXIT_STATUSES) + "."
+
+__all__ = ["EXIT_HELP", "EXIT_INTERNAL", "EXIT_MISMATCH", "EXIT_OK", "EXIT_REGRESSION",
+           "EXIT_STATUSES", "EXIT_UNRELIABLE", "EXIT_UNUSABLE", "EXIT_USAGE", "MismatchError",
+           "Problem", "UnusableInputError", "UsageError"]
 
 
 class UnusableInputError(AmpcoreError):

@@ -101,18 +101,33 @@ def run_stability(run: Run, key: str, limits: judge.StabilityLimits) -> judge.St
     return judge.judge_stability(cv, source, probe, limits)
 
 
+class StabilityMemo:
+    """``run_stability`` judged once per run, benchmark and limits for one comparison: an
+    fp32 benchmark is read for its own verdicts and again for each speedup taken over it."""
+
+    def __init__(self) -> None:
+        self._judged: dict[tuple[int, str, judge.StabilityLimits], judge.Stability] = {}
+
+    def __call__(self, run: Run, key: str, limits: judge.StabilityLimits) -> judge.Stability:
+        memo = (id(run), key, limits)  # by identity: a comparison keeps its runs alive
+        if memo not in self._judged:
+            self._judged[memo] = run_stability(run, key, limits)
+        return self._judged[memo]
+
+
 def stabilities(baseline: Sequence[Run], candidate: Run, key: str,
-                limits: judge.StabilityLimits) -> tuple[RunStability, ...]:
+                limits: judge.StabilityLimits, memo: StabilityMemo) -> tuple[RunStability, ...]:
     """The candidate's stability, then that of every baseline run holding the benchmark."""
     def name(run: Run) -> str:
         return run.path.name if run.path is not None else "a run"
-    return (RunStability("candidate", name(candidate), run_stability(candidate, key, limits)),
-            *(RunStability("baseline", name(r), run_stability(r, key, limits))
+    return (RunStability("candidate", name(candidate), memo(candidate, key, limits)),
+            *(RunStability("baseline", name(r), memo(r, key, limits))
               for r in baseline if key in r.benchmarks))
 
 
 def reference_stabilities(baseline: Sequence[Run], candidate: Run, key: str,
-                          limits: judge.StabilityLimits) -> tuple[RunStability, ...]:
+                          limits: judge.StabilityLimits,
+                          memo: StabilityMemo) -> tuple[RunStability, ...]:
     """The stability of the fp32 benchmark each run's speedup of ``key`` is taken over (its
     ``matching.reference_benchmark``), candidate first: an unstable fp32 run makes the
     speedup as unreliable as an unstable AMP run does."""
@@ -124,6 +139,5 @@ def reference_stabilities(baseline: Sequence[Run], candidate: Run, key: str,
         reference = reference_benchmark(run, bench) if bench is not None else None
         if reference is not None:
             name = run.path.name if run.path is not None else "a run"
-            found.append(RunStability(f"{side} fp32", name,
-                                      run_stability(run, reference.key, limits)))
+            found.append(RunStability(f"{side} fp32", name, memo(run, reference.key, limits)))
     return tuple(found)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ampcore.history.errors import EXIT_HELP
 from ampcore.history.paths import DEFAULT_STORAGE
 
-EXIT_HELP = ("Exit status: 0 ok, 1 regression or benchmarks missing from the candidate, 2 usage "
-             "error, 3 unusable input or no baseline, 4 environment or comparison-key "
-             "mismatch, 5 time verdicts unreliable (an unstable run), 70 internal error.")
 DASH = "; - for stdout"
 MAX_TRIALS = 10_000  # each runs the gate twice: more is a typo that runs for hours
 

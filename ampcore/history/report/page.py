@@ -47,11 +47,10 @@ def _latest(runs: Sequence[Run]) -> dict:
     return {"header": [header[i] for i in keep], "rows": [[row[i] for i in keep] for row in table]}
 
 
-def _verdicts(comparison: Comparison | None) -> dict | None:
-    """The full table: every judged metric, humanised, its status a badge."""
+def _verdicts(comparison: Comparison | None, rows: list[summary.Row]) -> dict | None:
+    """The full table: every judged metric (``rows``), humanised, its status a badge."""
     if comparison is None:
         return None
-    rows = summary.rows(comparison)
     total = sum(len(v.metrics) for v in comparison.verdicts)
     return {"status": comparison.exit_status, "rows": rows, "not_available": total - len(rows),
             "context": [line.strip() for line in output.context_lines(comparison)],
@@ -98,13 +97,14 @@ def render_html(runs: Sequence[Run], charts: Sequence[Chart], images: dict[str, 
         return markupsafe.Markup(figure_template.render(chart={
             "slug": chart.slug, "title": chart.title, "caption": chart.caption, "data": data}))
 
-    failing = summary.failing(comparison, charts)
+    rows = summary.rows(comparison) if comparison is not None else []
+    failing = summary.failing(comparison, rows, charts)
     above = {c.slug for f in failing for c in f.charts}
     return environment.from_string(TEMPLATE).render(
         title=title, style=markupsafe.Markup(STYLE), runs=list(runs),
         problems=[str(p) for p in problems],
         generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
         latest=_latest(runs), banner=summary.banner(comparison), badge=summary.badge,
-        failing=failing, verdicts=_verdicts(comparison), header=output.HEADER, figure=figure,
+        failing=failing, verdicts=_verdicts(comparison, rows), header=output.HEADER, figure=figure,
         changes=_changes(runs, charts), shown_above=[c for c in charts if c.slug in above],
         rest=[c for c in charts if c.slug not in above])

@@ -157,15 +157,17 @@ def _charts_of(key: str, metric: str, charts: Sequence[Chart]) -> list[Chart]:
                    for s in c.series)]
 
 
-def failing(comparison: Comparison | None, charts: Sequence[Chart]) -> list[Failing]:
-    """Each regressed metric (and each of a status this module does not know, such as
-    unstable), then each missing benchmark, with its charts (the benchmark's
-    series of that metric; a missing one's time); a chart already placed is not repeated."""
+def failing(comparison: Comparison | None, table: Sequence[Row],
+            charts: Sequence[Chart]) -> list[Failing]:
+    """Each regressed metric of ``table`` (the comparison's ``rows``, built once by the page)
+    and each of a status this module does not know, such as unstable, then each missing
+    benchmark, with its charts (the benchmark's series of that metric; a missing one's time);
+    a chart already placed is not repeated."""
     if comparison is None:
         return []
     lines = [(r.key, r.metric, Failing(r.name, r.label, r.change, f"{r.baseline} to "
                                        f"{r.candidate}; allowed {r.threshold}", r.badge, []))
-             for r in rows(comparison) if r.status == REGRESSION or r.status not in BADGES]
+             for r in table if r.status == REGRESSION or r.status not in BADGES]
     lines += [(key, "time", Failing(key.rsplit("::", 1)[-1], "missing from the candidate", "",
                                     "in the baseline, not in the latest run: the gate fails "
                                     "(pass --allow-missing if intended)",
