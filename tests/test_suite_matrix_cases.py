@@ -4,6 +4,7 @@ Collection only (nothing trains), in a subprocess on ampcore's own ``benchmarks`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -95,6 +96,39 @@ def test_matrix_precisions(given, left_out):
     precisions, dropped = cases.matrix_precisions(settings_for(given), lambda: device)
     assert dropped == left_out
     assert set(precisions) | set(dropped) == set(settings_for(given).precisions)
+
+
+def test_the_device_is_asked_only_when_a_default_mode_is_emulated():
+    def no_device() -> str:
+        raise AssertionError("the device was asked for")
+
+    settings = dataclasses.replace(settings_for({}), precisions=["fp32", "amp-bf16"])
+    assert cases.matrix_precisions(settings, no_device) == (["fp32", "amp-bf16"], [])
+    named = settings_for({"precisions": "fp32,amp-fp16"})
+    assert cases.matrix_precisions(named, no_device) == (["fp32", "amp-fp16"], [])
+
+
+# Collects in-process (pytest.main) so the check sees every module collection imported.
+COLLECT_WITHOUT_TORCH = """
+import sys, pytest
+code = pytest.main(["benchmarks", "--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]])
+assert code == pytest.ExitCode.OK, code
+heavy = [m for m in ("torch", "scipy") if m in sys.modules]
+assert not heavy, f"collecting the matrix imported {heavy}"
+"""
+
+
+@pytest.mark.parametrize("needs_no_device", [("--amp-device", "cpu"),
+                                             ("--amp-precisions", "fp32,amp-bf16,amp-fp16")])
+def test_collecting_the_smoke_matrix_imports_no_torch(needs_no_device):
+    """torch (about 1.5 s) only when the matrix must ask torch for the device: no device
+    named and a default mode emulated on a CPU (amp-fp16); scipy (~0.8 s) only when a
+    statistic is computed."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPCORE_")}
+    result = subprocess.run([sys.executable, "-c", COLLECT_WITHOUT_TORCH, "--amp-profile",
+                             "smoke", *needs_no_device], cwd=ROOT, env=clean,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_only_float16_autocast_is_emulation_on_a_cpu():

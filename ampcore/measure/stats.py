@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _stats
 
 
 def _as_array(values: Sequence[float], name: str) -> np.ndarray:
@@ -21,13 +20,20 @@ def _as_array(values: Sequence[float], name: str) -> np.ndarray:
     return array
 
 
+def _sps():  # noqa: ANN202 - scipy.stats, the module
+    # Imported when a statistic is computed, not when the suite collects its tests (~0.8 s).
+    from scipy import stats
+
+    return stats
+
+
 def _median_ratio(baseline: np.ndarray, candidate: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.median(baseline, axis=axis) / np.median(candidate, axis=axis)
 
 
 def _rng_argument(seed: int) -> dict:
-    # scipy >= 1.15 takes ``rng``; older releases (the project allows >= 1.10) ``random_state``.
-    name = "rng" if "rng" in inspect.signature(_stats.bootstrap).parameters else "random_state"
+    # scipy >= 1.15 takes ``rng``; older releases (the project allows >= 1.11) ``random_state``.
+    name = "rng" if "rng" in inspect.signature(_sps().bootstrap).parameters else "random_state"
     return {name: np.random.default_rng(seed)}
 
 
@@ -49,7 +55,7 @@ def bootstrap_speedup_ci(baseline_rounds: Sequence[float], candidate_rounds: Seq
         return estimate, math.nan, math.nan
     if np.ptp(baseline) == 0 and np.ptp(candidate) == 0:
         return estimate, estimate, estimate  # every resample gives the same ratio
-    result = _stats.bootstrap((baseline, candidate), _median_ratio, n_resamples=n_resamples,
+    result = _sps().bootstrap((baseline, candidate), _median_ratio, n_resamples=n_resamples,
                               paired=False, vectorized=True, confidence_level=confidence,
                               method="percentile", **_rng_argument(seed))
     return estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -89,7 +95,7 @@ def bootstrap_speedup_change(baseline_fp32: Sequence[float], baseline_amp: Seque
         return SpeedupChange(estimate, math.nan, math.nan, math.nan, math.nan)
     if all(np.ptp(s) == 0 for s in samples):
         return SpeedupChange(estimate, estimate, estimate, float(estimate >= 1), float(estimate <= 1))
-    result = _stats.bootstrap(samples, _speedup_change, n_resamples=n_resamples, paired=False,
+    result = _sps().bootstrap(samples, _speedup_change, n_resamples=n_resamples, paired=False,
                               vectorized=True, confidence_level=confidence, method="percentile",
                               **_rng_argument(seed))
     ratios = result.bootstrap_distribution
@@ -104,7 +110,7 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
     of any false alarm among all the gate's tests at alpha when nothing changed."""
     if not len(p_values):
         return []
-    return [float(q) for q in _stats.false_discovery_control(np.asarray(p_values, dtype=float))]
+    return [float(q) for q in _sps().false_discovery_control(np.asarray(p_values, dtype=float))]
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> float:
@@ -113,7 +119,7 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two
     y = _as_array(b, "b")
     if np.ptp(np.concatenate([x, y])) == 0:
         return 1.0  # all values equal: no evidence of a shift (scipy would return NaN)
-    return float(_stats.mannwhitneyu(x, y, alternative=alternative).pvalue)
+    return float(_sps().mannwhitneyu(x, y, alternative=alternative).pvalue)
 
 
 def median(values: Sequence[float]) -> float:
@@ -153,7 +159,7 @@ def round_cv(round_times: Sequence[float], sizes: Sequence[int] = ()) -> float |
 
 def robust_sigma(values: Sequence[float]) -> float:
     """Normal-consistent spread that ignores outliers: scipy's scaled MAD."""
-    return float(_stats.median_abs_deviation(_as_array(values, "values"), scale="normal"))
+    return float(_sps().median_abs_deviation(_as_array(values, "values"), scale="normal"))
 
 
 # --- paired accuracy: two models classifying the same samples ----------------------------------
@@ -232,7 +238,7 @@ def mcnemar_exact(b: int, c: int, alternative: str = "two-sided") -> float:
         raise ValueError(f"disagreement counts must be >= 0, got b={b}, c={c}")
     if b + c == 0:
         return 1.0
-    return float(_stats.binomtest(int(b), int(b + c), 0.5, alternative=alternative).pvalue)
+    return float(_sps().binomtest(int(b), int(b + c), 0.5, alternative=alternative).pvalue)
 
 
 def newcombe_paired_ci(a: int, b: int, c: int, d: int,
@@ -247,7 +253,7 @@ def newcombe_paired_ci(a: int, b: int, c: int, d: int,
         raise ValueError(f"a paired table needs counts >= 0 and n >= 1, got {(a, b, c, d)}")
 
     def wilson(k: int) -> tuple[float, float, float]:
-        ci = _stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+        ci = _sps().binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
         return k / n, ci.low, ci.high
 
     p1, l1, u1 = wilson(a + b)
@@ -284,7 +290,7 @@ def paired_accuracy(pairs: Sequence[tuple[Sequence[bool], Sequence[bool]]],
     method = "Newcombe hybrid score interval on the paired table"
     if len(tables) > 1:
         mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
-        half = _stats.t.ppf((1 + confidence) / 2, len(diffs) - 1) * sd / math.sqrt(len(diffs))
+        half = _sps().t.ppf((1 + confidence) / 2, len(diffs) - 1) * sd / math.sqrt(len(diffs))
         low, high = min(low, mean - half), max(high, mean + half)
         method = (f"wider of Newcombe on the {len(tables)} pooled paired tables and a t-interval "
                   f"over the {len(tables)} per-run differences")

@@ -62,11 +62,11 @@ def cpu_emulated(precision: str) -> bool:
 def matrix_precisions(settings: Settings,
                       device: Callable[[], str]) -> tuple[list[str], list[str]]:
     """(the precisions the matrix runs, those left out as CPU emulation); a mode the user
-    named is never left out. ``device`` gives the session's resolved device (asked only when
-    no precision was named)."""
-    if settings.given("precisions") is not None or not device().startswith("cpu"):
-        return list(settings.precisions), []
+    named is never left out. ``device`` gives the session's resolved device, asked only when
+    a default mode is emulated on a CPU (resolving it may import torch)."""
     left_out = [p for p in settings.precisions if cpu_emulated(p)]
+    if settings.given("precisions") is not None or not left_out or not device().startswith("cpu"):
+        return list(settings.precisions), []
     return [p for p in settings.precisions if p not in left_out], left_out
 
 

@@ -70,7 +70,8 @@ class SuiteSession:
 
     @property
     def device(self) -> str:
-        return self.request.device
+        # A named device is the request's as given: no request (torch) to answer collection.
+        return self.options.device or self.request.device
 
     @property
     def profile(self) -> str:
