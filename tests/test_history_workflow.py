@@ -97,6 +97,11 @@ def _triggers(workflow: dict) -> dict:
     return workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as true
 
 
+def _restored_key(restore: dict) -> str:
+    """The key a restore step was given, as its output: a save step names it no second time."""
+    return "${{ steps." + restore["id"] + ".outputs.cache-primary-key }}"
+
+
 HISTORY_RUNS = "$HISTORY_CHECKOUT/runs"
 SAVES_HISTORY = "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"
 
@@ -235,7 +240,7 @@ def test_workflow_caches_the_data_the_suite_downloads(workflow):
     # saved with the same paths and key once the suite ran, even after a failed benchmark,
     # never over an exact hit, never from a dispatch of a subset of the workloads
     save = _step(workflow, uses="actions/cache/save@", name="model and data")
-    assert save["with"] == downloads["with"]
+    assert save["with"] == {"path": downloads["with"]["path"], "key": _restored_key(downloads)}
     condition = " ".join(save["if"].split())
     for part in ("!cancelled()", f"steps.{source['id']}.outputs.download == 'true'",
                  f"steps.{downloads['id']}.outputs.cache-hit != 'true'", "inputs.workloads == ''"):
@@ -263,7 +268,7 @@ def test_workflow_never_caches_pip_wheels_or_site_packages(workflow):
     save = _step(workflow, uses="actions/cache/save@", path="PIP_CACHE_DIR")
     install = _step(workflow, run="pip install")
     assert save["if"] == f"steps.{bound['id']}.outputs.save == 'true'"
-    assert save["with"]["key"] == restore["with"]["key"]
+    assert save["with"] == {"path": restore["with"]["path"], "key": _restored_key(restore)}
     steps = _steps(workflow)
     assert steps.index(restore) < steps.index(install) < steps.index(bound) < steps.index(save)
 
@@ -299,3 +304,23 @@ def test_workflow_first_run_note_is_true_on_pull_requests(workflow, tmp_path):
     assert "this run" not in notes["pull request"]
     assert gate["env"]["SAVES_HISTORY"] == "${{ " + SAVES_HISTORY + " }}"
     assert SAVES_HISTORY in " ".join(_job(workflow, "publish-history")["if"].split())
+
+
+def test_workflow_writes_each_cache_key_once(workflow):
+    """A key written in both the restore and the save step (or in both key and restore-keys)
+    can drift apart when one is edited: a cache then never hits, or restores a stale one."""
+    steps = _steps(workflow)
+    restores = [s for s in steps if s.get("uses", "").startswith("actions/cache/restore@")]
+    saves = [s for s in steps if s.get("uses", "").startswith("actions/cache/save@")]
+    assert restores and saves
+    restored = {_restored_key(restore) for restore in restores if "id" in restore}
+    for save in saves:
+        assert save["with"]["key"] in restored, save["name"]
+    for restore in restores:
+        key, prefix = restore["with"]["key"], restore["with"].get("restore-keys")
+        if prefix is not None:  # the prefix named once, in the step's env
+            assert prefix == "${{ env.KEY_PREFIX }}" and key.startswith(prefix), restore["name"]
+            assert restore["env"]["KEY_PREFIX"].startswith("ampcore-"), restore["name"]
+    text = WORKFLOW.read_text()
+    for literal in ("ampcore-pip-${{", "ampcore-data-${{", "ampcore-history-${{"):
+        assert text.count(literal) == 1, literal
