@@ -2,13 +2,16 @@
 
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ampcore.cli import main
 from tests.support import synthetic
-from ampcore.history.calibrate import aa_pairs, calibrate, suggestions_toml, to_json, to_text
+from ampcore.history.calibrate import (_noise, aa_pairs, calibrate, suggestions_toml, to_json,
+                                       to_text)
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
 from ampcore.history.trials import resampling_trials
@@ -115,3 +118,58 @@ def test_calibrate_reports_unreliable_trials(tmp_path):
     quiet = to_json(calibrate(runs, GateConfig(), trials=4, slowdown=0.5))
     assert quiet["gate_unreliable"] == {"aa": 0, "slowdown": 0}
     assert not any("unreliable" in note for note in quiet["notes"])
+
+
+def test_calibrate_leaves_an_unstable_run_out_of_the_time_like_suggestions(tmp_path):
+    """A run above its stability limit (compare would call its pairs unreliable) gives no
+    time-like A/A changes: its neighbours are paired instead, the text and JSON name it."""
+    synthetic.small_history(tmp_path / "clean" / "m", 6, seed=3, noise=0.002)
+    synthetic.small_history(tmp_path / "mixed" / "m", 6, seed=3, noise=0.002)
+    doc = synthetic.amp_session(np.random.default_rng(7), datetime(2025, 1, 3, 18, 0,
+                                tzinfo=timezone.utc), base_times={"bert": 0.8},
+                                speedups={"bert": 1.9}, noise=0.4,
+                                slowdown={"bert-fp32": 1.25, "bert-amp-bf16": 1.25})
+    noisy = synthetic.write_run(tmp_path / "mixed" / "u", 1, doc)
+    runs, _ = load_history([tmp_path / "mixed"])
+    assert len(runs) == 7 and runs[3].path == noisy
+    result = calibrate(runs, GateConfig(), trials=0)
+    clean = calibrate(load_history([tmp_path / "clean"])[0], GateConfig(), trials=0)
+    text, data = to_text(result), to_json(result)
+    assert "1 run(s) left out of the time-like changes" in text and noisy.name in text
+    assert [r["file"] for r in data["left_out"]] == [noisy.name]
+    assert "round CV" in data["left_out"][0]["unstable"]["test_train[bert-fp32]"]
+    for new, alone in zip(result.benchmarks, clean.benchmarks):
+        assert list(new.left_out) == [noisy.name]
+        assert len(new.changes["time"]) == 5 and len(new.changes["memory"]) == 6
+        # the same history without the unstable run: the same time-like suggestions
+        assert {m: new.suggested[m] for m in ("time", "speedup") if m in new.suggested} == \
+            {m: alone.suggested[m] for m in ("time", "speedup") if m in alone.suggested}
+    # negative control: every pair counted, as before, suggests a wider time limit
+    old = _noise(runs, aa_pairs(runs))
+    fp32 = next(n for n in result.benchmarks if n.name == "test_train[bert-fp32]")
+    assert old[fp32.key].suggested["time"] > fp32.suggested["time"]
+    assert clean.left_out == [] and to_json(clean)["left_out"] == []
+
+
+def test_an_unstable_fp32_run_leaves_only_the_speedup_over_it_out(tmp_path):
+    """As compare marks the speedup unreliable when the fp32 run it is taken over is
+    unstable: the AMP benchmark's own time changes stand, its speedup changes leave it out."""
+    synthetic.small_history(tmp_path / "m", 6, seed=3, noise=0.002)
+    doc = synthetic.amp_session(np.random.default_rng(7), datetime(2025, 1, 3, 18, 0,
+                                tzinfo=timezone.utc), base_times={"bert": 0.8},
+                                speedups={"bert": 1.9}, noise=0.002)
+    fp32 = next(b for b in doc["benchmarks"] if "fp32" in b["name"])
+    fp32["stats"]["data"] = [v * (1.4 if i % 2 else 0.6)  # round CV ~40 %, median alike
+                             for i, v in enumerate(fp32["stats"]["data"])]
+    noisy = synthetic.write_run(tmp_path / "u", 1, doc)
+    runs, _ = load_history([tmp_path])
+    noise = {n.name: n for n in calibrate(runs, GateConfig(), trials=0).benchmarks}
+    amp, ref = noise["test_train[bert-amp-bf16]"], noise["test_train[bert-fp32]"]
+    assert (len(amp.changes["time"]), len(amp.changes["speedup"])) == (6, 5)
+    assert len(ref.changes["time"]) == 5 and len(ref.changes["memory"]) == 6
+    assert amp.left_out[noisy.name].startswith("fp32 test_train[bert-fp32]: round CV")
+    # negative control: with no unstable run, every pair counts for every metric
+    quiet = parse_config({"compare": {"round_cv": 1.0}})
+    noise = {n.name: n for n in calibrate(runs, quiet, trials=0).benchmarks}
+    assert len(noise["test_train[bert-amp-bf16]"].changes["speedup"]) == 6
+    assert not any(n.left_out for n in noise.values())

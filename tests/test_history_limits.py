@@ -1,18 +1,23 @@
 """Limits from measured noise: ``ampcore calibrate --write`` sets per-step-mode limits and the
-data behind them in pyproject.toml, refuses with too few runs, and ``compare`` refuses a limit
+data behind them in pyproject.toml, refuses with too few runs (or too few stable ones: an
+unstable run is left out of the time-like limits), and ``compare`` refuses a limit
 below the measured noise and names a GPU other than the calibrated one."""
 
 import json
 import sys
 import tomllib
+from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 
 from ampcore.cli import main
 from ampcore.history import limits
-from ampcore.history.config import load_config
+from ampcore.history.unstable import unstable_benchmarks
+from ampcore.history.config import GateConfig, load_config
 from ampcore.history.errors import UnusableInputError
 from ampcore.history.storage import load_history
+from ampcore.history.verdicts import TIME_LIKE
 from tests.support import synthetic
 
 CAPTURED_ENV = synthetic.environment(cuda_graphs=True)
@@ -90,3 +95,66 @@ def test_compare_names_a_gpu_other_than_the_calibrated_one(tmp_path, monkeypatch
     notes = json.loads(capsys.readouterr().out)["notes"]
     assert any("captured limits were calibrated on NVIDIA H200, this run ran on NVIDIA A100"
                in n for n in notes)
+
+
+# --- unstable runs are left out of the time-like limits ----------------------------------------
+
+def unstable_run(directory, when=datetime(2025, 1, 5, 18, 0, tzinfo=timezone.utc)):
+    """One run of the history's benchmarks with ~30 % round CV (above the default stability
+    limit, 25 %) and 25 % slower: noise compare would call unreliable. Saved in a storage of
+    its own, so that it falls between the 5th and 6th daily run (by date across storages)."""
+    doc = synthetic.amp_session(np.random.default_rng(7), when, env=CAPTURED_ENV, noise=0.3,
+                                slowdown={"bert-fp32": 1.25, "bert-amp-bf16": 1.25,
+                                          "resnet18-fp32": 1.25, "resnet18-amp-bf16": 1.25})
+    return synthetic.write_run(directory / ".benchmarks" / "u", 1, doc)
+
+
+def time_like(noise):
+    return {m: v for m, (v, _) in noise._derived().items() if m in TIME_LIKE}
+
+
+def test_an_unstable_run_is_left_out_of_the_time_like_limits(tmp_path):
+    clean = history(tmp_path / "clean", 10)
+    mixed = history(tmp_path / "mixed", 10)
+    noisy = unstable_run(tmp_path / "mixed")
+    runs, problems = load_history([mixed])
+    assert problems == [] and len(runs) == 11 and runs[5].path == noisy  # in the middle
+    assert all(bad for bad in unstable_benchmarks([runs[5]], GateConfig()))
+    measured, notes = limits.measure(runs, GateConfig())
+    (noise,) = measured
+    assert [r.file for r in noise.left_out] == [noisy.name]
+    assert (noise.runs, noise.pairs, noise.time_pairs) == (11, 55, 45)
+    assert any(noisy.name in n and "1 run(s) left out of the time-like limits" in n
+               and "round CV" in n for n in notes)
+    # the same history without the unstable run: the same time-like limits
+    (alone,), _ = limits.measure(load_history([clean])[0], GateConfig())
+    assert time_like(noise) == time_like(alone) and "time" in time_like(noise)
+    # negative control: every pair counted, as before, gives a wider time limit
+    old = limits._pooled("captured", runs)
+    assert time_like(old)["time"] > time_like(noise)["time"]
+    assert old.noise()["time"] > 10 * noise.noise()["time"]
+
+
+def test_write_names_the_unstable_run_it_left_out(tmp_path, capsys):
+    store = history(tmp_path, 10)
+    noisy = unstable_run(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    assert main(["calibrate", str(store), "--trials", "0", "--write", str(pyproject)]) == 0
+    err = capsys.readouterr().err
+    assert "captured: 1 run(s) left out of the time-like limits" in err and noisy.name in err
+    record = tomllib.loads(pyproject.read_text())["tool"]["ampcore"]["calibration"]["captured"]
+    assert (record["runs"], record["pairs"], record["time_pairs"]) == (11, 55, 45)
+    assert record["left_out"] == [noisy.name]
+
+
+def test_too_few_stable_runs_write_nothing_and_say_why(tmp_path, capsys):
+    store = history(tmp_path, 9)
+    noisy = unstable_run(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(USER_TEXT)
+    assert main(["calibrate", str(store), "--trials", "0", "--write", str(pyproject)]) == 3
+    err = capsys.readouterr().err
+    assert noisy.name in err and ("captured: 10 runs of one environment, 1 of them unstable "
+                                  "(above): 9 stable runs left; time-like limits need at least "
+                                  "10") in err
+    assert "no limits written" in err and pyproject.read_text() == USER_TEXT

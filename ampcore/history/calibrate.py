@@ -11,6 +11,8 @@ Two measurements:
   with every round multiplied by ``1 + slowdown`` is a known regression. The shares of gates
   that raise an alarm are the false-alarm and detection rates for this round noise; a gate
   that says "unreliable" (an unstable run) is neither, counted apart and left out of both.
+
+Runs whose benchmark was unstable are left out of its time-like changes (``unstable``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from ampcore.history.config import GateConfig, Thresholds
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
 from ampcore.history.trials import AA, SLOWDOWN, resampling_trials
+from ampcore.history.unstable import (UnstableRun, left_out, left_out_note, run_name,
+                                      unstable_benchmarks, unstable_runs)
+from ampcore.history.verdicts import TIME_LIKE
 from ampcore.judge.metrics import METRICS, get_metric
+from ampcore.judge.stability import Stability
 
 MARGIN = 1.5
 QUANTILE = 0.99
@@ -45,6 +51,9 @@ class BenchmarkNoise:
     false_alarms: int | None = None  # resampling trials flagged with nothing changed
     detections: int | None = None  # resampling trials flagged with the injected slowdown
     unreliable: tuple[int, int] | None = None  # (A/A, slowdown) trials it was unstable in
+    # runs left out of its time-like changes (TIME_LIKE): file name -> why (its own or, for
+    # the speedup alone, its fp32 reference's instability)
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Calibration:
     gate_unreliable: tuple[int, int] | None = None  # (A/A, slowdown) gates said unreliable
     notes: list[str] = field(default_factory=list)
     thresholds_source: str = ""  # GateConfig.describe(): the file in force and how it was found
+    left_out: list[UnstableRun] = field(default_factory=list)  # unstable runs, by file
 
 
 # --- A/A pairs of saved runs -------------------------------------------------------------------
@@ -120,9 +130,14 @@ def suggest(changes: Sequence[float], metric: str) -> float:
 
 # --- the whole calibration ---------------------------------------------------------------------
 
-def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, BenchmarkNoise]:
+def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]],
+           unstable: Sequence[dict[str, Stability]] | None = None,
+           same_commit: bool = False) -> dict[str, BenchmarkNoise]:
     """Within-run round CV and the A/A changes of every benchmark. A pair in which a benchmark
-    measured other work (``matching.measured_key``) is no A/A pair for it."""
+    measured other work (``matching.measured_key``) is no A/A pair for it. A run in which a
+    benchmark was unstable (``unstable``) is left out of its time-like changes and MWU
+    p-values: ``pairs`` are made again without it (``aa_pairs``), its neighbours paired."""
+    unstable = unstable if unstable is not None else [{} for _ in runs]
     noise: dict[str, BenchmarkNoise] = {}
     for run in runs:
         for key, bench in run.benchmarks.items():
@@ -131,15 +146,36 @@ def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]]) -> dict[str, B
             cv = stats.round_cv(bench.rounds or (), sizes)
             if cv is not None:
                 entry.round_cv.append(cv)
-    for a, b in pairs:
-        for key in a.benchmarks.keys() & b.benchmarks.keys():
-            if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):
+    index = {id(run): i for i, run in enumerate(runs)}
+
+    def pairs_without(out: dict[int, str]) -> list[tuple[Run, Run]]:
+        if not out:
+            return list(pairs)
+        return aa_pairs([r for i, r in enumerate(runs) if i not in out], same_commit)
+
+    for key, entry in noise.items():
+        own, speedup_out = left_out(runs, unstable, key)
+        entry.left_out = {run_name(runs[i]): why for i, why in sorted(speedup_out.items())}
+        # which pairs feed which metrics: all of them, those without the unstable runs
+        # (time-like), and those also without unstable fp32 references (the speedup)
+        kinds = {"other": pairs, "time": pairs_without(own), "speedup": pairs_without(speedup_out)}
+        chosen = {kind: {(index[id(a)], index[id(b)]) for a, b in found}
+                  for kind, found in kinds.items()}
+        ordered = dict.fromkeys((index[id(a)], index[id(b)])
+                                for found in kinds.values() for a, b in found)
+        for i, j in ordered:  # in pairing order: the saved changes read as before
+            a, b = runs[i], runs[j]
+            if key not in a.benchmarks or key not in b.benchmarks or matching.key_differences(
+                    a.benchmarks[key].record, b.benchmarks[key].record):
                 continue
             changes, p_value = pair_changes(a, b, key)
             for metric, value in changes.items():
-                noise[key].changes.setdefault(metric, []).append(value)
-            if p_value is not None:
-                noise[key].p_values.append(p_value)
+                kind = ("speedup" if metric == "speedup" else
+                        "time" if metric in TIME_LIKE else "other")
+                if (i, j) in chosen[kind]:
+                    entry.changes.setdefault(metric, []).append(value)
+            if p_value is not None and (i, j) in chosen["time"]:
+                entry.p_values.append(p_value)
     for entry in noise.values():
         entry.suggested = {m: suggest(v, m) for m, v in entry.changes.items() if v}
     return noise
@@ -177,13 +213,17 @@ def calibrate(runs: Sequence[Run], config: GateConfig, same_commit: bool = False
     """A/A noise of every benchmark and, with ``trials``, the gate's resampled rates; a
     progress bar over the trials when ``progress``."""
     pairs = aa_pairs(runs, same_commit)
-    noise = _noise(runs, pairs)
+    unstable = unstable_benchmarks(runs, config)
+    noise = _noise(runs, pairs, unstable, same_commit)
     pairing = ("consecutive runs of the same commit and environment" if same_commit else
                "consecutive runs on the same environment (assumes no real change between them; "
                "use --same-commit for true repeats)")
     result = Calibration(len(runs), len(pairs), pairing, config.defaults,
                          sorted(noise.values(), key=lambda n: n.key),
-                         thresholds_source=config.describe())
+                         thresholds_source=config.describe(),
+                         left_out=unstable_runs(runs, unstable))
+    if result.left_out:
+        result.notes.append(left_out_note(result.left_out))
     if len(pairs) < 10:
         result.notes.append(f"only {len(pairs)} A/A pair(s): suggestions are rough; save more "
                             "repeated runs of one commit")
@@ -271,10 +311,11 @@ def to_json(result: Calibration) -> dict:
         "trials": result.trials, "slowdown": result.slowdown, "trial_run": result.trial_run,
         "gate_false_alarms": result.gate_false_alarms, "gate_detections": result.gate_detections,
         "gate_unreliable": _kinds(result.gate_unreliable),
+        "left_out": [{"file": r.file, "unstable": r.benchmarks} for r in result.left_out],
         "benchmarks": [{
             "key": n.key, "name": n.name, "changes": n.changes, "p_values": n.p_values,
             "median_round_cv": float(np.median(n.round_cv)) if n.round_cv else None,
             "suggested": n.suggested, "false_alarms": n.false_alarms, "detections": n.detections,
-            "unreliable": _kinds(n.unreliable),
+            "unreliable": _kinds(n.unreliable), "left_out": n.left_out,
         } for n in result.benchmarks],
     }

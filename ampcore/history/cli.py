@@ -172,19 +172,21 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.json is not None:
         files.write_new(args.json, output.dump_json(to_json(result)), "--json")
     if args.write is not None:
-        _write_limits(args.write, runs, args.paths)
+        _write_limits(args.write, runs, args.paths, config)
     return 0
 
 
-def _write_limits(pyproject: Path, runs: list, sources: list[str]) -> None:
+def _write_limits(pyproject: Path, runs: list, sources: list[str], config: GateConfig) -> None:
     from ampcore.history import limits
 
-    measured, notes = limits.measure(runs)
+    # Stability judged under the limits calibrate itself used (--config or the one found).
+    measured, notes = limits.measure(runs, config)
     for note in notes:
         print(f"ampcore: {note}", file=sys.stderr)
     if not measured:
         raise UnusableInputError(f"no limits written to {pyproject}: no step mode has "
-                                 f"{limits.MIN_RUNS} runs of one environment")
+                                 f"{limits.MIN_RUNS} stable runs of one environment (the notes above "
+                                 "say why)")
     limits.write(pyproject, measured, sources)
     for noise in measured:
         shown = ", ".join(f"{m} {v:g}" for m, v in sorted(noise.limits().items()))

@@ -13,7 +13,14 @@ The stability limits (``round_cv``, ``probe_cv``: ``ampcore.judge.stability``) c
 same runs: 1.5x the 99th percentile of every run's round CV (and probe host-step CV), rounded
 up to ``CV_STEP``; a run above them is then judged unstable by ``ampcore compare``.
 
-Too few runs (``MIN_RUNS`` of one environment in a mode) give no limits, only the reason.
+A run with a benchmark unstable under the stability limits in force (``compare`` would call
+every pair it is in unreliable for the time-like metrics, ``verdicts.TIME_LIKE``) is left out of
+the time-like changes: those come from the pairs of the other runs, and the runs left out are
+named (``ModeNoise.left_out``, a note, ``left_out`` in the calibration record). The stability
+limits themselves still come from every run's CV.
+
+Too few runs (``MIN_RUNS`` of one environment in a mode, or of its stable runs once the
+unstable ones are left out) give no limits, only the reason.
 """
 
 from __future__ import annotations
@@ -29,8 +36,11 @@ import numpy as np
 
 from ampcore.history import environments, matching
 from ampcore.history.calibrate import QUANTILE, pair_changes, round_up_limit, suggest
+from ampcore.history.unstable import UnstableRun, unstable_benchmarks, unstable_runs
+from ampcore.history.config import GateConfig, load_config
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
+from ampcore.history.verdicts import TIME_LIKE
 from ampcore.judge import stability
 from ampcore.judge.metrics import get_metric
 from ampcore.measure import stats
@@ -53,6 +63,9 @@ class ModeNoise:
     changes: dict[str, list[float]] = field(default_factory=dict)
     # every run's round CV and probe CV per benchmark, for the stability limits
     cvs: dict[str, list[float]] = field(default_factory=dict)
+    # runs left out of the time-like changes (an unstable benchmark), and the pairs of the rest
+    left_out: list[UnstableRun] = field(default_factory=list)
+    time_pairs: int = 0
 
     def noise(self) -> dict[str, float]:
         pooled = {**self.changes, **self.cvs}
@@ -77,9 +90,12 @@ class ModeNoise:
         return sorted(m for m, (v, top) in self._derived().items() if v > top)
 
 
-def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
+def measure(runs: Sequence[Run], config: GateConfig | None = None
+            ) -> tuple[list[ModeNoise], list[str]]:
     """The pooled A/A noise of each step mode that has ``MIN_RUNS`` runs of one environment
-    (its largest group), and why each other mode has none."""
+    (its largest group) and ``MIN_RUNS`` of them stable under ``config``'s stability limits
+    (default: the pyproject.toml ``load_config`` finds), and why each other mode has none."""
+    config = load_config() if config is None else config
     measured, notes = [], []
     for mode in MODES:
         groups: dict[str, list[Run]] = {}
@@ -92,21 +108,45 @@ def measure(runs: Sequence[Run]) -> tuple[list[ModeNoise], list[str]]:
                 notes.append(f"{mode}: {len(group)} runs of one environment; limits need at "
                              f"least {MIN_RUNS} (45 A/A pairs): no limits written for it")
             continue
-        measured.append(_pooled(mode, group))
+        unstable = unstable_benchmarks(group, config)
+        left_out = unstable_runs(group, unstable)
+        stable = len(group) - len(left_out)
+        if left_out:
+            notes.append(f"{mode}: {_left_out_text(left_out)}")
+        if stable < MIN_RUNS:
+            notes.append(f"{mode}: {len(group)} runs of one environment, {len(left_out)} of "
+                         f"them unstable (above): {stable} stable runs left; time-like limits "
+                         f"need at least {MIN_RUNS} (45 A/A pairs): no limits written for it")
+            continue
+        measured.append(_pooled(mode, group, [not bad for bad in unstable], left_out))
     return measured, notes
 
 
-def _pooled(mode: str, group: Sequence[Run]) -> ModeNoise:
-    noise = ModeNoise(mode, runs=len(group), gpu=(group[-1].environment or {}).get("gpu"))
+def _left_out_text(left_out: Sequence[UnstableRun]) -> str:
+    named = "; ".join(f"{r.file} (" + ", ".join(f"{name}: {why}" for name, why in
+                                                 r.benchmarks.items()) + ")" for r in left_out)
+    return (f"{len(left_out)} run(s) left out of the time-like limits "
+            f"({', '.join(TIME_LIKE)}): unstable under the stability limits in force, so "
+            f"compare would call their pairs unreliable: {named}")
+
+
+def _pooled(mode: str, group: Sequence[Run], stable: Sequence[bool] | None = None,
+            left_out: Sequence[UnstableRun] = ()) -> ModeNoise:
+    """Every pair of ``group``; the time-like changes only from pairs of two ``stable`` runs."""
+    stable = [True] * len(group) if stable is None else stable
+    noise = ModeNoise(mode, runs=len(group), gpu=(group[-1].environment or {}).get("gpu"),
+                      left_out=list(left_out))
     _add_cvs(noise, group)
-    for a, b in itertools.combinations(group, 2):
+    for (i, a), (j, b) in itertools.combinations(enumerate(group), 2):
         noise.pairs += 1
+        timed = stable[i] and stable[j]
+        noise.time_pairs += timed
         for key in a.benchmarks.keys() & b.benchmarks.keys():
             if matching.key_differences(a.benchmarks[key].record, b.benchmarks[key].record):
                 continue
             changes, _ = pair_changes(a, b, key)
             for metric, value in changes.items():
-                if metric not in NOT_DERIVED:
+                if metric not in NOT_DERIVED and (timed or metric not in TIME_LIKE):
                     noise.changes.setdefault(metric, []).append(value)
     return noise
 
@@ -146,6 +186,9 @@ def write(pyproject: Path, measured: Sequence[ModeNoise], sources: Sequence[str]
         record.update({"runs": noise.runs, "pairs": noise.pairs, "gpu": noise.gpu or "",
                        "date": date.today().isoformat(), "sources": list(sources),
                        "noise": {m: round(v, 6) for m, v in sorted(noise.noise().items())}})
+        if noise.left_out:  # the time-like limits rest on the other runs' pairs
+            record.update({"time_pairs": noise.time_pairs,
+                           "left_out": [r.file for r in noise.left_out]})
         calibration[noise.mode] = record
     # the user's file: replaced whole or not at all
     temporary = pyproject.with_name(f".{pyproject.name}.ampcore-tmp")
