@@ -41,6 +41,28 @@ class Precision:
     # Settings the implementation reads (fp8's scaling recipe), as (key, value) pairs.
     options: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        _check_id("precision mode", self.id)
+        _check_fields(f"precision mode {self.id!r}", self, {
+            "description": (isinstance(self.description, str), "a string"),
+            "method_name": (isinstance(self.method_name, str), "a string"),
+            "autocast": (self.autocast is None or self.autocast in AUTOCAST_DTYPES,
+                         "None or " + " or ".join(map(repr, AUTOCAST_DTYPES))),
+            "grad_scaler": (isinstance(self.grad_scaler, bool), "True or False"),
+            "tf32": (isinstance(self.tf32, bool), "True or False"),
+            "implementation": (callable(self.implementation) or _is_path(self.implementation),
+                               "a class or 'module:Class'"),
+            "libraries": (isinstance(self.libraries, tuple)
+                          and all(isinstance(x, str) for x in self.libraries),
+                          "a tuple of library names"),
+            "builds_on": (self.builds_on is None or isinstance(self.builds_on, str),
+                          "None or a precision id"),
+            "default": (isinstance(self.default, bool), "True or False"),
+            "options": (isinstance(self.options, tuple) and all(
+                isinstance(o, tuple) and len(o) == 2 and all(isinstance(x, str) for x in o)
+                for o in self.options), "a tuple of (key, value) string pairs"),
+        })
+
     @property
     def mixed(self) -> bool:
         """A mixed-precision mode: gated for speedup and parity against the reference."""
@@ -58,6 +80,9 @@ class Precision:
 
 QUALITIES = ("accuracy", "loss")
 RUN_OPTIONS = ("max_length", "model")
+LIST_SEPARATORS = ", \t\n"  # lists of ids are split on these: no id holds one
+# The dtypes torch.autocast takes (a Precision's ``autocast``).
+AUTOCAST_DTYPES = ("float16", "bfloat16")
 # The data sets ampcore ships a loader for (``ampcore.data``): a workload naming one has it
 # checked once, at the suite's start, in a profile that trains on real data.
 DATA_SETS = ("imdb", "mnist")
@@ -98,35 +123,29 @@ class Workload:
     repeatable: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id or any(c in self.id for c in ", \t\n"):
-            # Ids are split on commas and spaces wherever a list of them is given.
-            raise RegistrationError(f"workload id {self.id!r}: expected a non-empty string "
-                                    "without commas or spaces")
-        checks = {
-            "description": isinstance(self.description, str),
-            "build": callable(self.build) or (isinstance(self.build, str) and ":" in self.build),
-            "configs": isinstance(self.configs, Mapping) and bool(self.configs) and all(
+        _check_id("workload", self.id)
+        _check_fields(f"workload {self.id!r}", self, {
+            "description": (isinstance(self.description, str), "a string"),
+            "build": (callable(self.build) or _is_path(self.build),
+                      "a function or 'module:function'"),
+            "configs": (isinstance(self.configs, Mapping) and bool(self.configs) and all(
                 isinstance(k, str) and isinstance(v, WorkloadConfig)
                 for k, v in self.configs.items()),
-            "run_options": isinstance(self.run_options, tuple)
-            and set(self.run_options) <= set(RUN_OPTIONS),
-            "model_parser": self.model_parser is None or callable(self.model_parser)
-            or (isinstance(self.model_parser, str) and ":" in self.model_parser),
-            "quality": self.quality in QUALITIES,
-            "data": self.data is None or self.data in DATA_SETS,
-            "repeatable": isinstance(self.repeatable, bool),
-        }
-        expected = {"description": "a string", "build": "a function or 'module:function'",
-                    "configs": "a non-empty mapping of profile name to WorkloadConfig",
-                    "run_options": f"a tuple of {', '.join(RUN_OPTIONS)}",
-                    "model_parser": "None, a function or 'module:function'",
-                    "quality": " or ".join(map(repr, QUALITIES)),
-                    "data": "None or " + " or ".join(map(repr, DATA_SETS)),
-                    "repeatable": "True or False"}
-        for name, ok in checks.items():
-            if not ok:
-                raise RegistrationError(f"workload {self.id!r}: {name} is {getattr(self, name)!r}"
-                                        f"; expected {expected[name]}")
+                "a non-empty mapping of profile name to WorkloadConfig"),
+            "run_options": (isinstance(self.run_options, tuple)
+                            and all(option in RUN_OPTIONS for option in self.run_options),
+                            f"a tuple of {', '.join(RUN_OPTIONS)}"),
+            "model_parser": (self.model_parser is None or callable(self.model_parser)
+                             or _is_path(self.model_parser),
+                             "None, a function or 'module:function'"),
+            "asserts_speedup": (isinstance(self.asserts_speedup, bool), "True or False"),
+            "ddp": (isinstance(self.ddp, bool), "True or False"),
+            "quality": (self.quality in QUALITIES, " or ".join(map(repr, QUALITIES))),
+            "default": (isinstance(self.default, bool), "True or False"),
+            "data": (self.data is None or self.data in DATA_SETS,
+                     "None or " + " or ".join(map(repr, DATA_SETS))),
+            "repeatable": (isinstance(self.repeatable, bool), "True or False"),
+        })
 
     def accepts(self, option: str) -> bool:
         return option in self.run_options
@@ -151,6 +170,27 @@ class Workload:
                 f"--amp-profile), or give its registry entry configs[{profile!r}]") from None
 
 
+def _check_id(kind: str, id_: object) -> None:
+    if not isinstance(id_, str) or not id_ or any(c in id_ for c in LIST_SEPARATORS):
+        # Ids are split on commas and spaces wherever a list of them is given.
+        raise RegistrationError(f"{kind} id {id_!r}: expected a non-empty string without "
+                                "commas or spaces")
+
+
+def _check_fields(what: str, entry: object, checks: dict[str, tuple[bool, str]]) -> None:
+    """A RegistrationError naming ``what`` and the first field whose check failed."""
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise RegistrationError(f"{what}: {name} is {getattr(entry, name)!r}; expected "
+                                    f"{expected}")
+
+
+def _is_path(value: object) -> bool:
+    """A ``module:attribute`` path: an absolute module (no leading dot) and an attribute."""
+    module, _, attribute = value.partition(":") if isinstance(value, str) else ("", "", "")
+    return bool(module) and not module.startswith(".") and bool(attribute)
+
+
 def load(path: str) -> object:
     """The object a ``module:attribute`` path names (imported on first use)."""
     module, _, attribute = path.partition(":")
@@ -158,15 +198,17 @@ def load(path: str) -> object:
 
 
 def _callable(target: str | Callable[..., object], what: str) -> Callable[..., object]:
-    """``target`` itself, or the function its path names; a path that does not import is a
-    UsageError saying which (``what``: "workload 'toy': its build")."""
+    """``target`` itself, or the function its path names; a path that does not import (a
+    missing or malformed module, or one whose import raises) is a UsageError saying which
+    (``what``: "workload 'toy': its build")."""
     if callable(target):
         return target
     try:
         found = load(target)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # a bad path (":f", ".relative:f"), or the module's own error
         raise UsageError(f"{what} {target!r} cannot be imported ({type(exc).__name__}: {exc}); "
-                         "make its module importable (installed, or on sys.path)") from exc
+                         "make its module importable (installed, or on sys.path) and its "
+                         "import work") from exc
     if not callable(found):
         raise UsageError(f"{what} {target!r} is a {type(found).__name__}, not a function")
     return found

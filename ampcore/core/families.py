@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ampcore.core.entries import Workload, load
+from ampcore.core.entries import LIST_SEPARATORS, Workload, load
 from ampcore.core.errors import UsageError
 from ampcore.core.profiles import WorkloadConfig
 
@@ -30,7 +30,6 @@ SEPARATOR, SIZE_MARK = ":", "@"
 MIN_SIZE, MAX_SIZE = 16, 1024
 # A Hugging Face hub id: "name" or "org/name" (letters, digits, "-", "_", ".").
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-LIST_SEPARATORS = ", \t\n"  # lists of ids are split on these
 
 
 @dataclass(frozen=True)

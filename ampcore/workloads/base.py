@@ -49,6 +49,7 @@ class PreparedWorkload:
 
 
 _TENSOR = "a torch.Tensor on the run's device"
+_LABEL_DTYPES = (torch.long, torch.uint8)  # the class-index dtypes cross_entropy takes
 _TENSORS = "a dict of input name -> torch.Tensor on the run's device"
 # Field -> (accepts the value, what it should be); the tensors are checked apart (device, size).
 _PLAIN: dict[str, tuple[Callable[[object], bool], str]] = {
@@ -62,7 +63,8 @@ _PLAIN: dict[str, tuple[Callable[[object], bool], str]] = {
     "weights_source": (lambda v: isinstance(v, str), "a string"),
     "heldout_source": (lambda v: isinstance(v, str), "a string"),
     "accuracy_meaningful": (lambda v: isinstance(v, bool), "a bool"),
-    "tokens_per_sample": (lambda v: v is None or (isinstance(v, int) and v > 0),
+    "tokens_per_sample": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                                  and v > 0),
                           "None or a positive int"),
     "flops_per_sample": (lambda v: v is None or (isinstance(v, (int, float)) and not
                                                  isinstance(v, bool) and math.isfinite(v) and v > 0),
@@ -99,6 +101,11 @@ def check(prepared: object, workload: str, device: torch.device) -> PreparedWork
                 raise wrong(f"{what} of type {type(value).__name__}", _TENSOR + " (samples first)")
             if not _on(value, device):
                 raise wrong(f"{what} on {value.device}", f"{_TENSOR} ({device})")
+            if value is labels and value.dtype not in _LABEL_DTYPES:
+                # cross-entropy takes class indices of these dtypes only: a float or int32
+                # tensor would fail inside the first timed step.
+                raise wrong(f"{what} of dtype {value.dtype}", "class indices of dtype "
+                            "torch.long (or torch.uint8)")
             if len(value) != len(labels) or len(value) == 0:
                 raise wrong(f"{what} with {len(value)} samples and {split}_labels with "
                             f"{len(labels)}", "the same number of samples, at least one")
