@@ -1,5 +1,6 @@
 """What a workload's build returns (``ampcore.workloads.base.check``): labels that are not
-class indices stop the run before training, naming the workload and the field."""
+class indices, or a forward whose output the loss cannot take, stop the run before training,
+naming the workload and the field."""
 
 from __future__ import annotations
 
@@ -43,3 +44,33 @@ def test_a_bool_is_not_a_token_count():
     with pytest.raises(WorkloadContractError, match="tokens_per_sample True; expected None or "
                        "a positive int"):
         check(workload, "toy", CPU)
+
+
+@pytest.mark.parametrize("forward, says", [
+    (lambda m, i: {"logits": m(i["x"])}, "a forward that returns a dict"),
+    (lambda m, i: m(i["x"]).argmax(-1), "a forward that returns a torch.int64 tensor"),
+    (lambda m, i: m(i["x"]).flatten(), r"a forward whose logits have shape \(4,\) for labels of shape \(2,\)"),
+])
+def test_a_forward_the_loss_cannot_take_is_refused_before_training(forward, says):
+    workload = prepared(torch.tensor([0, 1, 1, 0]))
+    workload.forward = forward
+    with pytest.raises(WorkloadContractError, match=f"workload 'toy': build returned {says}"):
+        check(workload, "toy", CPU)
+
+
+def test_the_forward_check_leaves_the_model_as_it_was():
+    """Negative control: a good forward passes; the check's forward changes no parameter or
+    buffer and leaves train mode on (eval only while it runs)."""
+    workload = prepared(torch.tensor([0, 1, 1, 0]))
+    workload.model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4),
+                                         torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    seen = []
+    forward = workload.forward
+    workload.forward = lambda m, i: seen.append(m.training) or forward(m, i)
+    before = {k: v.clone() for k, v in workload.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert check(workload, "toy", CPU) is workload
+    assert seen == [False] and workload.model.training
+    after = workload.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats too
+    assert torch.equal(rng, torch.get_rng_state())  # no dropout draw: the trajectory stands

@@ -109,7 +109,32 @@ def check(prepared: object, workload: str, device: torch.device) -> PreparedWork
             if len(value) != len(labels) or len(value) == 0:
                 raise wrong(f"{what} with {len(value)} samples and {split}_labels with "
                             f"{len(labels)}", "the same number of samples, at least one")
+    _check_forward(prepared, wrong)
     return prepared
+
+
+def _check_forward(prepared: PreparedWorkload, wrong: Callable[[str, str], Exception]) -> None:
+    """One forward of two training samples before any timing, without gradients and in eval
+    mode (restored after), so a forward that returns something the loss cannot take is named
+    now, not an AttributeError inside the first training step."""
+    inputs = {name: t[:2] for name, t in prepared.train_inputs.items()}
+    labels = prepared.train_labels[:2]
+    training = prepared.model.training
+    prepared.model.eval()
+    try:
+        with torch.no_grad():
+            logits = prepared.forward(prepared.model, inputs)
+    finally:
+        prepared.model.train(training)
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+        got = f"{logits.dtype} tensor" if isinstance(logits, torch.Tensor) else (
+            type(logits).__name__)
+        raise wrong(f"a forward that returns a {got}",
+                    "a forward returning logits, a floating-point torch.Tensor")
+    if tuple(logits.shape[:-1]) != tuple(labels.shape):
+        raise wrong(f"a forward whose logits have shape {tuple(logits.shape)} for labels of "
+                    f"shape {tuple(labels.shape)}", "logits shaped as the labels plus a last "
+                    "dimension of classes")
 
 
 def _items(inputs: object, split: str, wrong: Callable[[str, str], Exception]) -> list:
