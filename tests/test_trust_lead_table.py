@@ -36,10 +36,11 @@ TRUST_MD = ROOT / "docs" / "TRUST.md"
 # Every storage of captured sessions; the eager (off-*) storages are among them.
 SOURCES = ("trust", "trust-12-01", "trust-12-01-c", "trust-12-03", "trust-12-03-b",
            "trust-12-03-s8")
-# The speedup's sessions (fp32 and amp-bf16 in each), captured steps, four machine starts: A/A
-# and, in the last, gpu-work sessions (a speedup drop).
+# The speedup's sessions (fp32 and amp-bf16 in each), captured steps: A/A on four machine
+# starts, gpu-work sessions (a speedup drop) on the last of them and on two more.
 SPEEDUP_SOURCES = ("s9-call2/speedup-aa/speedup-aa-store", "s9-call3/speedup-aa/speedup-aa-store",
-                   "s10-call1/speedup-aa/store", "s10-call3/speedup/store")
+                   "s10-call1/speedup-aa/store", "s10-call3/speedup/store", "s12-call1/speedup",
+                   "s12-call2/speedup", "s12-call3/speedup")
 SPEEDUP = "speedup"  # the pools' key of those sessions
 ACCURACY = GPU_RUNS / "accuracy"
 INJECTED_ACCURACY = {"master-weights": ACCURACY / "injected-master-weights-bf16.json",
@@ -318,6 +319,7 @@ def test_the_eager_storages_are_all_in_the_pool():
     ("| 0 / 136 |", "| 1 / 136 |"),  # eager false alarms
     # a kind caught, but not the smallest
     ("`optimizer-unfused` +2.1 %: 2 of 2", "`autocast-fp32-op` +26.0 %: 2 of 2"),
+    ("-2.6 %: 9 of 9 (108 of 108", "-2.6 %: 9 of 9 (107 of 108"),  # speedup comparisons
 ])
 def test_a_changed_figure_fails(pools, accuracy, old, new):
     """Negative control: the check fails on a copy of the document with one figure changed."""
