@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from ampcore.train import inject
+from ampcore.train import inject, regressions
 from ampcore.measure.counters import count_step
 from ampcore.core.errors import UsageError
 from ampcore.train.loop import class_loss
@@ -94,7 +94,7 @@ def test_host_overhead_adds_no_device_work_but_runs_per_block():
     assert injected.python_ops > 1.5 * base.python_ops
     w = build("bert", "host-overhead")
     train_step(w)()
-    blocks = inject._blocks(w.model)
+    blocks = regressions.repeated_blocks(w.model)
     assert blocks and all(hasattr(b, "_ampcore_host_work") for b in blocks)
 
 
@@ -109,6 +109,47 @@ def test_accuracy_loss_rounds_the_master_weights_after_every_step():
     assert _bf16_representable(broken.model)
     assert not _bf16_representable(clean.model)  # negative control: fp32 updates survive
     assert all(p.dtype == torch.float32 for p in broken.model.parameters())
+
+
+def _representable(model: torch.nn.Module, bits: int) -> bool:
+    return all(torch.equal(p, regressions.round_mantissa_(p.detach().clone(), bits))
+               for p in model.parameters())
+
+
+def test_accuracy_loss_bits_rounds_to_that_many_mantissa_bits():
+    clean, broken = build("bert"), build("bert", "accuracy-loss:10")
+    train_step(clean)(), train_step(broken)()
+    assert _representable(broken.model, 10) and not _bf16_representable(broken.model)
+    assert not _representable(clean.model, 10)  # negative control
+    assert broken.details["accuracy_loss"] == {"mantissa_bits": 10}
+
+
+def _ties_and_randoms() -> torch.Tensor:
+    """Random float32 values over many binades, both signs, plus exact ties at 7 and 10 bits."""
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(20_000, generator=generator) * 2.0 ** torch.randint(
+        -20, 10, (20_000,), generator=generator).float()
+    pattern = values.view(torch.int32)
+    ties = [(pattern & -(1 << d)) | (1 << (d - 1)) for d in (16, 13)]  # halfway cases
+    return torch.cat([values, *(tie.view(torch.float32) for tie in ties)])
+
+
+@pytest.mark.parametrize("bits, dtype", [(7, torch.bfloat16), (10, torch.float16)])
+def test_mantissa_rounding_is_the_narrow_dtypes_rounding(bits, dtype):
+    values = _ties_and_randoms()
+    if dtype == torch.float16:  # its normal range only: float32's exponent range is kept
+        values = values[(values.abs() >= 2.0 ** -14) & (values.abs() < 60_000)]
+    expected = values.to(dtype).float()
+    assert torch.equal(regressions.round_mantissa_(values.clone(), bits), expected)
+    assert not torch.equal(values, expected)  # negative control: the values needed rounding
+
+
+def test_mantissa_rounding_keeps_more_with_more_bits():
+    values = _ties_and_randoms()
+    errors = [(regressions.round_mantissa_(values.clone(), b) - values).abs().max() / values.abs().max()
+              for b in (7, 10, 16)]
+    assert errors[0] > errors[1] > errors[2] > 0
+    assert torch.equal(regressions.round_mantissa_(values.clone(), 23), values)
 
 
 def test_attention_fallback_keeps_the_result():
@@ -136,6 +177,9 @@ def test_injection_that_cannot_apply_names_kind_and_workload(kind):
     (["gpu-work:0"], "in microseconds, a number in \\(0, 1000000\\]"),
     (["gpu-work:fast"], "got 'fast'"),
     (["extra-sync:3"], "injection 'extra-sync' takes no argument"),
+    (["accuracy-loss:0"], "a whole number in \\[1, 22\\]"),
+    (["accuracy-loss:23"], "got '23'"),
+    (["accuracy-loss:7.5"], "got '7.5'"),
 ])
 def test_a_bad_injection_argument_is_a_usage_error(kinds, message):
     with pytest.raises(UsageError, match=message):
@@ -145,6 +189,11 @@ def test_a_bad_injection_argument_is_a_usage_error(kinds, message):
 def test_gpu_work_takes_microseconds_and_keeps_its_argument():
     assert inject.check_kinds(["gpu-work:340", "gpu-work:340", "extra-sync"]) == (
         "gpu-work:340", "extra-sync")
+
+
+def test_accuracy_loss_takes_bits_or_none():
+    assert inject.check_kinds(["accuracy-loss", "accuracy-loss:9"]) == (
+        "accuracy-loss", "accuracy-loss:9")
 
 
 def test_gpu_work_needs_a_cuda_model():
