@@ -59,3 +59,37 @@ def test_the_rule(monkeypatch, tty, no_progress, expected):
 def test_a_stderr_without_isatty_gets_no_bars(monkeypatch):
     monkeypatch.setattr(sys, "stderr", object())
     assert train_progress.wanted() is False
+
+
+# --- the libraries' loading bars: datasets (a split generated), transformers (weights loaded) ---
+
+def _load_imdb(tmp_path, write_imdb):
+    from ampcore.data import imdb
+
+    write_imdb(tmp_path, 8)
+    imdb.load_imdb(tmp_path, allow_download=False)
+
+
+def _load_weights(tiny_bert_dirs):
+    from ampcore.workloads import hf, hf_text
+
+    hf.load(hf_text.source(str(tiny_bert_dirs["fp16_weights"])), allow_random_init=False,
+            allow_download=False)
+
+
+@pytest.mark.parametrize("load, bar", [(_load_imdb, "Generating train split"),
+                                       (_load_weights, "Loading weights")], ids=["imdb", "weights"])
+@pytest.mark.parametrize("tty", [False, True], ids=["redirected", "terminal"])
+def test_library_loading_bars_only_on_a_terminal(monkeypatch, capsys, request, hf_datasets_cache,
+                                                 load, bar, tty):
+    """Negative control: on a terminal the library draws its bar, so its absence elsewhere is
+    ampcore's doing; the library's own setting is as it was afterwards."""
+    import datasets
+    import transformers.utils.logging as hf_logging
+
+    on_terminal(monkeypatch, tty)
+    args = ((request.getfixturevalue("tmp_path"), request.getfixturevalue("write_imdb"))
+            if load is _load_imdb else (request.getfixturevalue("tiny_bert_dirs"),))
+    load(*args)
+    assert (bar in capsys.readouterr().err) is tty
+    assert datasets.is_progress_bar_enabled() and hf_logging.is_progress_bar_enabled()

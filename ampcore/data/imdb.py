@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ampcore.data import LAYOUT_HELP, data_not_found, imdb_missing
 from ampcore.core.errors import DataError
+from ampcore.core.quiet import quiet_loading_bars
 
 REQUIRED_COLUMNS = ("text", "label")
 TEXT_TYPES = ("string", "large_string")
@@ -45,7 +46,9 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
         for split, path in files.items():
             _check_rows(path)  # datasets' own message for an empty file hides the cause
             try:
-                dsets[split] = datasets.load_dataset("parquet", data_files={split: path}, split=split)
+                with quiet_loading_bars():
+                    dsets[split] = datasets.load_dataset("parquet", data_files={split: path},
+                                                         split=split)
             except Exception as exc:  # pyarrow and datasets raise many types for a bad file
                 cause = f" (cause: {exc.__cause__})" if exc.__cause__ else ""
                 raise DataError(f"cannot read IMDB parquet file {path}: {exc}{cause}") from exc
@@ -54,7 +57,8 @@ def load_imdb(data_dir: Path | None, allow_download: bool):
     if not allow_download:
         raise data_not_found("imdb", missing)
     try:
-        dsets = datasets.load_dataset("imdb")
+        with quiet_loading_bars():
+            dsets = datasets.load_dataset("imdb")
     except Exception as exc:
         raise DataError(
             f"could not load 'imdb' from the Hugging Face hub or its cache ({exc}); "

@@ -11,14 +11,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ampcore.core.quiet import bars_wanted
+
 if TYPE_CHECKING:
     from ampcore.train.plan import StepPlan
 
 
-def wanted(no_progress: bool = False) -> bool:
-    """Whether to draw progress bars: stderr is a terminal and nobody said no."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return not no_progress and callable(isatty) and bool(isatty())
+wanted = bars_wanted  # the rule, kept in the core with the libraries' bars it also governs
 
 
 class EpochBars:

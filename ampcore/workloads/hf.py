@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ampcore.core.errors import AmpcoreError, UsageError, WeightsError
+from ampcore.core.quiet import quiet_loading_bars
 from ampcore.data import model_files
 from ampcore.data.model_files import TOKENIZER_FILES
 
@@ -84,8 +85,9 @@ def load(source: Source, *, allow_random_init: bool, allow_download: bool) -> Lo
                           f"random init from the config of {source.name!r}", False)
         for path in model_files.checkpoint_files(local) if is_dir else ():
             model_files.check_checkpoint(path)
-        model, info = auto.from_pretrained(name, config=config, output_loading_info=True,
-                                           **_weights_kwargs(), **kwargs)
+        with quiet_loading_bars():
+            model, info = auto.from_pretrained(name, config=config, output_loading_info=True,
+                                               **_weights_kwargs(), **kwargs)
     except AmpcoreError:
         raise
     except _load_errors() as exc:
