@@ -177,7 +177,7 @@ def _specs(settings: Settings) -> list[RunSpec]:
     if request.profile_reason:
         print(f"profile: {request.profile} ({request.profile_reason}; choose with --profile)",
               file=sys.stderr)
-    unused = request.unused_data_dir()
+    unused = request.unused_options()
     if unused:
         print(f"note: {unused}", file=sys.stderr)
     if request.blocked:

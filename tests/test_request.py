@@ -67,9 +67,19 @@ def test_the_profile_is_chosen_by_the_device_when_none_is_named():
 
 @pytest.mark.parametrize("command, flag", [(RUN, "--data-dir"), (SUITE, "--amp-data-dir")])
 def test_an_unused_data_dir_is_named_with_the_faces_option(tmp_path, command, flag):
-    note = request_for(command, data_dir=str(tmp_path)).unused_data_dir()
+    note = request_for(command, data_dir=str(tmp_path)).unused_options()
     assert note.startswith(f"{flag} / $AMPCORE_DATA_DIR {tmp_path} is not used: the smoke")
-    assert request_for(command).unused_data_dir() is None
+    assert request_for(command).unused_options() is None
+
+
+@pytest.mark.parametrize("command, flag", [(RUN, "--max-length"), (SUITE, "--amp-max-length")])
+def test_a_max_length_no_asked_workload_takes_is_named(command, flag):
+    note = request_for(command, workloads="resnet18 torchvision:vit_b_16@32",
+                       max_length="64").unused_options()
+    assert note == (f"{flag} / $AMPCORE_MAX_LENGTH 64 is not used: resnet18, "
+                    "torchvision:vit_b_16@32 take no sequence length")
+    # negative control: one asked workload takes it
+    assert request_for(command, workloads="resnet18 bert", max_length="64").unused_options() is None
 
 
 def test_an_injection_that_cannot_act_on_an_asked_precision_is_refused():

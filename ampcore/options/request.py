@@ -77,16 +77,23 @@ class Request:
                 for index in range(s.seeds) for precision in s.precisions
                 if precision not in self.refused]
 
-    def unused_data_dir(self) -> str | None:
-        """What to tell a user whose data directory the profile does not read (the smoke
-        profile builds its data in), or None."""
-        data_dir = self.settings.data_dir
-        if data_dir is None or get_profile(self.profile).real_data:
-            return None
-        option = get_option("data_dir")
-        return (f"{option.flag(self.settings.command)} / ${option.env} {data_dir} is not used: "
-                f"the {self.profile} profile trains on built-in data (the seed profile reads the "
-                "data sets)")
+    def unused_options(self) -> str | None:
+        """What to tell a user whose options this request does not use, or None: a data
+        directory the profile does not read (the smoke profile builds its data in), a
+        sequence length no asked workload takes."""
+        s, notes = self.settings, []
+        if s.data_dir is not None and not get_profile(self.profile).real_data:
+            option = get_option("data_dir")
+            notes.append(f"{option.flag(s.command)} / ${option.env} {s.data_dir} is not used: "
+                         f"the {self.profile} profile trains on built-in data (the seed profile "
+                         "reads the data sets)")
+        if s.max_length is not None and not any(
+                registry.workload_entry(w).accepts("max_length") for w in s.workloads):
+            option = get_option("max_length")
+            notes.append(f"{option.flag(s.command)} / ${option.env} {s.max_length} is not used: "
+                         f"{', '.join(s.workloads)} take{'s' if len(s.workloads) == 1 else ''} "
+                         "no sequence length")
+        return "; ".join(notes) or None
 
 
 def build_request(settings: Settings) -> Request:

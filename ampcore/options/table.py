@@ -135,8 +135,9 @@ OPTIONS: tuple[Option, ...] = (
            "seed, +1, ...: weight init and batch order change, the data do not) and report "
            "each held-out accuracy and the spread; parity pools the seeds", integer(1),
            "AMPCORE_SEEDS", default=1, metavar="N"),
-    Option("allow_random_init", "train bert from random weights when the source has none "
-           "(speed is valid, accuracy is not)", flag, "AMPCORE_ALLOW_RANDOM_INIT", kind="flag"),
+    Option("allow_random_init", "train a Hugging Face model (bert, hf-text:, hf-lm:) from "
+           "random weights when its source has none (speed is valid, accuracy is not)", flag,
+           "AMPCORE_ALLOW_RANDOM_INIT", kind="flag"),
     Option("max_grad_norm", "clip gradients to this norm", real(0, inclusive=False),
            "AMPCORE_MAX_GRAD_NORM", commands=(RUN,), metavar="NORM"),
     Option("compile", "torch.compile the models", flag, "AMPCORE_COMPILE", kind="flag"),

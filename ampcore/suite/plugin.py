@@ -236,7 +236,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     session = config.stash.get(_SESSION_KEY, None)
-    note = session.unused_data_dir() if session is not None else None
+    note = session.unused_options() if session is not None else None
     return f"ampcore: note: {note}" if note else None
 
 

@@ -87,11 +87,12 @@ class SuiteSession:
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
-    def unused_data_dir(self) -> str | None:
-        """A note when --amp-data-dir is given to a profile that reads no data sets."""
-        if self.options.data_dir is None:  # the request (torch) only when there may be a note
-            return None
-        return self.request.unused_data_dir()
+    def unused_options(self) -> str | None:
+        """A note when --amp-data-dir is given to a profile that reads no data sets, or
+        --amp-max-length to workloads without a sequence length."""
+        if self.options.data_dir is None and self.options.max_length is None:
+            return None  # the request (torch) only when there may be a note
+        return self.request.unused_options()
 
     def workload_config(self, workload: str) -> WorkloadConfig:
         return self.request.config(workload)

@@ -26,7 +26,7 @@ class SessionView(Protocol):
     def timing_enabled(self) -> bool: ...
     @property
     def timing_disabled_reason(self) -> str: ...
-    def unused_data_dir(self) -> str | None: ...
+    def unused_options(self) -> str | None: ...
 
 
 def session_notes(session: SessionView) -> list[str]:
@@ -44,7 +44,7 @@ def session_notes(session: SessionView) -> list[str]:
                      "round's time the median over them (--amp-processes).")
     if not session.timing_enabled:
         notes.append(f"Speedup intervals not computed: {session.timing_disabled_reason}.")
-    unused = session.unused_data_dir()
+    unused = session.unused_options()
     if unused:
         from ampcore.history.output import md_escape
 
