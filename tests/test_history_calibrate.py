@@ -10,8 +10,8 @@ import pytest
 
 from ampcore.cli import main
 from tests.support import synthetic
-from ampcore.history.calibrate import (_noise, aa_pairs, calibrate, suggestions_toml, to_json,
-                                       to_text)
+from ampcore.history.calibrate import _noise, aa_pairs, calibrate
+from ampcore.history.calibration_output import suggestions_toml, to_json, to_text
 from ampcore.history.config import GateConfig, parse_config
 from ampcore.history.storage import load_history
 from ampcore.history.trials import resampling_trials

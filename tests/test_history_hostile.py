@@ -127,7 +127,8 @@ def test_a_pyproject_found_in_a_parent_directory_is_named_in_every_output(tmp_pa
 
 
 def test_calibrate_never_suggests_a_threshold_compare_would_refuse():
-    from ampcore.history.calibrate import BenchmarkNoise, Calibration, suggestions_toml
+    from ampcore.history.calibrate import BenchmarkNoise, Calibration
+    from ampcore.history.calibration_output import suggestions_toml
     from ampcore.history.config import Thresholds
 
     noisy = BenchmarkNoise("k[x]", "x", suggested={"time": 1.5, "memory": 0.2})

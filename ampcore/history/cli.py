@@ -149,7 +149,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ampcore.history import output
     from ampcore.core import files
     from ampcore.history.report import progress
-    from ampcore.history.calibrate import calibrate, to_json, to_text
+    from ampcore.history.calibrate import calibrate
+    from ampcore.history.calibration_output import to_json, to_text
     from ampcore.history.storage import load_history
 
     if not 0 <= args.trials <= MAX_TRIALS:
