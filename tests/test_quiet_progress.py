@@ -85,8 +85,12 @@ def test_library_loading_bars_only_on_a_terminal(monkeypatch, capsys, request, h
     """Negative control: on a terminal the library draws its bar, so its absence elsewhere is
     ampcore's doing; the library's own setting is as it was afterwards."""
     import datasets
+    import transformers
     import transformers.utils.logging as hf_logging
 
+    if tty and load is _load_weights and int(transformers.__version__.split(".")[0]) < 5:
+        pytest.skip(f"transformers {transformers.__version__} draws no bar while loading weights: "
+                    "the negative control needs one (transformers >= 5 draws it)")
     on_terminal(monkeypatch, tty)
     args = ((request.getfixturevalue("tmp_path"), request.getfixturevalue("write_imdb"))
             if load is _load_imdb else (request.getfixturevalue("tiny_bert_dirs"),))
