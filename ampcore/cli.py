@@ -202,9 +202,9 @@ def _train(specs: list[RunSpec], settings: Settings,
     """Train each run in order, appending it with its spec to ``trained`` as it finishes (a
     run skipped mid-way has none), so that the caller keeps them whatever ends the loop; a run
     that raises ends it with a ``RunFailedError`` (an unexpected error's traceback first)."""
-    from ampcore.train.progress import wanted
+    from ampcore.core.quiet import bars_wanted
 
-    progress = wanted(settings.no_progress)  # bars on a terminal only, never into a log
+    progress = bars_wanted(settings.no_progress)  # bars on a terminal only, never into a log
     for spec in specs:  # each run quiets torchao's notices itself (run_experiment, a worker)
         result = _train_one(spec, settings, progress)
         if result is not None:

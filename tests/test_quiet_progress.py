@@ -1,5 +1,5 @@
 """``ampcore run`` draws progress bars only when stderr is a terminal (and --no-progress was not
-given): a redirected log or a pipe gets none (``ampcore.train.progress.wanted``)."""
+given): a redirected log or a pipe gets none (``ampcore.core.quiet.bars_wanted``)."""
 
 import sys
 
@@ -7,7 +7,7 @@ import pytest
 
 import ampcore.train.run
 from ampcore.cli import main
-from ampcore.train import progress as train_progress
+from ampcore.core.quiet import bars_wanted
 
 RUN = ["run", "--workload", "resnet18", "--precision", "fp32", "--profile", "smoke",
        "--device", "cpu"]
@@ -53,12 +53,12 @@ def test_no_progress_wins_over_a_terminal(monkeypatch, asked):
                                                           (False, False, False)])
 def test_the_rule(monkeypatch, tty, no_progress, expected):
     on_terminal(monkeypatch, tty)
-    assert train_progress.wanted(no_progress) is expected
+    assert bars_wanted(no_progress) is expected
 
 
 def test_a_stderr_without_isatty_gets_no_bars(monkeypatch):
     monkeypatch.setattr(sys, "stderr", object())
-    assert train_progress.wanted() is False
+    assert bars_wanted() is False
 
 
 # --- the libraries' loading bars: datasets (a split generated), transformers (weights loaded) ---

@@ -29,8 +29,8 @@ from ampcore.history.config import GateConfig, Thresholds
 from ampcore.history.speedup import run_speedup
 from ampcore.history.storage import Run
 from ampcore.history.trials import AA, SLOWDOWN, resampling_trials
-from ampcore.history.unstable import (UnstableRun, left_out, left_out_note, run_name,
-                                      unstable_benchmarks, unstable_runs)
+from ampcore.history.unstable import (UnstableRun, left_out, left_out_note, unstable_benchmarks,
+                                      unstable_runs)
 from ampcore.history.verdicts import TIME_LIKE
 from ampcore.judge.metrics import METRICS, get_metric
 from ampcore.judge.stability import Stability
@@ -154,7 +154,7 @@ def _noise(runs: Sequence[Run], pairs: Sequence[tuple[Run, Run]],
 
     for key, entry in noise.items():
         own, speedup_out = left_out(runs, unstable, key)
-        entry.left_out = {run_name(runs[i]): why for i, why in sorted(speedup_out.items())}
+        entry.left_out = {runs[i].file_name: why for i, why in sorted(speedup_out.items())}
         # which pairs feed which metrics: all of them, those without the unstable runs
         # (time-like), and those also without unstable fp32 references (the speedup)
         kinds = {"other": pairs, "time": pairs_without(own), "speedup": pairs_without(speedup_out)}

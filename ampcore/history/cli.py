@@ -127,7 +127,7 @@ def _no_runs(paths: list[str]) -> UnusableInputError:
 
 def _report(args: argparse.Namespace) -> int:
     from ampcore.core import files
-    from ampcore.history.report import progress
+    from ampcore.core.quiet import bars_wanted
     from ampcore.history.paths import storage_roots
     from ampcore.history.report.build import build_report
     from ampcore.history.storage import load_history
@@ -139,7 +139,7 @@ def _report(args: argparse.Namespace) -> int:
     if not runs:
         raise _no_runs(args.paths)
     page = build_report(runs, args.out, problems, args.title,
-                        progress=progress.wanted(args.no_progress), config=config)
+                        progress=bars_wanted(args.no_progress), config=config)
     if not files.is_stdout(args.out):
         print(f"wrote {page} ({len(runs)} runs)")
     return 0
@@ -148,7 +148,7 @@ def _report(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from ampcore.history import output
     from ampcore.core import files
-    from ampcore.history.report import progress
+    from ampcore.core.quiet import bars_wanted
     from ampcore.history.calibrate import calibrate
     from ampcore.history.calibration_output import to_json, to_text
     from ampcore.history.storage import load_history
@@ -167,7 +167,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise _no_runs(args.paths)
     result = calibrate(runs, config, same_commit=args.same_commit, trials=args.trials,
                        slowdown=args.slowdown, seed=args.seed,
-                       progress=progress.wanted(args.no_progress))
+                       progress=bars_wanted(args.no_progress))
     if not files.is_stdout(args.json):
         sys.stdout.write(to_text(result))
     if args.json is not None:

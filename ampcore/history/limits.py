@@ -36,7 +36,8 @@ import numpy as np
 
 from ampcore.history import environments, matching
 from ampcore.history.calibrate import QUANTILE, pair_changes, round_up_limit, suggest
-from ampcore.history.unstable import UnstableRun, unstable_benchmarks, unstable_runs
+from ampcore.history.unstable import (UnstableRun, left_out_note, unstable_benchmarks,
+                                      unstable_runs)
 from ampcore.history.config import GateConfig, load_config
 from ampcore.history.noise import CAPTURED, CPU, EAGER, limits_table, run_step_mode
 from ampcore.history.storage import Run
@@ -112,7 +113,7 @@ def measure(runs: Sequence[Run], config: GateConfig | None = None
         left_out = unstable_runs(group, unstable)
         stable = len(group) - len(left_out)
         if left_out:
-            notes.append(f"{mode}: {_left_out_text(left_out)}")
+            notes.append(f"{mode}: {left_out_note(left_out, 'limits')}")
         if stable < MIN_RUNS:
             notes.append(f"{mode}: {len(group)} runs of one environment, {len(left_out)} of "
                          f"them unstable (above): {stable} stable runs left; time-like limits "
@@ -120,14 +121,6 @@ def measure(runs: Sequence[Run], config: GateConfig | None = None
             continue
         measured.append(_pooled(mode, group, [not bad for bad in unstable], left_out))
     return measured, notes
-
-
-def _left_out_text(left_out: Sequence[UnstableRun]) -> str:
-    named = "; ".join(f"{r.file} (" + ", ".join(f"{name}: {why}" for name, why in
-                                                 r.benchmarks.items()) + ")" for r in left_out)
-    return (f"{len(left_out)} run(s) left out of the time-like limits "
-            f"({', '.join(TIME_LIKE)}): unstable under the stability limits in force, so "
-            f"compare would call their pairs unreliable: {named}")
 
 
 def _pooled(mode: str, group: Sequence[Run], stable: Sequence[bool] | None = None,

@@ -60,8 +60,7 @@ def gpu_mismatch(calibration: dict, runs: Sequence[Run]) -> list[str]:
         record = calibration.get(mode) if mode else None
         calibrated = record.get("gpu") if isinstance(record, dict) else None
         if calibrated and gpu and calibrated != gpu:
-            name = run.path.name if run.path is not None else "a run"
-            lines.append(f"{name}: the {mode} limits were calibrated on {calibrated}, this run "
+            lines.append(f"{run.file_name}: the {mode} limits were calibrated on {calibrated}, this run "
                          f"ran on {gpu}; calibrate on this GPU's runs (ampcore calibrate --write)")
     return list(dict.fromkeys(lines))
 
@@ -118,10 +117,8 @@ class StabilityMemo:
 def stabilities(baseline: Sequence[Run], candidate: Run, key: str,
                 limits: judge.StabilityLimits, memo: StabilityMemo) -> tuple[RunStability, ...]:
     """The candidate's stability, then that of every baseline run holding the benchmark."""
-    def name(run: Run) -> str:
-        return run.path.name if run.path is not None else "a run"
-    return (RunStability("candidate", name(candidate), memo(candidate, key, limits)),
-            *(RunStability("baseline", name(r), memo(r, key, limits))
+    return (RunStability("candidate", candidate.file_name, memo(candidate, key, limits)),
+            *(RunStability("baseline", r.file_name, memo(r, key, limits))
               for r in baseline if key in r.benchmarks))
 
 
@@ -138,6 +135,6 @@ def reference_stabilities(baseline: Sequence[Run], candidate: Run, key: str,
         bench = run.benchmarks.get(key)
         reference = reference_benchmark(run, bench) if bench is not None else None
         if reference is not None:
-            name = run.path.name if run.path is not None else "a run"
-            found.append(RunStability(f"{side} fp32", name, memo(run, reference.key, limits)))
+            found.append(RunStability(f"{side} fp32", run.file_name,
+                                      memo(run, reference.key, limits)))
     return tuple(found)

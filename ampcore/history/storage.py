@@ -65,6 +65,12 @@ class Run:
     version: str | None
     machine_info: dict
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        """The saved file's name, as messages name the run ("a run" for one built in memory)."""
+        return self.path.name if self.path is not None else "a run"
+
     @property
     def session(self) -> SessionRecord | None:
         """What the session recorded about itself (None: not an ampcore run). ``read_run``

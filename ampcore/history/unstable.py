@@ -26,10 +26,6 @@ class UnstableRun:
     benchmarks: dict[str, str]
 
 
-def run_name(run: Run) -> str:
-    return run.path.name if run.path is not None else "a run"
-
-
 def unstable_benchmarks(runs: Sequence[Run], config: GateConfig) -> list[dict[str, Stability]]:
     """For each run (in order), its benchmarks unstable under the stability limits in force for
     their step mode (``GateConfig.stability_limits``), judged as ``compare`` judges them."""
@@ -42,7 +38,7 @@ def unstable_benchmarks(runs: Sequence[Run], config: GateConfig) -> list[dict[st
 def unstable_runs(runs: Sequence[Run], unstable: Sequence[dict[str, Stability]]
                   ) -> list[UnstableRun]:
     """The runs with an unstable benchmark, each with why."""
-    return [UnstableRun(run_name(run), {run.benchmarks[k].name: s.describe()
+    return [UnstableRun(run.file_name, {run.benchmarks[k].name: s.describe()
                                         for k, s in sorted(bad.items())})
             for run, bad in zip(runs, unstable) if bad]
 
@@ -66,10 +62,11 @@ def left_out(runs: Sequence[Run], unstable: Sequence[dict[str, Stability]],
     return own, speedup
 
 
-def left_out_note(left_out: Sequence[UnstableRun]) -> str:
-    """How many runs were left out of the time-like changes, which files and why."""
+def left_out_note(left_out: Sequence[UnstableRun], what: str = "changes") -> str:
+    """How many runs were left out of the time-like ``what`` (calibrate's changes, the written
+    limits), which files and why."""
     named = "; ".join(f"{r.file} (" + ", ".join(f"{name}: {why}" for name, why in
                                                  r.benchmarks.items()) + ")" for r in left_out)
-    return (f"{len(left_out)} run(s) left out of the time-like changes ({', '.join(TIME_LIKE)}) "
+    return (f"{len(left_out)} run(s) left out of the time-like {what} ({', '.join(TIME_LIKE)}) "
             "of their unstable benchmarks: above the stability limits in force, so compare "
             f"would call their pairs unreliable: {named}")

@@ -57,7 +57,7 @@ INJECTIONS: dict[str, Injection] = {i.kind: i for i in (
     Injection("accuracy-loss", "fp32 master weights lost (parameters rounded to bfloat16 "
               "after every optimizer step, as in pure-bf16 training); accuracy-loss:BITS keeps "
               "BITS mantissa bits (7 is bfloat16's; more bits, a smaller loss)", "accuracy",
-              regressions.master_weights_bf16, argument="BITS",
+              regressions.master_weights_rounded, argument="BITS",
               check_argument=regressions.mantissa_bits, optional=True),
     Injection("gpu-work", "slower device work at the same launches (a slower kernel after a "
               "library upgrade): MICROSECONDS of spin per forward, e.g. gpu-work:1000",

@@ -1,9 +1,9 @@
 """Progress on stderr while a run trains: one bar per epoch, advanced round by round.
 
-``wanted`` is the one rule for ampcore's progress bars: stderr is a terminal and
-``--no-progress`` was not given, so redirected logs and pipes get no bars. The process that
-owns the terminal decides (``ampcore run``); worker processes, whose stderr is a pipe to it,
-draw bars when told to. Torch-free: the history commands can take the rule from here."""
+Whether to draw them is ``ampcore.core.quiet.bars_wanted``, the one rule for every bar:
+stderr is a terminal and ``--no-progress`` was not given, so redirected logs and pipes get
+none. The process that owns the terminal decides (``ampcore run``); worker processes, whose
+stderr is a pipe to it, draw bars when told to."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ampcore.core.quiet import bars_wanted
-
 if TYPE_CHECKING:
     from ampcore.train.plan import StepPlan
-
-
-wanted = bars_wanted  # the rule, kept in the core with the libraries' bars it also governs
 
 
 class EpochBars:

@@ -150,7 +150,7 @@ def activation_memory(workload: PreparedWorkload) -> PreparedWorkload:
     return workload
 
 
-def master_weights_bf16(workload: PreparedWorkload, bits: str = "7") -> PreparedWorkload:
+def master_weights_rounded(workload: PreparedWorkload, bits: str = "7") -> PreparedWorkload:
     """fp32 master weights lost: every parameter rounded to ``bits`` mantissa bits (7, the
     default, is bfloat16's; 10 is float16's) after each optimizer step, as when a model is cast
     with ``.to(torch.bfloat16)`` for "pure" bf16 training. Updates smaller than half a step of

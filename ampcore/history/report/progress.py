@@ -1,5 +1,6 @@
 """Progress bars for the slow history commands (report, calibrate): tqdm on stderr, only when
-stderr is a terminal and ``--no-progress`` was not given, so logs and pipes stay clean."""
+stderr is a terminal and ``--no-progress`` was not given (``ampcore.core.quiet.bars_wanted``,
+the callers' rule), so logs and pipes stay clean."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from ampcore.train.progress import wanted  # one rule for every bar
-
-__all__ = ["track", "wanted"]
+__all__ = ["track"]
 
 T = TypeVar("T")
 
